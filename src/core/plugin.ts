@@ -1,0 +1,271 @@
+/**
+ * The plugin manifest: the single source for everything a plugin owns. `compose` turns manifests into
+ * Hasura metadata, the server turns them into routes, the config loader into validated settings.
+ *
+ * Hasura names are the join key: an action's manifest key is its GraphQL field name, an event trigger's
+ * or cron's `name` is its Hasura name and the last segment of its route (`/events/<name>`).
+ */
+import type { z } from 'zod';
+import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
+import type { Logger } from 'pino';
+import type { QueueProvider } from './queue-types.js';
+
+/* ------------------------------------------------------------------ handler context */
+
+/** Hasura session as our handlers see it: keys lower-case, values strings (Hasura sends nothing else). */
+export interface Session {
+  role: string;
+  /** `x-hasura-user-id`, when present. */
+  userId: string | null;
+  /** Every session variable, keys lower-cased. */
+  variables: Readonly<Record<string, string>>;
+}
+
+/** A query runner: the pool or a transaction's client. */
+export interface Queryable {
+  query<R extends QueryResultRow = QueryResultRow>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>>;
+}
+
+export interface Db extends Queryable {
+  readonly pool: Pool;
+  /** Runs `fn` in one transaction (BEGIN/COMMIT, ROLLBACK on throw). */
+  tx<T>(fn: (client: PoolClient) => Promise<T>): Promise<T>;
+}
+
+export type OnceResult<T> = { first: true; value: T } | { first: false };
+
+export interface HandlerContext<C = Record<string, unknown>> {
+  /** The plugin's own validated, frozen settings. */
+  readonly config: Readonly<C>;
+  /** Core settings (PUBLIC_URL, …). */
+  readonly core: Readonly<CoreConfig>;
+  readonly log: Logger;
+  readonly db: Db;
+  readonly queue: QueueProvider;
+  /** The caller's session; `null` for event/cron deliveries without one. */
+  readonly session: Session | null;
+  /** Request id (x-request-id or generated); also the log binding. */
+  readonly requestId: string;
+  readonly plugin: string;
+  /**
+   * Runs a database effect exactly once per key (for events and crons: the Hasura event id).
+   * The receipt is written to `nself_plugins.event_receipt` in the same transaction as `fn`'s effect,
+   * so a redelivery after a crash either sees the receipt (effect committed) or repeats cleanly.
+   */
+  once<T>(key: string, fn: (tx: PoolClient) => Promise<T>): Promise<OnceResult<T>>;
+}
+
+/* ------------------------------------------------------------------ Hasura envelopes */
+
+export interface HasuraEventPayload<Row = Record<string, unknown>> {
+  id: string;
+  created_at: string;
+  trigger: { name: string };
+  table: { schema: string; name: string };
+  delivery_info: { max_retries: number; current_retry: number };
+  event: {
+    op: 'INSERT' | 'UPDATE' | 'DELETE' | 'MANUAL';
+    data: { old: Row | null; new: Row | null };
+    session_variables: Record<string, string> | null;
+    trace_context?: Record<string, unknown> | null;
+  };
+}
+
+export interface HasuraCronPayload<P = unknown> {
+  id: string;
+  name?: string;
+  scheduled_time: string;
+  payload: P;
+  comment?: string | null;
+  created_at?: string;
+}
+
+/* ------------------------------------------------------------------ handlers */
+
+export interface ActionContext<C = Record<string, unknown>> extends HandlerContext<C> {
+  readonly session: Session;
+  readonly action: { name: string; requestQuery: string | null };
+}
+
+export type ActionHandler<I = any, O = unknown, C = any> = (input: I, ctx: ActionContext<C>) => Promise<O>;
+
+/** Event/cron handlers resolve to nothing when done, or `{ skipped }` to acknowledge without effect. */
+export type DeliveryOutcome = void | { skipped: string };
+
+export type EventHandler<Row = any, C = any> = (
+  event: HasuraEventPayload<Row>,
+  ctx: HandlerContext<C>,
+) => Promise<DeliveryOutcome>;
+
+export type CronHandler<P = any, C = any> = (cron: HasuraCronPayload<P>, ctx: HandlerContext<C>) => Promise<DeliveryOutcome>;
+
+/* ------------------------------------------------------------------ metadata declared by a plugin */
+
+/** Hasura boolean expression (permission filters/checks). Kept as plain JSON: it is written verbatim. */
+export type BoolExp = Record<string, unknown>;
+
+export interface SelectPermission {
+  role: string;
+  permission: {
+    columns: string[] | '*';
+    filter: BoolExp;
+    allow_aggregations?: boolean;
+    limit?: number;
+    computed_fields?: string[];
+    query_root_fields?: string[];
+    subscription_root_fields?: string[];
+  };
+  comment?: string;
+}
+export interface InsertPermission {
+  role: string;
+  permission: { check: BoolExp; columns: string[] | '*'; set?: Record<string, unknown>; backend_only?: boolean };
+  comment?: string;
+}
+export interface UpdatePermission {
+  role: string;
+  permission: { columns: string[] | '*'; filter: BoolExp; check?: BoolExp | null; set?: Record<string, unknown> };
+  comment?: string;
+}
+export interface DeletePermission {
+  role: string;
+  permission: { filter: BoolExp; backend_only?: boolean };
+  comment?: string;
+}
+
+export interface Relationship {
+  name: string;
+  using: Record<string, unknown>;
+  comment?: string;
+}
+
+export interface OperationSpec {
+  columns: '*' | string[];
+  payload?: '*' | string[];
+}
+
+/** Event trigger retry settings, Hasura's key names. */
+export interface EventRetryConf {
+  num_retries: number;
+  interval_sec: number;
+  timeout_sec: number;
+}
+
+export interface EventTriggerSpec {
+  /** `<plugin>_<entity>_<event>`, ≤ 42 characters (Hasura names Postgres functions after it). */
+  name: string;
+  definition: {
+    enable_manual?: boolean;
+    insert?: OperationSpec;
+    update?: OperationSpec;
+    delete?: OperationSpec;
+  };
+  retry_conf?: Partial<EventRetryConf>;
+  handler: EventHandler;
+  comment?: string;
+}
+
+export interface TableSpec {
+  table: { schema: string; name: string };
+  configuration?: {
+    custom_name?: string;
+    custom_root_fields?: Record<string, string>;
+    column_config?: Record<string, { custom_name?: string; comment?: string }>;
+    comment?: string;
+  };
+  object_relationships?: Relationship[];
+  array_relationships?: Relationship[];
+  select_permissions?: SelectPermission[];
+  insert_permissions?: InsertPermission[];
+  update_permissions?: UpdatePermission[];
+  delete_permissions?: DeletePermission[];
+  event_triggers?: EventTriggerSpec[];
+}
+
+export interface ActionSpec {
+  handler: ActionHandler;
+  /** Mutations may be asynchronous; queries are always synchronous. Default synchronous. */
+  kind?: 'synchronous' | 'asynchronous';
+  /** Roles besides admin that see the field. */
+  permissions?: string[];
+  /** Seconds Hasura waits for the handler (Hasura's default is 30). */
+  timeout?: number;
+  forward_client_headers?: boolean;
+  comment?: string;
+}
+
+/** Cron retry settings, Hasura's key names (they differ from event triggers'). */
+export interface CronRetryConf {
+  num_retries: number;
+  retry_interval_seconds: number;
+  timeout_seconds: number;
+  tolerance_seconds: number;
+}
+
+export interface CronSpec {
+  /** Five-field cron expression, evaluated by Hasura in UTC. */
+  schedule: string;
+  payload?: unknown;
+  retry_conf?: Partial<CronRetryConf>;
+  comment?: string;
+  handler: CronHandler;
+}
+
+/* ------------------------------------------------------------------ the manifest */
+
+export interface PluginManifest<C extends z.ZodObject = z.ZodObject> {
+  /** = Postgres schema = prefix of every Hasura name the plugin owns. */
+  name: string;
+  version: string;
+  description: string;
+  dependsOn?: string[];
+  /** zod object of the plugin's env settings (`<PLUGIN>_*`). Mark secrets with `secret()`. */
+  config?: C;
+  tables?: TableSpec[];
+  /** Keyed by the GraphQL field name (camelCase, plugin prefix). The SDL lives in `actions/<plugin>/actions.graphql`. */
+  actions?: Record<string, ActionSpec>;
+  /** Keyed by the cron trigger name (`<plugin>_<what>`). */
+  crons?: Record<string, CronSpec>;
+  /** Optional feature flags (`--features a,b`) with what each switches on. */
+  features?: Record<string, { description: string; default?: boolean }>;
+  /**
+   * Started with the server (and with `nself-plugins worker`): background workers, schedulers.
+   * Returns a stop function awaited on graceful shutdown.
+   */
+  start?: (runtime: PluginRuntime) => Promise<(() => Promise<void>) | void>;
+  /** Extra HTTP routes for third parties (mounted under `/hooks/<plugin>/` or `/admin/<plugin>/`). */
+  routes?: (router: import('express').Router, runtime: PluginRuntime) => void;
+}
+
+export interface PluginRuntime<C = Record<string, unknown>> {
+  readonly plugin: string;
+  readonly config: Readonly<C>;
+  readonly core: Readonly<CoreConfig>;
+  readonly log: Logger;
+  readonly db: Db;
+  readonly queue: QueueProvider;
+}
+
+export type PluginConfig<P> = P extends PluginManifest<infer C> ? z.infer<C> : never;
+
+export function definePlugin<C extends z.ZodObject>(manifest: PluginManifest<C>): PluginManifest<C> {
+  return manifest;
+}
+
+/* ------------------------------------------------------------------ core settings */
+
+export interface CoreConfig {
+  PORT: number;
+  HOST: string;
+  /** Absent: embedded PostgreSQL in DATA_DIR/postgres. */
+  DATABASE_URL?: string;
+  /** Absent: BullMQ on its PostgreSQL backend. */
+  REDIS_URL?: string;
+  NSELF_PLUGINS_WEBHOOK_SECRET?: string;
+  PUBLIC_URL: string;
+  LOG_LEVEL: string;
+  BODY_LIMIT_BYTES: number;
+  DATA_DIR: string;
+  PLUGINS_ENABLED: string[];
+  SHUTDOWN_TIMEOUT_MS: number;
+}

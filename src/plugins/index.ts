@@ -1,0 +1,6 @@
+/**
+ * Every finished plugin, in dependency order. `PLUGINS_ENABLED` selects from these (default: all).
+ */
+import type { PluginManifest } from '../core/plugin.js';
+
+export const ALL_PLUGINS: readonly PluginManifest<any>[] = [];
