@@ -2,5 +2,6 @@
  * Every finished plugin, in dependency order. `PLUGINS_ENABLED` selects from these (default: all).
  */
 import type { PluginManifest } from '../core/plugin.js';
+import { corePlugin } from './core/plugin.js';
 
-export const ALL_PLUGINS: readonly PluginManifest<any>[] = [];
+export const ALL_PLUGINS: readonly PluginManifest<any>[] = [corePlugin];

@@ -1,0 +1,2 @@
+drop table if exists core.selftest_runs;
+drop schema if exists core;
