@@ -259,6 +259,8 @@ export interface CoreConfig {
   HOST: string;
   /** Absent: embedded PostgreSQL in DATA_DIR/postgres. */
   DATABASE_URL?: string;
+  /** Connections in this replica's PostgreSQL pool. */
+  DATABASE_POOL_MAX: number;
   /** Absent: BullMQ on its PostgreSQL backend. */
   REDIS_URL?: string;
   NSELF_PLUGINS_WEBHOOK_SECRET?: string;

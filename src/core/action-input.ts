@@ -1,0 +1,155 @@
+/**
+ * Runtime validation of action `input` against the actions SDL: the same GraphQL coercion Hasura applies
+ * before calling us, repeated here because the handler server must not trust a caller that merely knows
+ * the secret (and because a bad SDL/handler pairing should fail loudly, not deep inside a handler).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import {
+  GraphQLError,
+  Kind,
+  buildASTSchema,
+  coerceInputValue,
+  isNonNullType,
+  isScalarType,
+  parse,
+  type DefinitionNode,
+  type DocumentNode,
+  type FieldDefinitionNode,
+  type GraphQLArgument,
+  type GraphQLSchema,
+  type ObjectTypeDefinitionNode,
+} from 'graphql';
+import { HASURA_SCALARS_SDL, hasuraScalarTypes } from './hasura-scalars.js';
+import { actionsSdlPath } from './paths.js';
+import type { PluginManifest } from './plugin.js';
+import { EnvelopeError } from './envelope.js';
+
+/** Reads a plugin's actions SDL; `undefined` when it has none. */
+export type SdlSource = (plugin: string) => string | undefined;
+
+export const readActionsSdl: SdlSource = (plugin) => {
+  const path = actionsSdlPath(plugin);
+  return existsSync(path) ? readFileSync(path, 'utf8') : undefined;
+};
+
+const ROOTS = new Set(['Query', 'Mutation']);
+
+/**
+ * One document from every plugin's SDL. Plugins write `extend type Query/Mutation` (each file alone cannot
+ * define the roots without clashing with the others), so root fields are gathered into single definitions.
+ */
+export function mergeActionsSdl(sdl: ReadonlyMap<string, string>): DocumentNode {
+  const rootFields = new Map<string, FieldDefinitionNode[]>([
+    ['Query', []],
+    ['Mutation', []],
+  ]);
+  const others: DefinitionNode[] = [];
+  for (const [plugin, text] of sdl) {
+    let doc: DocumentNode;
+    try {
+      doc = parse(text);
+    } catch (e) {
+      throw new Error(`actions/${plugin}/actions.graphql: ${(e as Error).message}`);
+    }
+    for (const def of doc.definitions) {
+      if ((def.kind === Kind.OBJECT_TYPE_DEFINITION || def.kind === Kind.OBJECT_TYPE_EXTENSION) && ROOTS.has(def.name.value)) {
+        rootFields.get(def.name.value)!.push(...(def.fields ?? []));
+      } else {
+        others.push(def);
+      }
+    }
+  }
+  const roots: ObjectTypeDefinitionNode[] = [];
+  for (const [root, fields] of rootFields) {
+    // GraphQL needs a Query type even when every action is a mutation.
+    if (fields.length === 0 && root === 'Mutation') continue;
+    roots.push({
+      kind: Kind.OBJECT_TYPE_DEFINITION,
+      name: { kind: Kind.NAME, value: root },
+      fields: fields.length ? fields : [placeholderField()],
+    });
+  }
+  const scalars = parse(HASURA_SCALARS_SDL).definitions;
+  return { kind: Kind.DOCUMENT, definitions: [...scalars, ...roots, ...others] };
+}
+
+function placeholderField(): FieldDefinitionNode {
+  return {
+    kind: Kind.FIELD_DEFINITION,
+    name: { kind: Kind.NAME, value: '_unused' },
+    type: { kind: Kind.NAMED_TYPE, name: { kind: Kind.NAME, value: 'Boolean' } },
+  };
+}
+
+export function buildActionsSchema(sdl: ReadonlyMap<string, string>): GraphQLSchema {
+  const schema = buildASTSchema(mergeActionsSdl(sdl));
+  // buildASTSchema makes pass-through scalars; give Hasura's PostgreSQL scalars their real input checks.
+  for (const real of hasuraScalarTypes()) {
+    const t = schema.getType(real.name);
+    if (t && isScalarType(t)) t.parseValue = real.parseValue;
+  }
+  return schema;
+}
+
+export type InputValidator = (input: Record<string, unknown>) => Record<string, unknown>;
+
+function validatorFor(action: string, args: readonly GraphQLArgument[]): InputValidator {
+  const byName = new Map(args.map((a) => [a.name, a]));
+  const required = args.filter((a) => isNonNullType(a.type) && a.defaultValue === undefined);
+  const list = args.map((a) => a.name).join(', ') || 'no arguments';
+  return (input) => {
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(input)) {
+      if (!byName.has(key)) throw new EnvelopeError(`input.${key}: unknown argument of ${action} (takes ${list})`);
+    }
+    for (const a of required) {
+      if (input[a.name] === undefined) throw new EnvelopeError(`input.${a.name}: required argument of ${action} is missing`);
+    }
+    for (const a of args) {
+      const value = input[a.name];
+      // Hasura leaves out optional arguments the caller omitted: absent is valid and stays absent.
+      if (value === undefined) continue;
+      const problems: string[] = [];
+      const coerced = coerceInputValue(value, a.type, (path, _invalid, error: GraphQLError) => {
+        const where = ['input', a.name, ...path.map(String)].join('.');
+        // Messages quote the bad value; keep a huge string from flooding the response.
+        const msg = `${where}: ${error.message}`;
+        problems.push(msg.length > 300 ? msg.slice(0, 297) + '...' : msg);
+      });
+      if (problems.length) throw new EnvelopeError(problems.slice(0, 5).join('; '));
+      out[a.name] = coerced;
+    }
+    return out;
+  };
+}
+
+/**
+ * A validator per action of the enabled plugins. Throws at boot when a manifest action has no SDL field,
+ * so a handler is never served without its input contract.
+ */
+export function createInputValidators(
+  plugins: readonly PluginManifest[],
+  source: SdlSource = readActionsSdl,
+): Map<string, InputValidator> {
+  const sdl = new Map<string, string>();
+  for (const p of plugins) {
+    if (!p.actions || Object.keys(p.actions).length === 0) continue;
+    const text = source(p.name);
+    if (text === undefined) throw new Error(`plugin "${p.name}" declares actions but has no actions/${p.name}/actions.graphql`);
+    sdl.set(p.name, text);
+  }
+  const validators = new Map<string, InputValidator>();
+  if (sdl.size === 0) return validators;
+  const schema = buildActionsSchema(sdl);
+  const fields = { ...schema.getQueryType()?.getFields(), ...schema.getMutationType()?.getFields() };
+  const missing: string[] = [];
+  for (const p of plugins) {
+    for (const action of Object.keys(p.actions ?? {})) {
+      const field = fields[action];
+      if (!field) missing.push(`action "${action}" of plugin "${p.name}" has no field in actions/${p.name}/actions.graphql`);
+      else validators.set(action, validatorFor(action, field.args));
+    }
+  }
+  if (missing.length) throw new Error(missing.join('\n'));
+  return validators;
+}

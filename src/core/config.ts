@@ -1,0 +1,267 @@
+/**
+ * Settings: the core schema plus every enabled plugin's `config` schema, all read from the environment.
+ * Everything is validated before anything starts and every problem is reported in one error, so an
+ * operator fixes a broken deployment in one pass instead of one restart per mistake.
+ */
+import { z } from 'zod';
+import type { CoreConfig, PluginManifest } from './plugin.js';
+import { resolvePlugins, RegistryError } from './registry.js';
+
+/* ------------------------------------------------------------------ schema annotations */
+
+/** Marks a setting as secret: redacted in logs, flagged in `.env.example`. */
+export function secret<T extends z.ZodType>(schema: T): T {
+  return schema.meta({ ...(schema.meta() ?? {}), secret: true }) as T;
+}
+
+/** The wrapped schema of a modifier (optional, default, nullable, pipe input, …), if any. */
+function inner(schema: z.ZodType): z.ZodType | undefined {
+  const def = schema._zod.def as { innerType?: z.ZodType; in?: z.ZodType };
+  return def.innerType ?? def.in;
+}
+
+/** Walks modifiers outside-in and returns the first value `pick` finds. */
+function findInChain<T>(schema: z.ZodType, pick: (s: z.ZodType) => T | undefined): T | undefined {
+  for (let s: z.ZodType | undefined = schema; s; s = inner(s)) {
+    const v = pick(s);
+    if (v !== undefined) return v;
+  }
+  return undefined;
+}
+
+export function isSecret(schema: z.ZodType): boolean {
+  return findInChain(schema, (s) => (s.meta()?.secret === true ? true : undefined)) ?? false;
+}
+
+export function describeSetting(schema: z.ZodType): string | undefined {
+  return findInChain(schema, (s) => s.description);
+}
+
+/** The declared default, when the schema has one. */
+export function settingDefault(schema: z.ZodType): { value: unknown } | undefined {
+  return findInChain(schema, (s) => {
+    const def = s._zod.def as { type: string; defaultValue?: unknown };
+    return def.type === 'default' ? { value: def.defaultValue } : undefined;
+  });
+}
+
+export function isRequired(schema: z.ZodType): boolean {
+  return !schema.safeParse(undefined).success;
+}
+
+/* ------------------------------------------------------------------ core settings */
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const urlWithScheme = (schemes: string[], what: string) =>
+  z.string().refine(
+    (v) => {
+      try {
+        return schemes.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `must be a ${what} URL (${schemes.map((s) => s + '//').join(' or ')}…)` },
+  );
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/** Core settings, keyed by environment variable. Order here is the order in `.env.example`. */
+export const coreConfigSchema = z.object({
+  PORT: int(0, 65535).default(3100).describe('HTTP port of the handler server.'),
+  HOST: z.string().min(1).default('0.0.0.0').describe('Interface the handler server listens on.'),
+  DATABASE_URL: urlWithScheme(['postgres:', 'postgresql:'], 'PostgreSQL')
+    .optional()
+    .describe('PostgreSQL the plugins use. Unset: an embedded PostgreSQL is started in DATA_DIR/postgres.'),
+  DATABASE_POOL_MAX: int(1, 1000).default(10).describe('Connections in the handler server\'s PostgreSQL pool (per replica).'),
+  REDIS_URL: urlWithScheme(['redis:', 'rediss:'], 'Redis')
+    .optional()
+    .describe('Redis for the job queue. Unset: BullMQ runs on its PostgreSQL backend.'),
+  NSELF_PLUGINS_WEBHOOK_SECRET: secret(z.string().min(16, 'must be at least 16 characters'))
+    .optional()
+    .describe(
+      'Shared secret Hasura sends in the x-nself-plugins-secret header (value_from_env in the metadata). ' +
+        'Unset: one is generated on first start and kept in DATA_DIR/webhook-secret.',
+    ),
+  PUBLIC_URL: urlWithScheme(['http:', 'https:'], 'http(s)')
+    .optional()
+    .describe('URL at which Hasura and browsers reach this server. Default: http://localhost:$PORT.'),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info').describe(`Log level: ${LOG_LEVELS.join(', ')}.`),
+  BODY_LIMIT_BYTES: int(1024, 1024 ** 3).default(1024 * 1024).describe('Largest request body accepted (413 above).'),
+  DATA_DIR: z.string().min(1).default('./.data').describe('Folder for embedded PostgreSQL, the generated webhook secret and local files.'),
+  PLUGINS_ENABLED: z
+    .string()
+    .optional()
+    .describe('Comma-separated plugins to enable. Default: all of them.'),
+  SHUTDOWN_TIMEOUT_MS: int(0, 10 * 60_000).default(10_000).describe('On SIGTERM, how long in-flight requests may take before connections are cut.'),
+});
+
+/* ------------------------------------------------------------------ loading */
+
+export interface ConfigProblem {
+  /** `core` or the plugin name. */
+  source: string;
+  /** The environment variable, when the problem is about one. */
+  variable?: string;
+  message: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly ConfigProblem[]) {
+    super(
+      `invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n` +
+        problems
+          .map((p) => `  - ${p.variable ? `${p.variable} ` : ''}(${p.source === 'core' ? 'core' : `plugin ${p.source}`}): ${p.message}`)
+          .join('\n'),
+    );
+    this.name = 'ConfigError';
+  }
+}
+
+export interface LoadedConfig {
+  core: Readonly<CoreConfig>;
+  /** Enabled plugins, dependencies first. */
+  plugins: readonly PluginManifest[];
+  pluginConfig: ReadonlyMap<string, Readonly<Record<string, unknown>>>;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** The env values a schema reads. Empty strings count as unset (`FOO=` in a .env file or compose). */
+function pickEnv(shape: Record<string, z.ZodType>, env: Env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of Object.keys(shape)) {
+    const v = env[key];
+    if (v !== undefined && v !== '') out[key] = v;
+  }
+  return out;
+}
+
+function issueProblems(source: string, error: z.ZodError, input: Record<string, unknown>): ConfigProblem[] {
+  return error.issues.map((issue) => {
+    const variable = typeof issue.path[0] === 'string' ? issue.path[0] : undefined;
+    const missing = variable !== undefined && input[variable] === undefined;
+    return { source, variable, message: missing ? 'is required' : issue.message };
+  });
+}
+
+function freezeDeep<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    for (const v of Object.values(value)) freezeDeep(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+export function parsePluginList(value: string | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+/**
+ * Validates core settings and the settings of every enabled plugin. Throws one `ConfigError` listing every
+ * problem (invalid values, missing required settings, unknown or missing plugins).
+ */
+export function loadConfig(env: Env, available: readonly PluginManifest[]): LoadedConfig {
+  const problems: ConfigProblem[] = [];
+
+  const coreInput = pickEnv(coreConfigSchema.shape, env);
+  const coreResult = coreConfigSchema.safeParse(coreInput);
+  if (!coreResult.success) problems.push(...issueProblems('core', coreResult.error, coreInput));
+
+  const requested = parsePluginList(coreInput.PLUGINS_ENABLED);
+  let plugins: readonly PluginManifest[] = [];
+  try {
+    plugins = resolvePlugins(available, requested);
+  } catch (e) {
+    if (!(e instanceof RegistryError)) throw e;
+    problems.push(...e.problems.map((message) => ({ source: 'core', message })));
+    // Still validate the settings of the plugins we could identify, so this pass reports everything.
+    const names = new Set(requested ?? available.map((p) => p.name));
+    plugins = available.filter((p) => names.has(p.name));
+  }
+
+  const pluginConfig = new Map<string, Readonly<Record<string, unknown>>>();
+  for (const plugin of plugins) {
+    if (!plugin.config) {
+      pluginConfig.set(plugin.name, Object.freeze({}));
+      continue;
+    }
+    const input = pickEnv(plugin.config.shape as Record<string, z.ZodType>, env);
+    const result = plugin.config.safeParse(input);
+    if (result.success) pluginConfig.set(plugin.name, freezeDeep(result.data as Record<string, unknown>));
+    else problems.push(...issueProblems(plugin.name, result.error, input));
+  }
+
+  if (problems.length > 0 || !coreResult.success) throw new ConfigError(problems);
+
+  const c = coreResult.data;
+  const core: CoreConfig = {
+    ...c,
+    PUBLIC_URL: (c.PUBLIC_URL ?? `http://localhost:${c.PORT}`).replace(/\/+$/, ''),
+    PLUGINS_ENABLED: plugins.map((p) => p.name),
+  };
+  return { core: freezeDeep(core), plugins: Object.freeze([...plugins]), pluginConfig };
+}
+
+/* ------------------------------------------------------------------ redaction and .env.example */
+
+export const REDACTED = '[redacted]';
+
+/** A copy of `values` safe to log: settings marked `secret()` in `schema` are replaced. */
+export function redactConfig(
+  values: Readonly<Record<string, unknown>>,
+  schema: z.ZodObject = coreConfigSchema,
+): Record<string, unknown> {
+  const shape = schema.shape as Record<string, z.ZodType>;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(values)) {
+    const s = shape[key];
+    out[key] = s && isSecret(s) && value !== undefined ? REDACTED : value;
+  }
+  return out;
+}
+
+function formatDefault(value: unknown): string {
+  if (Array.isArray(value)) return value.join(',');
+  return String(value);
+}
+
+function renderSection(title: string, description: string | undefined, shape: Record<string, z.ZodType>): string[] {
+  const lines = [`## ${title}`];
+  if (description) lines.push(`# ${description}`);
+  for (const [key, schema] of Object.entries(shape)) {
+    lines.push('');
+    const desc = describeSetting(schema);
+    if (desc) lines.push(`# ${desc}`);
+    const flags: string[] = [];
+    if (isSecret(schema)) flags.push('secret');
+    const def = settingDefault(schema);
+    const required = isRequired(schema);
+    if (required) flags.push('required');
+    if (def) flags.push(`default: ${formatDefault(def.value)}`);
+    if (flags.length) lines.push(`# (${flags.join('; ')})`);
+    lines.push(required ? `${key}=` : `# ${key}=${def && !isSecret(schema) ? formatDefault(def.value) : ''}`);
+  }
+  return lines;
+}
+
+/** `.env.example` text for the core settings and every plugin in `plugins`. Deterministic. */
+export function renderEnvExample(plugins: readonly PluginManifest[]): string {
+  const sections: string[][] = [
+    [
+      '# nself-plugins settings, generated from the plugin manifests by `nself-plugins config env-example`.',
+      '# Do not edit by hand. Commented-out lines show the default; lines without "#" must be set.',
+    ],
+    renderSection('core', undefined, coreConfigSchema.shape as Record<string, z.ZodType>),
+  ];
+  for (const p of [...plugins].sort((a, b) => a.name.localeCompare(b.name))) {
+    if (!p.config || Object.keys(p.config.shape).length === 0) continue;
+    sections.push(renderSection(`plugin ${p.name}`, p.description, p.config.shape as Record<string, z.ZodType>));
+  }
+  return sections.map((s) => s.join('\n')).join('\n\n') + '\n';
+}
