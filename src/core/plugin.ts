@@ -211,6 +211,16 @@ export interface CronSpec {
   handler: CronHandler;
 }
 
+/**
+ * A background job a plugin contributes: built with `defineJob` from the jobs plugin, which registers and
+ * runs it. Only what the core needs to know is typed here; the jobs plugin checks the rest at boot.
+ */
+export interface PluginJob {
+  readonly name: string;
+  readonly queue: string;
+  readonly handler: (data: any, ctx: any) => Promise<unknown>;
+}
+
 /* ------------------------------------------------------------------ the manifest */
 
 export interface PluginManifest<C extends z.ZodObject = z.ZodObject> {
@@ -235,6 +245,10 @@ export interface PluginManifest<C extends z.ZodObject = z.ZodObject> {
   start?: (runtime: PluginRuntime) => Promise<(() => Promise<void>) | void>;
   /** Extra HTTP routes for third parties (mounted under `/hooks/<plugin>/` or `/admin/<plugin>/`). */
   routes?: (router: import('express').Router, runtime: PluginRuntime) => void;
+  /** Where `routes` is mounted: `hooks` (default, `/hooks/<plugin>/`) or `admin` (`/admin/<plugin>/`, operator pages). */
+  routesMount?: 'hooks' | 'admin';
+  /** Background jobs (`defineJob`) the jobs plugin registers and runs; names start with `<plugin>.`. */
+  jobs?: readonly PluginJob[];
 }
 
 export interface PluginRuntime<C = Record<string, unknown>> {
@@ -244,6 +258,8 @@ export interface PluginRuntime<C = Record<string, unknown>> {
   readonly log: Logger;
   readonly db: Db;
   readonly queue: QueueProvider;
+  /** Every enabled plugin's settings: the jobs plugin hands each contributed job its own plugin's config. */
+  readonly pluginConfig?: ReadonlyMap<string, Readonly<Record<string, unknown>>>;
 }
 
 export type PluginConfig<P> = P extends PluginManifest<infer C> ? z.infer<C> : never;
