@@ -91,6 +91,9 @@ export function buildActionsSchema(sdl: ReadonlyMap<string, string>): GraphQLSch
   return schema;
 }
 
+/** Same code as a handler's own zod check failing: to the client both are "your input is wrong". */
+const INVALID_INPUT = 'invalid-input';
+
 export type InputValidator = (input: Record<string, unknown>) => Record<string, unknown>;
 
 function validatorFor(action: string, args: readonly GraphQLArgument[]): InputValidator {
@@ -100,10 +103,10 @@ function validatorFor(action: string, args: readonly GraphQLArgument[]): InputVa
   return (input) => {
     const out: Record<string, unknown> = {};
     for (const key of Object.keys(input)) {
-      if (!byName.has(key)) throw new EnvelopeError(`input.${key}: unknown argument of ${action} (takes ${list})`);
+      if (!byName.has(key)) throw new EnvelopeError(`input.${key}: unknown argument of ${action} (takes ${list})`, 400, INVALID_INPUT);
     }
     for (const a of required) {
-      if (input[a.name] === undefined) throw new EnvelopeError(`input.${a.name}: required argument of ${action} is missing`);
+      if (input[a.name] === undefined) throw new EnvelopeError(`input.${a.name}: required argument of ${action} is missing`, 400, INVALID_INPUT);
     }
     for (const a of args) {
       const value = input[a.name];
@@ -116,7 +119,7 @@ function validatorFor(action: string, args: readonly GraphQLArgument[]): InputVa
         const msg = `${where}: ${error.message}`;
         problems.push(msg.length > 300 ? msg.slice(0, 297) + '...' : msg);
       });
-      if (problems.length) throw new EnvelopeError(problems.slice(0, 5).join('; '));
+      if (problems.length) throw new EnvelopeError(problems.slice(0, 5).join('; '), 400, INVALID_INPUT);
       out[a.name] = coerced;
     }
     return out;

@@ -124,7 +124,7 @@ export function createDispatcher(runtime: ServerRuntime): Dispatch {
         }
         if (isZodError(e)) {
           metrics.error('action', name, 'client');
-          return problem(400, 'invalid-input', formatIssues(e, 'input'), rc.requestId);
+          return problem(400, 'invalid-input', formatIssues(e, undefined, 'input'), rc.requestId);
         }
         throw e;
       }

@@ -132,12 +132,24 @@ function describeType(v: unknown): string {
   return typeof v;
 }
 
-/** One readable line per issue, naming the JSON path; at most five, then a count. */
-export function formatIssues(error: z.ZodError, prefix = ''): string {
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let v = root;
+  for (const key of path) {
+    if (v === null || typeof v !== 'object' || !Object.hasOwn(v, key)) return undefined;
+    v = (v as Record<PropertyKey, unknown>)[key];
+  }
+  return v;
+}
+
+/**
+ * One readable line per issue, naming the JSON path; at most five, then a count. `parsed` is the value the
+ * schema saw, when known, to say what was received instead of zod's generic wording.
+ */
+export function formatIssues(error: z.ZodError, parsed?: { value: unknown }, prefix = ''): string {
   const parts = error.issues.slice(0, 5).map((issue) => {
     const path = [prefix, ...issue.path.map(String)].filter(Boolean).join('.') || '(body)';
-    if (issue.code === 'invalid_type') {
-      const received = (issue as { input?: unknown }).input;
+    if (issue.code === 'invalid_type' && parsed) {
+      const received = valueAt(parsed.value, issue.path);
       if (received === undefined) return `${path}: is required`;
       return `${path}: expected ${issue.expected}, got ${describeType(received)}`;
     }
@@ -149,7 +161,7 @@ export function formatIssues(error: z.ZodError, prefix = ''): string {
 
 function parseWith<S extends z.ZodType>(schema: S, body: unknown, what: string): z.infer<S> {
   const r = schema.safeParse(body);
-  if (!r.success) throw new EnvelopeError(`invalid ${what}: ${formatIssues(r.error)}`);
+  if (!r.success) throw new EnvelopeError(`invalid ${what}: ${formatIssues(r.error, { value: body })}`);
   return r.data;
 }
 

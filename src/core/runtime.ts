@@ -155,7 +155,8 @@ export async function createRuntime(env: Readonly<Record<string, string | undefi
     }
     if (opts.migrate ?? true) {
       const { runMigrations } = await import('../hasura/migrator.js');
-      await runMigrations(databaseUrl, { log });
+      // Only the foundation's and the enabled plugins' migrations: a disabled plugin leaves no schema behind.
+      await runMigrations(databaseUrl, { log, plugins: loaded.plugins.map((p) => p.name) });
     }
     const db: ClosableDb = createDb(databaseUrl, { max: core.DATABASE_POOL_MAX, log });
     cleanups.push(() => db.close());

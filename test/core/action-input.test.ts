@@ -1,0 +1,94 @@
+import { definePlugin } from '../../src/core/plugin.js';
+import { EnvelopeError } from '../../src/core/envelope.js';
+import { createInputValidators, readActionsSdl } from '../../src/core/action-input.js';
+import { ALL_PLUGINS } from '../../src/plugins/index.js';
+
+const noop = async () => null;
+const shop = definePlugin({
+  name: 'shop',
+  version: '1.0.0',
+  description: 'test',
+  actions: { shopPlaceOrder: { handler: noop }, shopOrder: { handler: noop }, shopPing: { handler: noop } },
+});
+const SDL = `
+extend type Mutation {
+  shopPlaceOrder(items: [OrderItem!]!, note: String, priority: Priority, customerId: uuid!, placedAt: timestamptz, meta: jsonb): ShopOrderOutput!
+}
+extend type Query {
+  shopOrder(id: uuid!): ShopOrderOutput
+  shopPing: Boolean!
+}
+enum Priority { LOW HIGH }
+input OrderItem { sku: String!, qty: Int!, gift: Boolean = false }
+type ShopOrderOutput { id: uuid! }
+`;
+const validators = createInputValidators([shop], (p) => (p === 'shop' ? SDL : undefined));
+const placeOrder = validators.get('shopPlaceOrder')!;
+const UUID = '1b4e28ba-2fa1-11d2-883f-0016d3cca427';
+
+function rejection(input: Record<string, unknown>): string {
+  try {
+    placeOrder(input);
+  } catch (e) {
+    expect(e).toBeInstanceOf(EnvelopeError);
+    return (e as Error).message;
+  }
+  throw new Error('expected the input to be rejected');
+}
+
+describe('action input validation from the SDL', () => {
+  it('accepts valid input, leaves omitted optional arguments absent and fills input-object defaults', () => {
+    const out = placeOrder({ items: [{ sku: 'a', qty: 2 }], customerId: UUID, priority: 'HIGH', meta: { any: ['json'] } });
+    expect(out).toEqual({ items: [{ sku: 'a', qty: 2, gift: false }], customerId: UUID, priority: 'HIGH', meta: { any: ['json'] } });
+    expect('note' in out).toBe(false);
+    expect(validators.get('shopPing')!({})).toEqual({});
+  });
+
+  it('accepts explicit nulls for nullable arguments', () => {
+    expect(placeOrder({ items: [], customerId: UUID, note: null })).toEqual({ items: [], customerId: UUID, note: null });
+  });
+
+  it('rejects unknown arguments, listing the real ones', () => {
+    expect(rejection({ items: [], customerId: UUID, coupon: 'X' })).toBe(
+      'input.coupon: unknown argument of shopPlaceOrder (takes items, note, priority, customerId, placedAt, meta)',
+    );
+  });
+
+  it('rejects a missing non-null argument and an explicit null for it', () => {
+    expect(rejection({ items: [] })).toBe('input.customerId: required argument of shopPlaceOrder is missing');
+    expect(rejection({ items: null, customerId: UUID })).toContain('input.items: Expected non-nullable type "[OrderItem!]!" not to be null');
+  });
+
+  it('rejects wrong types with the path inside lists and input objects', () => {
+    expect(rejection({ items: [{ sku: 'a', qty: 1.5 }], customerId: UUID })).toContain('input.items.0.qty: Int cannot represent non-integer value: 1.5');
+    expect(rejection({ items: [{ sku: 'a' }], customerId: UUID })).toContain('input.items.0: Field "qty" of required type "Int!" was not provided');
+    expect(rejection({ items: [{ sku: 'a', qty: 1, colour: 'red' }], customerId: UUID })).toContain('Field "colour" is not defined by type "OrderItem"');
+    expect(rejection({ items: [], customerId: UUID, note: 42 })).toContain('input.note: String cannot represent a non string value: 42');
+  });
+
+  it('rejects unknown enum values', () => {
+    expect(rejection({ items: [], customerId: UUID, priority: 'URGENT' })).toContain('input.priority: Value "URGENT" does not exist in "Priority" enum');
+  });
+
+  it("applies Hasura's PostgreSQL scalar checks", () => {
+    expect(rejection({ items: [], customerId: 'not-a-uuid' })).toContain('input.customerId: expected a UUID string for uuid');
+    expect(rejection({ items: [], customerId: UUID, placedAt: 'tuesday' })).toContain('input.placedAt');
+    expect(placeOrder({ items: [], customerId: UUID, placedAt: '2024-05-01T22:00:00Z' }).placedAt).toBe('2024-05-01T22:00:00Z');
+  });
+
+  it('keeps messages short when a huge value is quoted', () => {
+    expect(rejection({ items: [], customerId: UUID, priority: 'x'.repeat(100_000) }).length).toBeLessThan(400);
+  });
+
+  it('fails at boot when a manifest action has no SDL field, or no SDL file', () => {
+    const extra = definePlugin({ name: 'shop', version: '1', description: 't', actions: { shopMissing: { handler: noop } } });
+    expect(() => createInputValidators([extra], () => SDL)).toThrow('action "shopMissing" of plugin "shop" has no field in actions/shop/actions.graphql');
+    expect(() => createInputValidators([extra], () => undefined)).toThrow('declares actions but has no actions/shop/actions.graphql');
+    expect(() => createInputValidators([extra], () => 'type {')).toThrow('actions/shop/actions.graphql: Syntax Error');
+  });
+
+  it("builds validators for every action of the suite's own plugins", () => {
+    const all = createInputValidators(ALL_PLUGINS, readActionsSdl);
+    for (const p of ALL_PLUGINS) for (const name of Object.keys(p.actions ?? {})) expect(all.has(name)).toBe(true);
+  });
+});
