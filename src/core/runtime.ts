@@ -190,7 +190,7 @@ export async function createRuntime(env: Readonly<Record<string, string | undefi
     const pluginRuntime = (plugin: string): PluginRuntime => {
       let r = pluginRuntimes.get(plugin);
       if (!r) {
-        r = Object.freeze({ plugin, config: configOf(plugin), core, log: log.child({ plugin }), db, queue });
+        r = Object.freeze({ plugin, config: configOf(plugin), core, log: log.child({ plugin }), db, queue, pluginConfig: loaded.pluginConfig });
         pluginRuntimes.set(plugin, r);
       }
       return r;

@@ -113,7 +113,7 @@ export interface RouterOptions {
 
 /**
  * Everything the suite serves, as an express Router: health, readiness, metrics, the three webhook routes
- * and each plugin's `/hooks/<plugin>` routes.
+ * and each plugin's routes under `/hooks/<plugin>` (or `/admin/<plugin>`).
  */
 export function createRouter(runtime: ServerRuntime, opts: RouterOptions = {}): express.Router {
   const state = opts.state ?? { shuttingDown: false };
@@ -167,7 +167,7 @@ export function createRouter(runtime: ServerRuntime, opts: RouterOptions = {}): 
     if (!plugin.routes) continue;
     const sub = express.Router();
     plugin.routes(sub, runtime.pluginRuntime(plugin.name));
-    router.use(`/hooks/${plugin.name}`, sub);
+    router.use(`/${plugin.routesMount ?? 'hooks'}/${plugin.name}`, sub);
   }
   return router;
 }

@@ -22,7 +22,7 @@ const effects = async (key: string) => (await t.runtime.db.query('select note fr
 
 describe('secret, routing and body checks', () => {
   it('401 without the secret, with a wrong one, or with it repeated', async () => {
-    for (const headers of [{}, { 'x-nself-plugins-secret': SECRET + 'x' }, { 'x-nself-plugins-secret': 'short' }]) {
+    for (const headers of [{}, { 'x-nself-plugins-secret': SECRET + 'x' }, { 'x-nself-plugins-secret': 'short' }] as Array<Record<string, string>>) {
       const r = await call('action', 'demoGreet', actionBody({ name: 'a' }), headers);
       expect(r.status).toBe(401);
       expect(r.json).toEqual({ message: 'missing or wrong x-nself-plugins-secret header', extensions: { code: 'unauthorized' } });

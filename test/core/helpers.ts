@@ -49,11 +49,25 @@ async function deliver(behaviour: Behaviour | undefined, key: string, ctx: Param
   await ctx.once(key, (tx) => tx.query('insert into demo.effects (key, note) values ($1, $2)', [key, behaviour ?? 'ok']));
 }
 
+/** What the demo plugin's start hook and its stop function did, in order. */
+export const lifecycle: string[] = [];
+
 export function demoPlugin(): PluginManifest {
   return definePlugin({
     name: 'demo',
     version: '1.0.0',
     description: 'Test plugin',
+    async start(runtime) {
+      lifecycle.push(`start ${runtime.plugin}`);
+      return async () => {
+        lifecycle.push(`stop ${runtime.plugin}`);
+      };
+    },
+    routes(router, runtime) {
+      router.get('/ping', (_req, res) => {
+        res.json({ pong: true, plugin: runtime.plugin });
+      });
+    },
     config: z.object({ DEMO_GREETING: z.string().default('hello') }),
     actions: {
       demoGreet: {
