@@ -81,8 +81,9 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   let password: string;
   if (!existsSync(join(clusterDir, 'PG_VERSION'))) {
     password = randomBytes(24).toString('base64url');
-    await initCluster(bin, clusterDir, password, runAs, log);
+    // Saved before the cluster exists, so no crash can leave a cluster whose password is lost.
     await writeFile(files.credentials, JSON.stringify({ user: SUPERUSER, password }) + '\n', { mode: 0o600 });
+    await initCluster(bin, clusterDir, password, runAs, log);
   } else {
     await checkMajorVersion(bin, clusterDir);
     password = await readPassword(files.credentials, clusterDir);
@@ -116,6 +117,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     unexpectedExit = false;
     await stopChild(child, log);
     process.off('exit', killOnExit);
+    await rm(files.lock, { force: true });
     throw e;
   }
   log?.info({ port, dir: clusterDir, ms: Date.now() - started }, 'embedded PostgreSQL: ready on 127.0.0.1');

@@ -28,6 +28,8 @@ export interface QueueProviderOptions {
 }
 
 export const DEFAULT_QUEUE_SCHEMA = 'nself_jobs';
+/** /readyz must answer even when the backend hangs (Redis queues commands while it reconnects). */
+const PING_TIMEOUT_MS = 3000;
 
 interface Closable {
   close(): Promise<void>;
@@ -134,11 +136,16 @@ class RedisQueueProvider extends BaseProvider {
   }
 
   async ping(): Promise<void> {
-    const reply = await this.connection.ping();
+    const reply = await withTimeout(this.connection.ping(), 'redis PING');
     if (reply !== 'PONG') throw new Error(`redis answered ${reply} to PING`);
   }
 
   protected async closeConnections(): Promise<void> {
+    // QUIT waits for the server; a connection that never came up (or is reconnecting) is just dropped.
+    if (this.connection.status !== 'ready') {
+      this.connection.disconnect();
+      return;
+    }
     try {
       await this.connection.quit();
     } catch {
@@ -159,7 +166,7 @@ class PostgresQueueProvider extends BaseProvider {
     // migrate: true makes each connection bring BullMQ's schema up to date on first use; BullMQ serialises
     // that with its own advisory lock, so N replicas starting at once are safe.
     this.connection = { connectionString: databaseUrl, schema, migrate: true };
-    this.pingPool = new pg.Pool({ connectionString: databaseUrl, max: 1, idleTimeoutMillis: 10_000 });
+    this.pingPool = new pg.Pool({ connectionString: databaseUrl, max: 1, idleTimeoutMillis: 10_000, connectionTimeoutMillis: PING_TIMEOUT_MS });
     this.pingPool.on('error', (err) => this.log?.warn({ err }, 'queue ping pool error'));
   }
 
@@ -182,8 +189,8 @@ class PostgresQueueProvider extends BaseProvider {
       this.migrated = undefined;
       throw e;
     });
-    await this.migrated;
-    await this.pingPool.query('select 1');
+    await withTimeout(this.migrated, 'queue schema migration');
+    await withTimeout(this.pingPool.query('select 1'), 'PostgreSQL ping');
   }
 
   private async migrate(): Promise<void> {
@@ -198,6 +205,14 @@ class PostgresQueueProvider extends BaseProvider {
   protected async closeConnections(): Promise<void> {
     await this.pingPool.end();
   }
+}
+
+function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${PING_TIMEOUT_MS} ms`)), PING_TIMEOUT_MS);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
 async function settleAll(ps: Promise<unknown>[], log: Logger | undefined): Promise<void> {

@@ -112,4 +112,12 @@ describe('queue provider lifecycle', () => {
     await expect(p.ping()).rejects.toThrow();
     await p.close();
   });
+
+  it('fails ping within its timeout when Redis is unreachable, and still closes', async () => {
+    const p = createQueueProvider({ databaseUrl: db.url, redisUrl: 'redis://127.0.0.1:1' });
+    const t0 = Date.now();
+    await expect(p.ping()).rejects.toThrow(/did not answer within/);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    await p.close();
+  });
 });
