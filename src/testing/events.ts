@@ -1,0 +1,227 @@
+/**
+ * The event-trigger processor: Hasura's `processEventQueue` loop against `hdb_catalog.event_log`.
+ * Fetch a batch with the lock query, deliver it through a bounded HTTP pool while the next batch is prefetched,
+ * record each result in one statement, and sleep only when a fetch comes back empty.
+ */
+import pg from 'pg';
+import type { HarnessClock } from './clock.js';
+import { decide, defaultHeaders, invocationRequest, invocationResponse } from './delivery.js';
+import type { HeaderList, HttpClient } from './http.js';
+import { sortedJson } from './json.js';
+import type { EventTriggerMeta, QualifiedTable } from './metadata.js';
+import { FETCH_EVENTS_SQL } from './sql.js';
+import { Sleeper } from './sleeper.js';
+
+export interface ResolvedEventTrigger {
+  name: string;
+  table: QualifiedTable;
+  meta: EventTriggerMeta;
+  url: string;
+  headers: HeaderList;
+  numRetries: number;
+  intervalSec: number;
+  timeoutSec: number;
+}
+
+export interface EventProcessorOptions {
+  fetchBatchSize: number;
+  httpPoolSize: number;
+  fetchIntervalMs: number;
+  hasuraVersion: string;
+  onError(e: unknown): void;
+}
+
+interface FetchedEvent {
+  id: string;
+  schema_name: string;
+  table_name: string;
+  trigger_name: string;
+  payload: Record<string, unknown>;
+  tries: number;
+  created_at: string;
+}
+
+/** `timestamp` columns come back as text so microseconds survive (JS dates keep milliseconds only). */
+const RAW_TIMESTAMPS = {
+  getTypeParser(oid: number, format?: string) {
+    if (oid === 1114 || oid === 1184) return (v: string) => v;
+    return pg.types.getTypeParser(oid, format as 'text');
+  },
+};
+
+/**
+ * `event_log.created_at` is a `timestamp` written by `now()`; Hasura reads it as UTC and encodes it with
+ * aeson: ISO-8601, `T`, microseconds as stored (trailing zeros dropped), `Z`.
+ */
+export function formatPgTimestamp(text: string): string {
+  const [date, time = '00:00:00'] = text.trim().split(/[ T]/);
+  const clean = time.replace(/([+-]\d{2}(:?\d{2})?|Z)$/, '');
+  const [hms, frac] = clean.split('.');
+  const f = (frac ?? '').replace(/0+$/, '');
+  return `${date}T${hms}${f ? '.' + f : ''}Z`;
+}
+
+const RECORD_SQL = `
+WITH inv AS (
+  INSERT INTO hdb_catalog.event_invocation_logs (event_id, trigger_name, status, request, response)
+  VALUES ($1, $2, $3, $4, $5)
+)
+UPDATE hdb_catalog.event_log
+   SET tries = tries + 1,
+       delivered = delivered OR $6 = 'success',
+       error = error OR $6 = 'error',
+       next_retry_at = CASE WHEN $6 = 'retry' THEN ($7::timestamptz AT TIME ZONE 'UTC') END,
+       locked = NULL
+ WHERE id = $1`;
+
+export class EventProcessor {
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private readonly sleeper = new Sleeper();
+  private inflight = 0;
+  private fetching = 0;
+  /** Events this process locked and has not finished (in flight or waiting for a slot). */
+  private readonly held = new Set<string>();
+  private readonly slotWaiters: (() => void)[] = [];
+  readonly names: string[];
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly triggers: ReadonlyMap<string, ResolvedEventTrigger>,
+    private readonly clock: HarnessClock,
+    private readonly http: HttpClient,
+    private readonly opts: EventProcessorOptions,
+  ) {
+    this.names = [...triggers.keys()];
+  }
+
+  start(): void {
+    if (this.running || this.names.length === 0) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  wake(): void {
+    this.sleeper.wake();
+  }
+
+  /** True while this process holds, fetches or delivers any event. */
+  busy(): boolean {
+    return this.fetching > 0 || this.held.size > 0;
+  }
+
+  private async run(): Promise<void> {
+    let batch = await this.fetch();
+    while (this.running) {
+      if (batch.length === 0) await this.sleeper.sleep(this.opts.fetchIntervalMs);
+      if (!this.running) break;
+      // Prefetch the next batch while this one is delivered, as Hasura does, so workers never wait on the DB.
+      const next = this.fetch();
+      let i = 0;
+      for (; i < batch.length; i++) {
+        await this.acquireSlot();
+        if (!this.running) {
+          this.releaseSlot();
+          break;
+        }
+        const ev = batch[i]!;
+        void this.deliver(ev).finally(() => {
+          this.held.delete(ev.id);
+          this.releaseSlot();
+        });
+      }
+      const leftover = batch.slice(i);
+      batch = await next;
+      if (!this.running) await this.unlock([...leftover, ...batch]);
+    }
+  }
+
+  private async fetch(): Promise<FetchedEvent[]> {
+    this.fetching++;
+    try {
+      const res = await this.pool.query<FetchedEvent>({
+        text: FETCH_EVENTS_SQL,
+        values: [this.opts.fetchBatchSize, this.names, this.clock.now().toISOString()],
+        types: RAW_TIMESTAMPS,
+      });
+      for (const r of res.rows) this.held.add(r.id);
+      return res.rows;
+    } catch (e) {
+      if (this.running) this.opts.onError(e);
+      return [];
+    } finally {
+      this.fetching--;
+    }
+  }
+
+  private acquireSlot(): Promise<void> {
+    if (this.inflight < this.opts.httpPoolSize) {
+      this.inflight++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.slotWaiters.push(() => (this.inflight++, resolve())));
+  }
+
+  private releaseSlot(): void {
+    this.inflight--;
+    this.slotWaiters.shift()?.();
+  }
+
+  /** Builds Hasura's payload; `current_retry` is the number of earlier attempts (`tries`). */
+  private payloadFor(ev: FetchedEvent, t: ResolvedEventTrigger): Record<string, unknown> {
+    return {
+      id: ev.id,
+      table: { schema: ev.schema_name, name: ev.table_name },
+      trigger: { name: ev.trigger_name },
+      event: ev.payload,
+      delivery_info: { max_retries: t.numRetries, current_retry: ev.tries },
+      created_at: formatPgTimestamp(ev.created_at),
+    };
+  }
+
+  private async deliver(ev: FetchedEvent): Promise<void> {
+    const t = this.triggers.get(ev.trigger_name)!;
+    try {
+      const payload = this.payloadFor(ev, t);
+      const version = this.opts.hasuraVersion;
+      const result = await this.http.post(t.url, [...t.headers, ...defaultHeaders(version)], sortedJson(payload), t.timeoutSec * 1000);
+      const outcome = decide(result, ev.tries, t.numRetries, t.intervalSec);
+      const { status, response } = invocationResponse(result, '2', t.url);
+      const retryAt = outcome.kind === 'retry' ? new Date(this.clock.now().getTime() + outcome.delaySeconds * 1000).toISOString() : null;
+      await this.pool.query(RECORD_SQL, [
+        ev.id,
+        ev.trigger_name,
+        status,
+        JSON.stringify(invocationRequest(payload, '2', version, t.meta.headers)),
+        JSON.stringify(response),
+        outcome.kind,
+        retryAt,
+      ]);
+    } catch (e) {
+      this.opts.onError(e);
+    }
+  }
+
+  /** Graceful shutdown: events we locked but never sent become fetchable again at once. */
+  private async unlock(events: FetchedEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    const ids = events.map((e) => e.id);
+    try {
+      await this.pool.query(`UPDATE hdb_catalog.event_log SET locked = NULL WHERE id = ANY($1) AND locked IS NOT NULL`, [ids]);
+    } catch (e) {
+      this.opts.onError(e);
+    }
+    for (const id of ids) this.held.delete(id);
+  }
+
+  /** Stops fetching, lets in-flight deliveries finish and unlocks what was fetched but not sent. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.sleeper.wake();
+    // wake loop iterations blocked on a slot so they notice the stop
+    while (this.slotWaiters.length) this.slotWaiters.shift()!();
+    await this.loop;
+    while (this.inflight > 0 || this.held.size > 0) await new Promise((r) => setTimeout(r, 5));
+  }
+}

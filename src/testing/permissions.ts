@@ -1,0 +1,306 @@
+/**
+ * Table permissions compiled to parametrised SQL, enough to show which rows (and columns) a role can read and
+ * whether an insert passes its check. Boolean expressions follow Hasura's: column operators, `_and`/`_or`/`_not`,
+ * `_exists`, and object/array relationships; `X-Hasura-*` strings in permissions are session variables.
+ * Anything else throws: a permission the harness cannot evaluate must never read as "allowed".
+ */
+import type pg from 'pg';
+import { HarnessConfigError, HarnessUnsupportedError, HasuraError } from './errors.js';
+import { qualify, type QualifiedTable, type RelationshipMeta, type TableMeta } from './metadata.js';
+import { ident, qualified, type ColumnInfo } from './sql.js';
+import { roleOf, type SessionVariables } from './session.js';
+
+interface Relationship {
+  name: string;
+  target: QualifiedTable;
+  /** [local column, remote column] pairs. */
+  mapping: [string, string][];
+}
+
+interface TableInfo {
+  table: QualifiedTable;
+  meta: TableMeta;
+  columns: ColumnInfo[];
+  relationships: Map<string, Relationship>;
+}
+
+interface ForeignKey {
+  src: QualifiedTable;
+  srcCols: string[];
+  tgt: QualifiedTable;
+  tgtCols: string[];
+}
+
+const key = (t: QualifiedTable): string => `${t.schema}.${t.name}`;
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+const SESSION_VAR = /^x-hasura-/i;
+
+/** Hasura's GraphQL type name prefix for a table: `name` in public, `schema_name` elsewhere. */
+const typePrefix = (t: QualifiedTable): string => (t.schema === 'public' ? t.name : `${t.schema}_${t.name}`);
+
+const COMPARISONS: Record<string, string> = { _eq: '=', _neq: '<>', _gt: '>', _gte: '>=', _lt: '<', _lte: '<=', _like: 'LIKE', _nlike: 'NOT LIKE', _ilike: 'ILIKE', _nilike: 'NOT ILIKE' };
+
+interface CompileCtx {
+  role: string;
+  session: SessionVariables;
+  params: unknown[];
+  /** Permission filters read session variables; a caller's `where` is literal and obeys the role's permissions. */
+  mode: 'permission' | 'where';
+  depth: number;
+}
+
+export class PermissionEngine {
+  private tables: Map<string, TableInfo> | undefined;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly tableMetas: readonly TableMeta[],
+    private readonly inheritedRoles: ReadonlyMap<string, readonly string[]>,
+  ) {}
+
+  /** Loads columns and foreign keys once (tables may be created after the harness, e.g. by a test's migration). */
+  private async load(): Promise<Map<string, TableInfo>> {
+    if (this.tables) return this.tables;
+    const cols = await this.pool.query<{ schema: string; table: string; name: string; type: string }>(
+      `SELECT n.nspname AS schema, c.relname AS table, a.attname AS name, t.typname AS type
+         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+         JOIN pg_type t ON t.oid = a.atttypid
+        WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'v', 'm', 'p', 'f')
+          AND (n.nspname || '.' || c.relname) = ANY($1)
+        ORDER BY n.nspname, c.relname, a.attnum`,
+      [this.tableMetas.map((m) => key(m.table))],
+    );
+    const fks = await this.pool.query<{ ss: string; st: string; sc: string[]; ts: string; tt: string; tc: string[] }>(
+      `SELECT sn.nspname AS ss, sc.relname AS st, tn.nspname AS ts, tc.relname AS tt,
+              ARRAY(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY k(n, i) JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i)::text[] AS sc,
+              ARRAY(SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY k(n, i) JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.i)::text[] AS tc
+         FROM pg_constraint c
+         JOIN pg_class sc ON sc.oid = c.conrelid JOIN pg_namespace sn ON sn.oid = sc.relnamespace
+         JOIN pg_class tc ON tc.oid = c.confrelid JOIN pg_namespace tn ON tn.oid = tc.relnamespace
+        WHERE c.contype = 'f'`,
+    );
+    const foreignKeys: ForeignKey[] = fks.rows.map((r) => ({ src: { schema: r.ss, name: r.st }, srcCols: r.sc, tgt: { schema: r.ts, name: r.tt }, tgtCols: r.tc }));
+    const tables = new Map<string, TableInfo>();
+    for (const meta of this.tableMetas) {
+      const columns = cols.rows.filter((c) => c.schema === meta.table.schema && c.table === meta.table.name).map((c) => ({ name: c.name, type: c.type }));
+      if (columns.length === 0) throw new HarnessConfigError(`tracked table ${key(meta.table)} does not exist in the database`);
+      const relationships = new Map<string, Relationship>();
+      for (const r of meta.object_relationships ?? []) relationships.set(r.name, resolveRelationship(meta.table, r, 'object', foreignKeys));
+      for (const r of meta.array_relationships ?? []) relationships.set(r.name, resolveRelationship(meta.table, r, 'array', foreignKeys));
+      tables.set(key(meta.table), { table: meta.table, meta, columns, relationships });
+    }
+    this.tables = tables;
+    return tables;
+  }
+
+  private async info(t: QualifiedTable): Promise<TableInfo> {
+    const info = (await this.load()).get(key(qualify(t)));
+    if (!info) throw new HarnessConfigError(`table ${key(qualify(t))} is not tracked in the metadata`);
+    return info;
+  }
+
+  private checkRole(role: string): void {
+    if (this.inheritedRoles.has(role)) throw new HarnessUnsupportedError(`role "${role}" is an inherited role; the harness does not combine table permissions of inherited roles`);
+  }
+
+  private selectPermission(info: TableInfo, role: string) {
+    return info.meta.select_permissions?.find((p) => p.role === role)?.permission;
+  }
+
+  /** Whether `role` has a select permission on `table` at all (without one Hasura does not expose the table). */
+  async hasSelectPermission(role: string, table: QualifiedTable): Promise<boolean> {
+    if (role === 'admin') return true;
+    this.checkRole(role);
+    return this.selectPermission(await this.info(table), role) !== undefined;
+  }
+
+  /** The rows `role` sees in `table`, only with its permitted columns, as Hasura's JSON (`row_to_json`). */
+  async select(session: SessionVariables, table: QualifiedTable, where?: Record<string, unknown>, opts: { orderBy?: string[] } = {}): Promise<Record<string, unknown>[]> {
+    const role = roleOf(session);
+    const info = await this.info(table);
+    let columns = info.columns.map((c) => c.name);
+    let filter = 'true';
+    let limit = '';
+    const ctx: CompileCtx = { role, session, params: [], mode: 'permission', depth: 0 };
+    if (role !== 'admin') {
+      this.checkRole(role);
+      const perm = this.selectPermission(info, role);
+      if (!perm) return [];
+      if (perm.columns !== '*') columns = perm.columns;
+      filter = await this.compile(perm.filter ?? {}, info, 't0', ctx);
+      if (perm.limit !== undefined) limit = ` LIMIT ${Number(perm.limit)}`;
+    }
+    const userWhere = where ? await this.compile(where, info, 't0', { ...ctx, mode: 'where' }) : 'true';
+    for (const c of opts.orderBy ?? []) if (!columns.includes(c)) throw new HasuraError(`field "${c}" not found in type: '${typePrefix(info.table)}_order_by'`, 'validation-failed');
+    const order = opts.orderBy?.length ? ` ORDER BY ${opts.orderBy.map((c) => `t0.${ident(c)}`).join(', ')}` : '';
+    const sql = `SELECT row_to_json(r) AS row FROM (SELECT ${columns.map((c) => `t0.${ident(c)}`).join(', ')} FROM ${qualified(info.table)} t0 WHERE (${filter}) AND (${userWhere})${order}${limit}) r`;
+    const res = await this.pool.query<{ row: Record<string, unknown> }>(sql, ctx.params);
+    return res.rows.map((r) => r.row);
+  }
+
+  /**
+   * Whether `role` may insert `row`: only permitted columns, presets applied, and the check evaluated on the
+   * inserted row inside a transaction that is always rolled back (Hasura checks the row it just inserted).
+   */
+  async insertAllowed(session: SessionVariables, table: QualifiedTable, row: Record<string, unknown>): Promise<{ allowed: boolean; reason?: string }> {
+    const role = roleOf(session);
+    const info = await this.info(table);
+    const names = info.columns.map((c) => c.name);
+    const values: Record<string, unknown> = { ...row };
+    let check = 'true';
+    const ctx: CompileCtx = { role, session, params: [], mode: 'permission', depth: 0 };
+    if (role !== 'admin') {
+      this.checkRole(role);
+      const perm = info.meta.insert_permissions?.find((p) => p.role === role)?.permission;
+      if (!perm) return { allowed: false, reason: `field "insert_${typePrefix(info.table)}" not found in type: 'mutation_root'` };
+      const presets = perm.set ?? {};
+      const permitted = (perm.columns === '*' || perm.columns === undefined ? names : perm.columns).filter((c) => !(c in presets));
+      for (const k of Object.keys(row)) {
+        if (!permitted.includes(k)) return { allowed: false, reason: `field "${k}" not found in type: '${typePrefix(info.table)}_insert_input'` };
+      }
+      for (const [c, v] of Object.entries(presets)) values[c] = this.value(v, ctx);
+      check = await this.compile(perm.check ?? {}, info, 't0', ctx);
+    }
+    for (const k of Object.keys(values)) if (!names.includes(k)) return { allowed: false, reason: `field "${k}" not found in type: '${typePrefix(info.table)}_insert_input'` };
+    const cols = Object.keys(values);
+    const placeholders = cols.map((c) => {
+      ctx.params.push(values[c]);
+      return `$${ctx.params.length}`;
+    });
+    const insert = cols.length
+      ? `INSERT INTO ${qualified(info.table)} (${cols.map(ident).join(', ')}) VALUES (${placeholders.join(', ')}) RETURNING *`
+      : `INSERT INTO ${qualified(info.table)} DEFAULT VALUES RETURNING *`;
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const res = await client.query<{ ok: boolean }>(`WITH t0 AS (${insert}) SELECT (${check}) AS ok FROM t0`, ctx.params);
+      return res.rows[0]?.ok ? { allowed: true } : { allowed: false, reason: 'check constraint of an insert/update permission has failed' };
+    } finally {
+      await client.query('ROLLBACK').catch(() => undefined);
+      client.release();
+    }
+  }
+
+  /* ------------------------------------------------------------------ compiler */
+
+  private param(ctx: CompileCtx, v: unknown): string {
+    ctx.params.push(v);
+    return `$${ctx.params.length}`;
+  }
+
+  /** A permission value: `X-Hasura-*` strings are read from the session (missing → Hasura's error). */
+  private value(v: unknown, ctx: CompileCtx): unknown {
+    if (ctx.mode === 'permission' && typeof v === 'string' && SESSION_VAR.test(v)) {
+      const s = ctx.session[v.toLowerCase()];
+      if (s === undefined) throw new HasuraError(`missing session variable: "${v.toLowerCase()}"`, 'not-found');
+      return s;
+    }
+    return v;
+  }
+
+  private async compile(exp: unknown, info: TableInfo, alias: string, ctx: CompileCtx): Promise<string> {
+    if (!isObject(exp)) throw new HasuraError(`expecting an object for boolean expression, got ${JSON.stringify(exp)}`, 'parse-failed');
+    if (ctx.depth > 32) throw new HarnessUnsupportedError('boolean expression nested deeper than 32 levels');
+    const inner = { ...ctx, depth: ctx.depth + 1 };
+    const parts: string[] = [];
+    for (const [k, v] of Object.entries(exp)) {
+      if (k === '_and' || k === '_or') {
+        const list = Array.isArray(v) ? v : [v];
+        const subs: string[] = [];
+        for (const e of list) subs.push(await this.compile(e, info, alias, inner));
+        parts.push(subs.length ? `(${subs.join(k === '_and' ? ' AND ' : ' OR ')})` : k === '_and' ? 'true' : 'false');
+      } else if (k === '_not') {
+        parts.push(`NOT (${await this.compile(v, info, alias, inner)})`);
+      } else if (k === '_exists') {
+        if (!isObject(v) || !v._table) throw new HasuraError('_exists needs _table and _where', 'parse-failed');
+        const target = await this.info(qualify(v._table as QualifiedTable));
+        const a = `t${ctx.depth + 1}_${parts.length}`;
+        parts.push(`EXISTS (SELECT 1 FROM ${qualified(target.table)} ${a} WHERE ${await this.compile(v._where ?? {}, target, a, inner)})`);
+      } else if (k.startsWith('_')) {
+        throw new HarnessUnsupportedError(`boolean operator "${k}" is not supported by the harness`);
+      } else {
+        parts.push(await this.field(k, v, info, alias, inner));
+      }
+    }
+    return parts.length ? parts.join(' AND ') : 'true';
+  }
+
+  private async field(name: string, v: unknown, info: TableInfo, alias: string, ctx: CompileCtx): Promise<string> {
+    const rel = info.relationships.get(name);
+    if (rel) {
+      const target = await this.info(rel.target);
+      const a = `t${ctx.depth}_${name.replace(/\W/g, '_')}`;
+      const join = rel.mapping.map(([l, r]) => `${a}.${ident(r)} = ${alias}.${ident(l)}`).join(' AND ');
+      let cond = await this.compile(v, target, a, ctx);
+      // Through a relationship, a caller's where only reaches rows the role may select in the target table.
+      if (ctx.mode === 'where' && ctx.role !== 'admin') {
+        const perm = this.selectPermission(target, ctx.role);
+        if (!perm) throw new HasuraError(`field "${name}" not found in type: '${typePrefix(info.table)}_bool_exp'`, 'validation-failed');
+        cond = `(${cond}) AND (${await this.compile(perm.filter ?? {}, target, a, { ...ctx, mode: 'permission' })})`;
+      }
+      return `EXISTS (SELECT 1 FROM ${qualified(target.table)} ${a} WHERE ${join} AND ${cond})`;
+    }
+    const col = info.columns.find((c) => c.name === name);
+    if (!col) throw new HasuraError(`field "${name}" not found in type: '${typePrefix(info.table)}_bool_exp'`, 'validation-failed');
+    if (ctx.mode === 'where' && ctx.role !== 'admin') {
+      const perm = this.selectPermission(info, ctx.role);
+      if (perm && perm.columns !== '*' && !perm.columns.includes(name)) throw new HasuraError(`field "${name}" not found in type: '${typePrefix(info.table)}_bool_exp'`, 'validation-failed');
+    }
+    if (!isObject(v)) throw new HasuraError(`expecting an object of operators for column "${name}"`, 'parse-failed');
+    const ref = `${alias}.${ident(col.name)}`;
+    const json = col.type === 'json' || col.type === 'jsonb';
+    const parts: string[] = [];
+    for (const [op, raw] of Object.entries(v)) {
+      if (raw === null && op !== '_is_null') throw new HarnessUnsupportedError(`"${op}": null on column "${name}": Hasura versions disagree on null comparisons; use _is_null`);
+      const val = this.value(raw, ctx);
+      if (op in COMPARISONS) {
+        if (typeof val === 'object') throw new HasuraError(`unexpected ${Array.isArray(val) ? 'array' : 'object'} for ${op} on "${name}"`, 'validation-failed');
+        parts.push(`${ref} ${COMPARISONS[op]} ${this.param(ctx, json ? JSON.stringify(val) : val)}`);
+      } else if (op === '_in' || op === '_nin') {
+        let p: string;
+        if (Array.isArray(val)) {
+          if (val.length === 0) {
+            parts.push(op === '_in' ? 'false' : 'true');
+            continue;
+          }
+          p = this.param(ctx, json ? val.map((x) => JSON.stringify(x)) : val);
+        } else if (typeof val === 'string' && ctx.mode === 'permission' && typeof raw === 'string' && SESSION_VAR.test(raw)) {
+          // A session variable holding a Postgres array literal, e.g. '{1,2,3}'.
+          p = `${this.param(ctx, val)}::text::${ident(col.type)}[]`;
+        } else {
+          throw new HasuraError(`expected a list for ${op} on "${name}"`, 'validation-failed');
+        }
+        parts.push(op === '_in' ? `${ref} = ANY(${p})` : `${ref} <> ALL(${p})`);
+      } else if (op === '_is_null') {
+        if (typeof raw !== 'boolean') throw new HasuraError(`expected a boolean for _is_null on "${name}"`, 'validation-failed');
+        parts.push(raw ? `${ref} IS NULL` : `${ref} IS NOT NULL`);
+      } else {
+        throw new HarnessUnsupportedError(`column operator "${op}" is not supported by the harness`);
+      }
+    }
+    return parts.length ? `(${parts.join(' AND ')})` : 'true';
+  }
+}
+
+function resolveRelationship(table: QualifiedTable, r: RelationshipMeta, kind: 'object' | 'array', fks: ForeignKey[]): Relationship {
+  const what = `${kind} relationship ${r.name} on ${key(table)}`;
+  const same = (a: QualifiedTable, b: QualifiedTable) => a.schema === b.schema && a.name === b.name;
+  const sameCols = (a: string[], b: string[]) => a.length === b.length && a.every((c) => b.includes(c));
+  const manual = r.using.manual_configuration;
+  if (manual) return { name: r.name, target: qualify(manual.remote_table), mapping: Object.entries(manual.column_mapping) };
+  const fk = r.using.foreign_key_constraint_on;
+  if (fk === undefined) throw new HarnessUnsupportedError(`${what}: only foreign_key_constraint_on and manual_configuration are supported`);
+  if (typeof fk === 'string' || Array.isArray(fk)) {
+    // This table holds the foreign key.
+    const cols = typeof fk === 'string' ? [fk] : fk;
+    const c = fks.find((f) => same(f.src, table) && sameCols(f.srcCols, cols));
+    if (!c) throw new HarnessConfigError(`${what}: no foreign key on (${cols.join(', ')})`);
+    return { name: r.name, target: c.tgt, mapping: c.srcCols.map((s, i) => [s, c.tgtCols[i]!]) };
+  }
+  // The remote table holds the foreign key pointing at this one.
+  const remote = qualify(fk.table);
+  const cols = fk.columns ?? (fk.column ? [fk.column] : []);
+  const c = fks.find((f) => same(f.src, remote) && same(f.tgt, table) && sameCols(f.srcCols, cols));
+  if (!c) throw new HarnessConfigError(`${what}: no foreign key on ${key(remote)} (${cols.join(', ')}) referencing ${key(table)}`);
+  return { name: r.name, target: remote, mapping: c.tgtCols.map((t, i) => [t, c.srcCols[i]!]) };
+}
