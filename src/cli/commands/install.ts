@@ -1,0 +1,122 @@
+/**
+ * `nself-plugins install <plugin...>` and `nself-plugins remove <plugin...>` against a Hasura CLI v3 project.
+ */
+import { resolve } from 'node:path';
+import { createInterface } from 'node:readline/promises';
+import type { Command } from 'commander';
+import type { CliContext } from '../context.js';
+import { loadCatalog } from '../../hasura/catalog.js';
+import { install, remove, resolveSelection } from '../../hasura/installer.js';
+import { pluginSettings, type EnvSetting } from '../../hasura/env-file.js';
+import type { PluginCatalog } from '../../hasura/fragment.js';
+import type { PluginChange } from '../../hasura/merge.js';
+
+function describeChange(c: PluginChange): string {
+  switch (c.status) {
+    case 'added':
+      return `installed ${c.plugin}@${c.to}`;
+    case 'updated':
+      return `updated ${c.plugin}${c.from ? ` ${c.from} →` : ' to'} ${c.to}`;
+    case 'unchanged':
+      return `${c.plugin}${c.to ? `@${c.to}` : ''} is already installed; nothing to do`;
+    case 'removed':
+      return `removed ${c.plugin}${c.from ? `@${c.from}` : ''}`;
+  }
+}
+
+async function prompt(settings: EnvSetting[], ctx: CliContext): Promise<Record<string, string>> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  const out: Record<string, string> = {};
+  try {
+    for (const s of settings) {
+      const answer = await rl.question(`${s.key}${s.description ? ` (${s.description})` : ''}: `);
+      if (answer.trim()) out[s.key] = answer.trim();
+    }
+  } finally {
+    rl.close();
+  }
+  ctx.err('');
+  return out;
+}
+
+function requiredWithoutDefault(catalog: PluginCatalog, names: string[]): EnvSetting[] {
+  return resolveSelection(catalog, names).flatMap((e) => pluginSettings(e.manifest).filter((s) => s.required && s.default === undefined));
+}
+
+export function register(program: Command, ctx: CliContext): void {
+  program
+    .command('install')
+    .description('Merge plugins (and the plugins they depend on) into a Hasura CLI v3 project')
+    .argument('<plugins...>')
+    .option('--project <dir>', 'Hasura project folder (with config.yaml)', './hasura')
+    .option('--features <list>', 'comma-separated features to switch on (feature or plugin:feature)')
+    .option('--database <name>', 'Hasura database (source) for the plugins’ tables and migrations')
+    .option('--env-dir <dir>', 'folder of .env/.env.example (default: the project folder’s parent)')
+    .option('--no-env', 'leave .env and .env.example alone')
+    .option('--dry-run', 'show what would change without writing')
+    .option('-y, --yes', 'non-interactive: never prompt; required settings are written empty')
+    .action(
+      async (
+        plugins: string[],
+        opts: { project: string; features?: string; database?: string; envDir?: string; env: boolean; dryRun?: boolean; yes?: boolean },
+      ) => {
+        const catalog = await loadCatalog(ctx.env, ctx.cwd);
+        const projectDir = resolve(ctx.cwd, opts.project);
+        let settings: Record<string, string> = {};
+        if (!opts.yes && opts.env && process.stdin.isTTY) {
+          const needed = requiredWithoutDefault(catalog, plugins);
+          if (needed.length) settings = await prompt(needed, ctx);
+        }
+        const r = install({
+          projectDir,
+          catalog,
+          plugins,
+          features: opts.features ? opts.features.split(',').map((s) => s.trim()).filter(Boolean) : [],
+          ...(opts.database ? { source: opts.database } : {}),
+          envDir: opts.env ? (opts.envDir ? resolve(ctx.cwd, opts.envDir) : undefined) : null,
+          settings,
+          dryRun: !!opts.dryRun,
+        });
+        for (const c of r.changes) ctx.out(describeChange(c));
+        if (r.migrations.length) ctx.out(`migrations: ${r.migrations.join(', ')}`);
+        for (const e of r.env) ctx.out(`${e.file}: added ${e.keys.join(', ')}`);
+        if (r.missing.length) ctx.err(`set these required settings in .env before starting: ${r.missing.join(', ')}`);
+        for (const n of r.notes) ctx.err(n);
+        if (opts.dryRun) {
+          ctx.out(r.files.length ? `would change: ${r.files.join(', ')}` : 'nothing would change');
+        } else if (r.files.length) {
+          ctx.out(`next: hasura migrate apply --project ${opts.project} && hasura metadata apply --project ${opts.project} (or: nself-plugins apply)`);
+        }
+      },
+    );
+
+  program
+    .command('remove')
+    .description("Take plugins' metadata, migrations and settings back out of a Hasura CLI v3 project")
+    .argument('<plugins...>')
+    .option('--project <dir>', 'Hasura project folder (with config.yaml)', './hasura')
+    .option(
+      '--database-url <url>',
+      'PostgreSQL to check whether the plugins’ migrations were applied (not applied: they are deleted; applied or unchecked: an uninstall migration is written)',
+    )
+    .option('--env-dir <dir>', 'folder of .env/.env.example (default: the project folder’s parent)')
+    .option('--no-env', 'leave .env and .env.example alone')
+    .option('--dry-run', 'show what would change without writing')
+    .option('-y, --yes', 'non-interactive')
+    .action(async (plugins: string[], opts: { project: string; databaseUrl?: string; envDir?: string; env: boolean; dryRun?: boolean }) => {
+      const catalog = await loadCatalog(ctx.env, ctx.cwd);
+      const r = await remove({
+        projectDir: resolve(ctx.cwd, opts.project),
+        catalog,
+        plugins,
+        ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}),
+        envDir: opts.env ? (opts.envDir ? resolve(ctx.cwd, opts.envDir) : undefined) : null,
+        dryRun: !!opts.dryRun,
+      });
+      for (const c of r.changes) ctx.out(describeChange(c));
+      if (r.deletedMigrations.length) ctx.out(`deleted unapplied migrations: ${r.deletedMigrations.join(', ')}`);
+      if (r.uninstallMigrations.length) ctx.out(`wrote uninstall migrations: ${r.uninstallMigrations.join(', ')}`);
+      for (const n of r.notes) ctx.err(n);
+      if (opts.dryRun) ctx.out(r.files.length ? `would change: ${r.files.join(', ')}` : 'nothing would change');
+    });
+}

@@ -1,0 +1,491 @@
+/**
+ * `nself-plugins install|remove`: plugins into and out of a user's Hasura CLI v3 project.
+ *
+ * One pass reads the project, plans with the shared merge planner, edits the metadata files, copies
+ * migrations, appends settings to `.env`/`.env.example` beside the project and records what it added in
+ * `nself-plugins.json`; everything is committed at the end or not at all.
+ */
+import { randomBytes } from 'node:crypto';
+import { basename, dirname, posix, relative, resolve } from 'node:path';
+import {
+  checkFragmentsTogether,
+  FOUNDATION,
+  foundationMigrations,
+  fragmentFromCatalog,
+  markerFor,
+  SECRET_ENV,
+  type CatalogEntry,
+  type PluginCatalog,
+} from './fragment.js';
+import { FileSet } from './files.js';
+import { markedPlugins, planInstall, planRemove, type Op, type PluginChange } from './merge.js';
+import { applyOpsToProject, EMPTY_ACTIONS_YAML, readProject, type Project } from './project.js';
+import {
+  copyMigrations,
+  databaseAppliedCheck,
+  existingVersions,
+  installedHeader,
+  VersionAllocator,
+  writeUninstallMigration,
+} from './project-migrations.js';
+import { appendEnvBlock, pluginSettings, removeEnvBlock, type EnvLine, type EnvSetting } from './env-file.js';
+import type { Fragment, MigrationFiles } from './types.js';
+
+const { join } = posix;
+
+export const STATE_FILE = 'nself-plugins.json';
+
+export class InstallError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InstallError';
+  }
+}
+
+/* ------------------------------------------------------------------ state file */
+
+interface EnvRecord {
+  /** Title line of the appended block and a hash of the block, per file (`.env`, `.env.example`). */
+  [file: string]: { title: string; hash: string; keys: string[] };
+}
+
+interface PluginRecord {
+  version: string;
+  features: string[];
+  migrations: string[];
+  env: EnvRecord;
+}
+
+export interface InstallState {
+  source: string;
+  /** Metadata files the installer created (deleted again, when back to empty, with the last plugin). */
+  created: string[];
+  createdSource: boolean;
+  foundation: { migrations: string[]; env: EnvRecord };
+  plugins: Record<string, PluginRecord>;
+}
+
+const STATE_NOTE =
+  'Written by nself-plugins install/remove: what the installer added to this project, so that remove takes exactly that back out. Do not edit.';
+
+function readState(files: FileSet): InstallState | undefined {
+  const text = files.read(STATE_FILE);
+  if (text === undefined) return undefined;
+  try {
+    const raw = JSON.parse(text) as InstallState & { note?: string };
+    if (!raw || typeof raw !== 'object' || typeof raw.plugins !== 'object') throw new Error('unexpected shape');
+    return { source: raw.source, created: raw.created ?? [], createdSource: !!raw.createdSource, foundation: raw.foundation ?? { migrations: [], env: {} }, plugins: raw.plugins };
+  } catch (e) {
+    throw new InstallError(`${STATE_FILE} is not valid (${(e as Error).message}); restore it from version control`);
+  }
+}
+
+function writeState(files: FileSet, state: InstallState): void {
+  if (Object.keys(state.plugins).length === 0) {
+    files.remove(STATE_FILE);
+    return;
+  }
+  const sorted = Object.fromEntries(Object.entries(state.plugins).sort(([a], [b]) => a.localeCompare(b)));
+  files.write(STATE_FILE, JSON.stringify({ note: STATE_NOTE, ...state, created: [...state.created].sort(), plugins: sorted }, null, 2) + '\n');
+}
+
+/* ------------------------------------------------------------------ selection */
+
+/** The named plugins plus everything they depend on, dependencies first (catalogue order otherwise). */
+export function resolveSelection(catalog: PluginCatalog, names: readonly string[]): CatalogEntry[] {
+  const byName = new Map(catalog.plugins.map((p) => [p.manifest.name, p]));
+  const known = catalog.plugins.map((p) => p.manifest.name).join(', ') || '(none)';
+  const unknown = names.filter((n) => !byName.has(n));
+  if (unknown.length) throw new InstallError(`unknown plugin${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}; known plugins: ${known}`);
+  const out: CatalogEntry[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (name: string, path: string[]) => {
+    const entry = byName.get(name);
+    if (!entry) throw new InstallError(`plugin ${path[path.length - 1]} depends on plugin ${name}, which does not exist; known plugins: ${known}`);
+    const s = state.get(name);
+    if (s === 'done') return;
+    if (s === 'visiting') throw new InstallError(`plugin dependency cycle: ${[...path, name].join(' -> ')}`);
+    state.set(name, 'visiting');
+    for (const dep of entry.manifest.dependsOn ?? []) visit(dep, [...path, name]);
+    state.set(name, 'done');
+    out.push(entry);
+  };
+  const order = new Map(catalog.plugins.map((p, i) => [p.manifest.name, i]));
+  for (const n of [...new Set(names)].sort((a, b) => order.get(a)! - order.get(b)!)) visit(n, []);
+  return out;
+}
+
+/* ------------------------------------------------------------------ options */
+
+export interface InstallOptions {
+  projectDir: string;
+  /** The project's files; default: read from `projectDir` on disk. An in-memory set is never committed. */
+  files?: FileSet;
+  catalog: PluginCatalog;
+  plugins: readonly string[];
+  /** Feature flags, each either `feature` (every selected plugin that has it) or `plugin:feature`. */
+  features?: readonly string[];
+  /** Hasura database the plugins go to; default: the one used before, else `default`. */
+  source?: string;
+  /** Folder of `.env`/`.env.example`; default: the project's parent. `null`: leave env files alone. */
+  envDir?: string | null;
+  /** Values for required settings without defaults (from prompts); missing ones are written empty. */
+  settings?: Readonly<Record<string, string>>;
+  /** Plan and report without writing. */
+  dryRun?: boolean;
+}
+
+export interface InstallResult {
+  changes: PluginChange[];
+  ops: Op[];
+  migrations: string[];
+  env: Array<{ file: string; keys: string[] }>;
+  /** Required settings written without a value. */
+  missing: string[];
+  /** Paths (relative to the project) written or deleted. */
+  files: string[];
+  notes: string[];
+}
+
+function pickSource(project: Project, state: InstallState | undefined, wanted?: string): string {
+  if (wanted) return wanted;
+  if (state?.source) return state.source;
+  const names = project.metadata.sources.map((s) => s.name);
+  if (names.includes('default')) return 'default';
+  const pg = project.metadata.sources.filter((s) => s.kind === 'postgres' || s.kind === 'pg');
+  if (pg.length === 1) return pg[0]!.name;
+  return 'default';
+}
+
+function featuresFor(entries: readonly CatalogEntry[], features: readonly string[]): Map<string, string[]> {
+  const out = new Map<string, string[]>(entries.map((e) => [e.manifest.name, []]));
+  for (const f of features) {
+    const [plugin, name] = f.includes(':') ? (f.split(':', 2) as [string, string]) : [undefined, f];
+    const targets = entries.filter((e) => (plugin ? e.manifest.name === plugin : true) && e.manifest.features?.[name] !== undefined);
+    if (targets.length === 0) {
+      const offered = entries.flatMap((e) => Object.keys(e.manifest.features ?? {}).map((x) => `${e.manifest.name}:${x}`));
+      throw new InstallError(`unknown feature ${f}; available: ${offered.join(', ') || '(none)'}`);
+    }
+    for (const t of targets) out.get(t.manifest.name)!.push(name);
+  }
+  for (const e of entries) {
+    const chosen = out.get(e.manifest.name)!;
+    if (chosen.length === 0) for (const [n, d] of Object.entries(e.manifest.features ?? {})) if (d.default) chosen.push(n);
+    chosen.sort();
+  }
+  return out;
+}
+
+/** Names of migrations present after the owner's last uninstall migration. */
+function presentMigrationNames(files: FileSet, dir: string): Set<string> {
+  const folders = files.list(dir).map((n) => /^(\d+)_(.+)$/.exec(n)).filter((m): m is RegExpExecArray => !!m);
+  const lastUninstall = new Map<string, bigint>();
+  for (const m of folders) {
+    const u = /^(.+)_uninstall$/.exec(m[2]!);
+    if (u) lastUninstall.set(u[1]!, BigInt(m[1]!) > (lastUninstall.get(u[1]!) ?? -1n) ? BigInt(m[1]!) : lastUninstall.get(u[1]!)!);
+  }
+  const out = new Set<string>();
+  for (const m of folders) {
+    const name = m[2]!;
+    const after = [...lastUninstall].every(([owner, v]) => !name.startsWith(owner + '_') || BigInt(m[1]!) > v);
+    if (after) out.add(name);
+  }
+  return out;
+}
+
+function envLinesFor(settings: readonly EnvSetting[], values: Readonly<Record<string, string>>, forExample: boolean): { lines: EnvLine[]; missing: string[] } {
+  const lines: EnvLine[] = [];
+  const missing: string[] = [];
+  for (const s of settings) {
+    const flags = [s.secret ? 'secret' : '', s.required ? 'required' : '', s.default !== undefined ? `default: ${s.default}` : ''].filter(Boolean);
+    const comment = [s.description, flags.length ? `(${flags.join('; ')})` : ''].filter(Boolean).join('\n');
+    if (forExample) {
+      lines.push({ key: s.key, value: s.required || s.secret ? '' : (s.default ?? ''), ...(comment ? { comment } : {}), commented: !s.required });
+      continue;
+    }
+    // .env holds only what must be set; defaults stay defaults (a later release may improve them).
+    if (!s.required) continue;
+    const v = values[s.key];
+    if (v === undefined || v === '') missing.push(s.key);
+    lines.push({ key: s.key, value: v ?? '', ...(comment ? { comment } : {}) });
+  }
+  return { lines, missing };
+}
+
+function foundationEnv(forExample: boolean): EnvLine[] {
+  return [
+    {
+      key: 'NSELF_PLUGINS_URL',
+      value: 'http://localhost:3100',
+      comment: 'Where Hasura reaches the nself-plugins handler server (the metadata uses {{NSELF_PLUGINS_URL}}).\nFrom Hasura in Docker on the same host: http://host.docker.internal:3100',
+    },
+    {
+      key: SECRET_ENV,
+      value: forExample ? '' : randomBytes(24).toString('hex'),
+      comment: 'Shared secret Hasura sends to the handler server (x-nself-plugins-secret); set the same value for both.\n(secret; required)',
+    },
+  ];
+}
+
+function addEnv(
+  files: FileSet,
+  envRel: (f: string) => string,
+  title: string,
+  perFile: Record<string, EnvLine[]>,
+  record: EnvRecord,
+  result: InstallResult,
+): void {
+  for (const [file, lines] of Object.entries(perFile)) {
+    if (record[file]) continue;
+    const rel = envRel(file);
+    const before = files.read(rel) ?? '';
+    const r = appendEnvBlock(before, { title, lines });
+    if (!r.hash) continue;
+    files.write(rel, r.text);
+    record[file] = { title, hash: r.hash, keys: r.keys };
+    result.env.push({ file: rel, keys: r.keys });
+  }
+}
+
+function dropEnv(files: FileSet, envRel: (f: string) => string, record: EnvRecord, notes: string[]): void {
+  for (const [file, rec] of Object.entries(record)) {
+    const rel = envRel(file);
+    const text = files.read(rel);
+    if (text === undefined) continue;
+    const r = removeEnvBlock(text, rec.title, rec.hash);
+    if (r.removed) {
+      if (r.text === '') files.remove(rel);
+      else files.write(rel, r.text);
+    } else notes.push(`${rel}: the block "${rec.title}" was edited, so it stays (${rec.keys.join(', ')}); delete it by hand if it is no longer needed`);
+  }
+}
+
+function fragmentsOf(catalog: PluginCatalog, entries: readonly CatalogEntry[]): Fragment[] {
+  const fragments = entries.map((e) => fragmentFromCatalog(catalog, e));
+  checkFragmentsTogether(fragments);
+  return fragments;
+}
+
+function emptyState(source: string): InstallState {
+  return { source, created: [], createdSource: false, foundation: { migrations: [], env: {} }, plugins: {} };
+}
+
+function keepDirs(project: Project, source: string): string[] {
+  return [project.metadataDir, join(project.metadataDir, 'databases'), project.migrationsDir, join(project.migrationsDir, source)];
+}
+
+/* ------------------------------------------------------------------ install */
+
+export function install(opts: InstallOptions): InstallResult {
+  const projectDir = resolve(opts.projectDir);
+  const files = opts.files ?? new FileSet(projectDir);
+  const project = readProject(files);
+  const prior = readState(files);
+  const source = pickSource(project, prior, opts.source);
+  if (prior && opts.source && prior.source !== opts.source) {
+    throw new InstallError(`plugins of this project live in database ${prior.source}; install more into the same database (--database ${prior.source})`);
+  }
+  const state = prior ?? emptyState(source);
+  const entries = resolveSelection(opts.catalog, opts.plugins);
+  const fragments = fragmentsOf(opts.catalog, entries);
+  const features = featuresFor(entries, opts.features ?? []);
+  const result: InstallResult = { changes: [], ops: [], migrations: [], env: [], missing: [], files: [], notes: [] };
+
+  const hadSource = project.metadata.sources.some((s) => s.name === source);
+  const plan = planInstall(project.metadata, fragments, {
+    source,
+    installedTablesOnly: new Set(Object.keys(state.plugins)),
+    locate: (kind, name) => locate(project, kind, name, source),
+  });
+  applyOpsToProject(project, plan.ops);
+  result.changes = plan.changes;
+  result.ops = plan.ops;
+  if (!hadSource && plan.ops.some((o) => o.op === 'add_source')) state.createdSource = true;
+
+  // Migrations.
+  const migDir = join(project.migrationsDir, source);
+  const alloc = new VersionAllocator(existingVersions(files, migDir));
+  const present = presentMigrationNames(files, migDir);
+  const copy = (owner: string, marker: string, migrations: readonly MigrationFiles[]) => {
+    const missing = migrations.filter((m) => !present.has(m.name));
+    const written = copyMigrations(files, migDir, missing, alloc, installedHeader(owner, marker));
+    result.migrations.push(...written);
+    return written;
+  };
+  if (fragments.length) {
+    const written = copy(FOUNDATION, markerFor(FOUNDATION, 'foundation'), foundationMigrations(opts.catalog));
+    state.foundation.migrations.push(...written);
+  }
+
+  // Settings beside the project.
+  const envDir = opts.envDir === undefined ? dirname(projectDir) : opts.envDir;
+  const envRel = (f: string) => relative(projectDir, resolve(envDir ?? projectDir, f)).split('\\').join('/');
+  if (envDir !== null && fragments.length) {
+    addEnv(files, envRel, 'nself-plugins (added by `nself-plugins install`)', { '.env.example': foundationEnv(true), '.env': foundationEnv(false) }, state.foundation.env, result);
+  }
+
+  for (const f of fragments) {
+    const entry = entries.find((e) => e.manifest.name === f.plugin)!;
+    const rec: PluginRecord = state.plugins[f.plugin] ?? { version: f.version, features: [], migrations: [], env: {} };
+    rec.version = f.version;
+    rec.features = features.get(f.plugin) ?? [];
+    rec.migrations.push(...copy(f.plugin, f.marker, f.migrations));
+    if (envDir !== null) {
+      const settings = pluginSettings(entry.manifest);
+      const featureKey = `${f.plugin.toUpperCase()}_FEATURES`;
+      const values: Record<string, string> = { ...(opts.settings ?? {}) };
+      if (settings.some((s) => s.key === featureKey)) values[featureKey] ??= rec.features.join(',');
+      const example = envLinesFor(settings, values, true);
+      const real = envLinesFor(settings, values, false);
+      result.missing.push(...real.missing);
+      const title = `nself-plugins ${f.plugin} (added by \`nself-plugins install ${f.plugin}\`)`;
+      addEnv(files, envRel, title, { '.env.example': example.lines, '.env': real.lines }, rec.env, result);
+    }
+    state.plugins[f.plugin] = rec;
+  }
+
+  for (const c of project.created) if (!state.created.includes(c)) state.created.push(c);
+  if (fragments.length) writeState(files, state);
+  result.files = [...files.changes().keys()];
+  if (!opts.dryRun && !opts.files) files.commit(keepDirs(project, source));
+  return result;
+}
+
+function locate(project: Project, kind: 'table' | 'action' | 'type' | 'cron', name: string, source: string): string | undefined {
+  const M = (f: string) => join(project.metadataDir, f);
+  switch (kind) {
+    case 'table': {
+      const loc = project.tables.get(`${source}/${name}`);
+      return loc?.file ?? loc?.container.file;
+    }
+    case 'action':
+    case 'type':
+      return `${M('actions.yaml')}, ${M('actions.graphql')}`;
+    case 'cron':
+      return M('cron_triggers.yaml');
+  }
+}
+
+/* ------------------------------------------------------------------ remove */
+
+export interface RemoveOptions {
+  projectDir: string;
+  catalog: PluginCatalog;
+  plugins: readonly string[];
+  /** Database to ask which migrations were applied; without it, applied is assumed. */
+  databaseUrl?: string;
+  envDir?: string | null;
+  dryRun?: boolean;
+}
+
+export interface RemoveResult {
+  changes: PluginChange[];
+  ops: Op[];
+  /** Migration folders deleted (never applied). */
+  deletedMigrations: string[];
+  /** Uninstall migrations written (the plugin's migrations had been applied, or could not be checked). */
+  uninstallMigrations: string[];
+  files: string[];
+  notes: string[];
+}
+
+const EMPTY_FORMS: Record<string, string> = {
+  'actions.yaml': EMPTY_ACTIONS_YAML,
+  'actions.graphql': '',
+  'cron_triggers.yaml': '[]\n',
+  'tables.yaml': '[]\n',
+  'databases.yaml': '[]\n',
+};
+
+export async function remove(opts: RemoveOptions): Promise<RemoveResult> {
+  const projectDir = resolve(opts.projectDir);
+  const files = new FileSet(projectDir);
+  const project = readProject(files);
+  const state = readState(files) ?? emptyState(pickSource(project, undefined));
+  const source = state.source;
+  const result: RemoveResult = { changes: [], ops: [], deletedMigrations: [], uninstallMigrations: [], files: [], notes: [] };
+
+  const installed = new Set([...Object.keys(state.plugins), ...markedPlugins(project.metadata).keys()]);
+  const names = [...new Set(opts.plugins)];
+  const notInstalled = names.filter((n) => !installed.has(n));
+  if (notInstalled.length) {
+    const known = new Set(opts.catalog.plugins.map((p) => p.manifest.name));
+    const what = notInstalled.map((n) => (known.has(n) ? `${n} is not installed` : `${n} is not a known plugin`)).join('; ');
+    throw new InstallError(`${what} (installed: ${[...installed].sort().join(', ') || 'none'})`);
+  }
+  const removing = new Set(names);
+  const blockers: string[] = [];
+  for (const other of installed) {
+    if (removing.has(other)) continue;
+    const deps = opts.catalog.plugins.find((p) => p.manifest.name === other)?.manifest.dependsOn ?? [];
+    for (const d of deps) if (removing.has(d)) blockers.push(`plugin ${other} depends on ${d}; remove ${other} first (or both together)`);
+  }
+  if (blockers.length) throw new InstallError(blockers.join('; '));
+
+  // Dependants first, so each removal sees a consistent project.
+  const order = resolveSelectionSafe(opts.catalog, names).reverse();
+  const plan = planRemove(project.metadata, order, { source, installedTablesOnly: new Set(Object.keys(state.plugins)) });
+  const ops = [...plan.ops];
+  const remaining = [...installed].filter((p) => !removing.has(p));
+  if (remaining.length === 0 && state.createdSource) {
+    const src = plan.metadata.sources.find((s) => s.name === source);
+    if (src && src.tables.length === 0) ops.push({ op: 'drop_source', name: source });
+  }
+  applyOpsToProject(project, ops);
+  result.changes = plan.changes;
+  result.ops = ops;
+
+  // Migrations: delete when provably never applied, otherwise append an uninstall migration.
+  const migDir = join(project.migrationsDir, source);
+  const alloc = new VersionAllocator(existingVersions(files, migDir));
+  const owners: Array<{ owner: string; folders: string[] }> = order.map((p) => ({ owner: p, folders: state.plugins[p]?.migrations ?? [] }));
+  if (remaining.length === 0) owners.push({ owner: FOUNDATION, folders: state.foundation.migrations });
+  const checker = opts.databaseUrl ? await databaseAppliedCheck(opts.databaseUrl, source) : undefined;
+  try {
+    for (const { owner, folders } of owners) {
+      const present = folders.filter((f) => files.exists(join(migDir, f, 'up.sql')));
+      if (present.length === 0) continue;
+      const applied = checker ? await checker.check({ schema: owner, folders: present }) : true;
+      if (applied) {
+        result.uninstallMigrations.push(writeUninstallMigration(files, migDir, owner, present, alloc));
+        if (!checker) result.notes.push(`${owner}: could not check whether its migrations were applied (no --database-url), so an uninstall migration reverts them`);
+      } else {
+        for (const f of present) {
+          files.remove(join(migDir, f, 'up.sql'));
+          files.remove(join(migDir, f, 'down.sql'));
+        }
+        result.deletedMigrations.push(...present);
+      }
+    }
+  } finally {
+    await checker?.close();
+  }
+
+  const envDir = opts.envDir === undefined ? dirname(projectDir) : opts.envDir;
+  const envRel = (f: string) => relative(projectDir, resolve(envDir ?? projectDir, f)).split('\\').join('/');
+  if (envDir !== null) {
+    for (const p of order) dropEnv(files, envRel, state.plugins[p]?.env ?? {}, result.notes);
+    if (remaining.length === 0) dropEnv(files, envRel, state.foundation.env, result.notes);
+  }
+
+  for (const p of order) delete state.plugins[p];
+  if (remaining.length === 0) {
+    // Files the installer created go again once they are back to their empty form.
+    for (const c of state.created) {
+      const text = files.read(c);
+      if (text !== undefined && EMPTY_FORMS[basename(c)] === text) files.remove(c);
+    }
+    state.plugins = {};
+  }
+  writeState(files, state);
+  result.files = [...files.changes().keys()];
+  if (!opts.dryRun) files.commit(keepDirs(project, source));
+  return result;
+}
+
+/** Catalogue order with dependencies first, for names the catalogue may not know (removed plugins). */
+function resolveSelectionSafe(catalog: PluginCatalog, names: readonly string[]): string[] {
+  const known = names.filter((n) => catalog.plugins.some((p) => p.manifest.name === n));
+  const ordered = known.length ? resolveSelection(catalog, known).map((e) => e.manifest.name).filter((n) => names.includes(n)) : [];
+  return [...ordered, ...names.filter((n) => !ordered.includes(n))];
+}
