@@ -54,6 +54,7 @@ abstract class BaseProvider implements QueueProvider {
   abstract ping(): Promise<void>;
   protected abstract closeConnections(): Promise<void>;
 
+  /** `opts` apply when the queue is first created; later calls return that same instance. */
   queue(name: string, opts: Omit<QueueOptions, 'connection'> = {}): Queue {
     this.assertOpen();
     let q = this.queues.get(name);
