@@ -107,6 +107,8 @@ export class CronProcessor {
   private loop: Promise<void> | undefined;
   private readonly sleeper = new Sleeper();
   private active = 0;
+  /** Claims and deliveries run one pass at a time, so `advanceClock` sees each occurrence settled before the next. */
+  private exclusive: Promise<unknown> = Promise.resolve();
   readonly names: string[];
 
   constructor(
@@ -161,7 +163,18 @@ export class CronProcessor {
   }
 
   /** Claims every due event (new or retry) and delivers them concurrently; resolves with how many were handled. */
-  async processDue(): Promise<number> {
+  processDue(): Promise<number> {
+    return this.serial(() => this.claimAndDeliver());
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    this.active++;
+    const run = this.exclusive.then(fn, fn);
+    this.exclusive = run.catch(() => undefined);
+    return run.finally(() => this.active--);
+  }
+
+  private async claimAndDeliver(): Promise<number> {
     this.active++;
     try {
       const res = await this.pool.query<CronRow>(LOCK_DUE_SQL, [this.clock.now().toISOString(), this.names]);
@@ -173,7 +186,11 @@ export class CronProcessor {
   }
 
   /** Delivers one event now, whatever its scheduled time (used by `fireCron`). */
-  async processOne(id: string): Promise<void> {
+  processOne(id: string): Promise<void> {
+    return this.serial(() => this.deliverOne(id));
+  }
+
+  private async deliverOne(id: string): Promise<void> {
     this.active++;
     try {
       const res = await this.pool.query<CronRow>(

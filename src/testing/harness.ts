@@ -234,16 +234,9 @@ export async function createHasuraHarness(options: HarnessOptions): Promise<Hasu
     errors.push(e);
   };
 
-  try {
-    await install(pool, triggers, options.stringifyNumericTypes ?? false);
-  } catch (e) {
-    http.close();
-    await pool.end();
-    throw e;
-  }
-
   let actions: ActionEngine;
   try {
+    // Built before the database is touched: inconsistent actions leave nothing installed.
     actions = new ActionEngine(metadata, env, inheritedRoles, pool, http, {
       hasuraVersion,
       adminInternalErrors: true,
@@ -251,6 +244,7 @@ export async function createHasuraHarness(options: HarnessOptions): Promise<Hasu
       fetchIntervalMs: options.asyncActionsFetchIntervalMs ?? 1000,
       onError,
     });
+    await install(pool, triggers, options.stringifyNumericTypes ?? false);
   } catch (e) {
     http.close();
     await pool.end();

@@ -254,7 +254,7 @@ export class PermissionEngine {
       if (raw === null && op !== '_is_null') throw new HarnessUnsupportedError(`"${op}": null on column "${name}": Hasura versions disagree on null comparisons; use _is_null`);
       const val = this.value(raw, ctx);
       if (op in COMPARISONS) {
-        if (typeof val === 'object') throw new HasuraError(`unexpected ${Array.isArray(val) ? 'array' : 'object'} for ${op} on "${name}"`, 'validation-failed');
+        if (typeof val === 'object' && !json) throw new HasuraError(`unexpected ${Array.isArray(val) ? 'array' : 'object'} for ${op} on "${name}"`, 'validation-failed');
         parts.push(`${ref} ${COMPARISONS[op]} ${this.param(ctx, json ? JSON.stringify(val) : val)}`);
       } else if (op === '_in' || op === '_nin') {
         let p: string;

@@ -17,8 +17,10 @@ export interface RecordedRequest {
 export interface ScriptedResponse {
   status: number;
   headers?: Record<string, string>;
-  /** Sent as JSON unless a string (sent verbatim). */
+  /** Sent as JSON (default `{}`). */
   body?: unknown;
+  /** Sent verbatim instead of `body`. */
+  raw?: string;
   /** Wait this long before answering (for timeouts). */
   delayMs?: number;
 }
@@ -89,7 +91,7 @@ export class RecordingServer {
     const scripted = queued?.length ? queued.shift()! : await (this.defaults.get(rec.path)?.(rec) ?? { status: 200, body: {} });
     if (scripted.delayMs) await new Promise((r) => setTimeout(r, scripted.delayMs));
     if (res.destroyed) return;
-    const text = typeof scripted.body === 'string' ? scripted.body : JSON.stringify(scripted.body ?? {});
+    const text = scripted.raw ?? JSON.stringify('body' in scripted ? scripted.body : {});
     res.writeHead(scripted.status, { 'Content-Type': 'application/json', ...scripted.headers });
     res.end(text);
   }
