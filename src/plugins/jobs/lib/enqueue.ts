@@ -1,0 +1,161 @@
+/**
+ * Turning a job definition, data and per-run options into one BullMQ `add`. Shared by `defineJob(...).enqueue`
+ * (other plugins' handlers) and the `jobsEnqueue` action, so both apply the same defaults and checks.
+ */
+import type { Job, JobsOptions } from 'bullmq';
+import type { z } from 'zod';
+import type { QueueProvider } from '../../../core/queue-types.js';
+import { jobsConfig, type JobsConfig } from '../config.js';
+import type { JobDefinition } from './define-job.js';
+import { jobIdProblem } from './names.js';
+
+export interface EnqueueOptions {
+  /** Deduplication: a second enqueue with the same id (while the job is kept) returns the first job. */
+  jobId?: string;
+  delayMs?: number;
+  /** Absolute start time (instead of `delayMs`). */
+  runAt?: Date | string;
+  /** 1 (highest) … 2,097,151; unset jobs run before prioritized ones, as in BullMQ. */
+  priority?: number;
+  attempts?: number;
+  /** Base of the exponential backoff in ms for this run. */
+  backoffMs?: number;
+  /** Time one attempt may take, in ms (0: no limit). */
+  timeoutMs?: number;
+  /** Run before the jobs already waiting. */
+  lifo?: boolean;
+  /**
+   * Deduplication by key instead of id: while a job with this key is waiting (or for `ttlMs`), further
+   * enqueues are dropped; `replaceLatest` keeps the latest data while the first is still delayed.
+   */
+  dedup?: { key: string; ttlMs?: number; replaceLatest?: boolean };
+}
+
+export interface JobDefaults {
+  attempts: number;
+  backoffDelayMs: number;
+  backoffJitter: number;
+  timeoutMs: number;
+  removeOnComplete: { age: number; count: number };
+  removeOnFail: { age: number; count: number };
+}
+
+export function defaultsFrom(config: JobsConfig): JobDefaults {
+  return {
+    attempts: config.JOBS_DEFAULT_ATTEMPTS,
+    backoffDelayMs: config.JOBS_BACKOFF_DELAY_MS,
+    backoffJitter: config.JOBS_BACKOFF_JITTER,
+    timeoutMs: config.JOBS_DEFAULT_TIMEOUT_MS,
+    removeOnComplete: { age: config.JOBS_COMPLETED_MAX_AGE_SECONDS, count: config.JOBS_COMPLETED_MAX_COUNT },
+    removeOnFail: { age: config.JOBS_FAILED_MAX_AGE_SECONDS, count: config.JOBS_FAILED_MAX_COUNT },
+  };
+}
+
+/** The defaults of an unconfigured installation (the config schema's own defaults). */
+export const BUILTIN_DEFAULTS: JobDefaults = defaultsFrom(jobsConfig.parse({}));
+
+/** Where a running jobs service leaves its configured defaults for `defineJob(...).enqueue` on the same provider. */
+const defaultsByProvider = new WeakMap<QueueProvider, JobDefaults>();
+
+export function useDefaults(provider: QueueProvider, defaults: JobDefaults): void {
+  defaultsByProvider.set(provider, defaults);
+}
+
+/** The per-run timeout travels in the job's options, under a key of ours so it never meets a BullMQ option. */
+export interface NselfJobOptions {
+  timeoutMs?: number;
+}
+
+export function runTimeoutOf(job: Job): number | undefined {
+  const n = (job.opts as { nself?: NselfJobOptions }).nself;
+  return typeof n?.timeoutMs === 'number' ? n.timeoutMs : undefined;
+}
+
+export class JobDataError extends Error {
+  constructor(
+    readonly jobName: string,
+    readonly issues: readonly { path: readonly PropertyKey[]; message: string }[],
+  ) {
+    super(
+      `data of job "${jobName}" is invalid: ` +
+        issues.map((i) => (i.path.length ? `${i.path.map(String).join('.')}: ${i.message}` : i.message)).join('; '),
+    );
+    this.name = 'JobDataError';
+  }
+}
+
+export class JobOptionsError extends Error {
+  override name = 'JobOptionsError';
+}
+
+export function parseJobData<S extends z.ZodType>(def: JobDefinition<S>, data: unknown): z.output<S> {
+  const r = def.data.safeParse(data);
+  if (!r.success) throw new JobDataError(def.name, r.error.issues);
+  return r.data;
+}
+
+export function jobOptions(def: JobDefinition, opts: EnqueueOptions, defaults: JobDefaults): JobsOptions {
+  if (opts.jobId !== undefined) {
+    const problem = jobIdProblem(opts.jobId);
+    if (problem) throw new JobOptionsError(problem);
+  }
+  let delay = opts.delayMs ?? 0;
+  if (opts.runAt !== undefined) {
+    const at = opts.runAt instanceof Date ? opts.runAt.getTime() : Date.parse(opts.runAt);
+    if (Number.isNaN(at)) throw new JobOptionsError('runAt must be a date');
+    delay = Math.max(0, at - Date.now());
+  }
+  const backoff = def.backoff;
+  const attempts = opts.attempts ?? def.attempts ?? defaults.attempts;
+  const o: JobsOptions & { nself?: NselfJobOptions } = {
+    attempts,
+    backoff:
+      opts.backoffMs !== undefined
+        ? { type: 'exponential', delay: opts.backoffMs, jitter: defaults.backoffJitter }
+        : typeof backoff === 'number'
+          ? { type: 'exponential', delay: backoff, jitter: defaults.backoffJitter }
+          : backoff
+            ? { type: backoff.type, delay: backoff.delayMs, jitter: backoff.jitter ?? defaults.backoffJitter }
+            : { type: 'exponential', delay: defaults.backoffDelayMs, jitter: defaults.backoffJitter },
+    // Explicit on every job rather than as queue defaults: a queue object another plugin created first
+    // would otherwise carry no retention at all, and Redis would grow without bound.
+    removeOnComplete: defaults.removeOnComplete,
+    removeOnFail: defaults.removeOnFail,
+  };
+  if (delay > 0) o.delay = delay;
+  const priority = opts.priority ?? def.priority;
+  if (priority !== undefined) o.priority = priority;
+  if (opts.jobId !== undefined) o.jobId = opts.jobId;
+  if (opts.lifo) o.lifo = true;
+  if (opts.timeoutMs !== undefined) o.nself = { timeoutMs: opts.timeoutMs };
+  if (opts.dedup) {
+    o.deduplication = {
+      id: opts.dedup.key,
+      ...(opts.dedup.ttlMs !== undefined ? { ttl: opts.dedup.ttlMs } : {}),
+      ...(opts.dedup.replaceLatest ? { replace: true, extend: true } : {}),
+    };
+  }
+  return o;
+}
+
+export interface EnqueuedJob {
+  id: string;
+  queue: string;
+  name: string;
+  /** The BullMQ job as added (for a deduplicated id, BullMQ kept the first one). */
+  job: Job;
+}
+
+export async function enqueueWith<S extends z.ZodType>(
+  provider: QueueProvider,
+  def: JobDefinition<S>,
+  data: z.input<S>,
+  opts: EnqueueOptions = {},
+  defaults: JobDefaults = defaultsByProvider.get(provider) ?? BUILTIN_DEFAULTS,
+): Promise<EnqueuedJob> {
+  // Validated now so a bad payload fails the caller, but stored as given: the worker parses it again, and
+  // a schema's transforms (string → Date, defaults) must see the input shape there, not their own output.
+  parseJobData(def, data);
+  const job = await provider.queue(def.queue).add(def.name, data, jobOptions(def, opts, defaults));
+  return { id: job.id!, queue: def.queue, name: def.name, job };
+}
