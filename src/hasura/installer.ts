@@ -157,8 +157,9 @@ function pickSource(project: Project, state: InstallState | undefined, wanted?: 
   return 'default';
 }
 
+/** Features named on the command line per plugin (`feature` applies to every selected plugin offering it). */
 function featuresFor(entries: readonly CatalogEntry[], features: readonly string[]): Map<string, string[]> {
-  const out = new Map<string, string[]>(entries.map((e) => [e.manifest.name, []]));
+  const out = new Map<string, string[]>();
   for (const f of features) {
     const [plugin, name] = f.includes(':') ? (f.split(':', 2) as [string, string]) : [undefined, f];
     const targets = entries.filter((e) => (plugin ? e.manifest.name === plugin : true) && e.manifest.features?.[name] !== undefined);
@@ -166,14 +167,20 @@ function featuresFor(entries: readonly CatalogEntry[], features: readonly string
       const offered = entries.flatMap((e) => Object.keys(e.manifest.features ?? {}).map((x) => `${e.manifest.name}:${x}`));
       throw new InstallError(`unknown feature ${f}; available: ${offered.join(', ') || '(none)'}`);
     }
-    for (const t of targets) out.get(t.manifest.name)!.push(name);
-  }
-  for (const e of entries) {
-    const chosen = out.get(e.manifest.name)!;
-    if (chosen.length === 0) for (const [n, d] of Object.entries(e.manifest.features ?? {})) if (d.default) chosen.push(n);
-    chosen.sort();
+    for (const t of targets) {
+      const list = out.get(t.manifest.name) ?? [];
+      if (!list.includes(name)) list.push(name);
+      out.set(t.manifest.name, list.sort());
+    }
   }
   return out;
+}
+
+function defaultFeatures(entry: CatalogEntry): string[] {
+  return Object.entries(entry.manifest.features ?? {})
+    .filter(([, d]) => d.default)
+    .map(([n]) => n)
+    .sort();
 }
 
 /** Names of migrations present after the owner's last uninstall migration. */
@@ -326,9 +333,11 @@ export function install(opts: InstallOptions): InstallResult {
 
   for (const f of fragments) {
     const entry = entries.find((e) => e.manifest.name === f.plugin)!;
-    const rec: PluginRecord = state.plugins[f.plugin] ?? { version: f.version, features: [], migrations: [], env: {} };
+    const prior = state.plugins[f.plugin];
+    const rec: PluginRecord = prior ?? { version: f.version, features: [], migrations: [], env: {} };
     rec.version = f.version;
-    rec.features = features.get(f.plugin) ?? [];
+    // Reinstalling without --features keeps the features chosen before.
+    rec.features = features.get(f.plugin) ?? prior?.features ?? defaultFeatures(entry);
     rec.migrations.push(...copy(f.plugin, f.marker, f.migrations));
     if (envDir !== null) {
       const settings = pluginSettings(entry.manifest);

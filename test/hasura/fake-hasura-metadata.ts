@@ -1,0 +1,277 @@
+/**
+ * An in-test stand-in for Hasura's Metadata API (`POST /v1/metadata`), as strict as the documented
+ * semantics (reference/hasura.md §4.2): admin secret check, export_metadata v1/v2, replace_metadata v2 with
+ * optimistic concurrency (409 `conflict` on a stale resource_version), consistency checking against the
+ * tables that exist in the "database", get_inconsistent_metadata, and Hasura's error shapes.
+ *
+ * Metadata it is given is validated like the engine would: unknown shapes, missing fields, duplicate
+ * identities and references to undefined custom types are 400s, so a test fails on anything Hasura rejects.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { HASURA_SCALAR_NAMES } from '../../src/core/hasura-scalars.js';
+
+type Json = Record<string, unknown>;
+
+export interface FakeHasuraOptions {
+  adminSecret: string;
+  /** `schema.table` names that exist in the database (tracking anything else is inconsistent). */
+  tables?: Iterable<string>;
+  metadata?: Json;
+}
+
+export interface RecordedCall {
+  type: string;
+  body: Json;
+  status: number;
+}
+
+const BUILTIN_SCALARS = new Set(['String', 'Int', 'Float', 'Boolean', 'ID', ...HASURA_SCALAR_NAMES]);
+
+class HasuraError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly path = '$',
+    readonly internal?: unknown,
+  ) {
+    super(message);
+  }
+}
+
+function isObj(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function named(type: unknown): string {
+  return String(type).replace(/[[\]!\s]/g, '');
+}
+
+export class FakeHasuraMetadata {
+  private server: Server | undefined;
+  metadata: Json;
+  resourceVersion = 1;
+  readonly tables: Set<string>;
+  readonly calls: RecordedCall[] = [];
+  /** Bumps the version right before the next N replace_metadata calls are handled (another writer). */
+  concurrentWritesBeforeReplace = 0;
+  /** Answers the next request with this raw response instead (for 500s and garbage). */
+  nextRaw: { status: number; body: string; contentType?: string } | undefined;
+  /** Answers every request with this raw response. */
+  alwaysRaw: { status: number; body: string; contentType?: string } | undefined;
+
+  constructor(private readonly opts: FakeHasuraOptions) {
+    this.tables = new Set(opts.tables ?? []);
+    this.metadata = structuredClone(opts.metadata ?? { version: 3, sources: [] });
+  }
+
+  get url(): string {
+    const a = this.server!.address() as AddressInfo;
+    return `http://127.0.0.1:${a.port}`;
+  }
+
+  async start(): Promise<this> {
+    this.server = createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.server) return;
+    this.server.closeAllConnections();
+    await new Promise<void>((r) => this.server!.close(() => r()));
+  }
+
+  private send(res: ServerResponse, status: number, body: unknown, type?: string) {
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+    this.calls.push({ type: type ?? '?', body: {}, status });
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const raw = this.nextRaw ?? this.alwaysRaw;
+    if (raw) {
+      this.nextRaw = undefined;
+      res.writeHead(raw.status, { 'content-type': raw.contentType ?? 'text/html' });
+      res.end(raw.body);
+      this.calls.push({ type: 'raw', body: {}, status: raw.status });
+      return;
+    }
+    let type = '?';
+    try {
+      if (req.method !== 'POST' || req.url !== '/v1/metadata') throw new HasuraError(404, 'not-found', 'resource does not exist');
+      if (req.headers['x-hasura-admin-secret'] !== this.opts.adminSecret) {
+        throw new HasuraError(401, 'access-denied', 'invalid x-hasura-admin-secret/x-hasura-access-key');
+      }
+      let body: unknown;
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      } catch {
+        throw new HasuraError(400, 'parse-failed', 'Error in $: Failed reading: not a valid json value');
+      }
+      if (!isObj(body) || typeof body.type !== 'string') throw new HasuraError(400, 'parse-failed', 'key "type" not found', '$');
+      type = body.type;
+      const result = this.dispatch(body);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(result));
+      this.calls.push({ type, body, status: 200 });
+    } catch (e) {
+      if (e instanceof HasuraError) {
+        this.send(res, e.status, { path: e.path, error: e.message, code: e.code, ...(e.internal !== undefined ? { internal: e.internal } : {}) }, type);
+      } else {
+        this.send(res, 500, { path: '$', error: 'internal error', code: 'unexpected' }, type);
+      }
+    }
+  }
+
+  private dispatch(body: Json): unknown {
+    const args = body.args;
+    if (!isObj(args)) throw new HasuraError(400, 'parse-failed', 'key "args" not found', '$');
+    switch (body.type) {
+      case 'export_metadata':
+        if (body.version === 2) return { resource_version: this.resourceVersion, metadata: structuredClone(this.metadata) };
+        if (body.version === undefined || body.version === 1) return structuredClone(this.metadata);
+        throw new HasuraError(400, 'parse-failed', `unexpected version ${String(body.version)}`, '$.version');
+      case 'replace_metadata': {
+        if (this.concurrentWritesBeforeReplace > 0) {
+          this.concurrentWritesBeforeReplace--;
+          this.resourceVersion++;
+        }
+        if (body.version !== 2) throw new HasuraError(400, 'parse-failed', 'this stand-in implements replace_metadata version 2 only', '$.version');
+        if (body.resource_version !== undefined && body.resource_version !== this.resourceVersion) {
+          throw new HasuraError(
+            409,
+            'conflict',
+            `metadata resource version referenced (${String(body.resource_version)}) did not match current version`,
+          );
+        }
+        if (!isObj(args.metadata)) throw new HasuraError(400, 'parse-failed', 'key "metadata" not found', '$.args');
+        const md = args.metadata;
+        validateMetadata(md);
+        const inconsistent = this.inconsistencies(md);
+        if (inconsistent.length && args.allow_inconsistent_metadata !== true) {
+          throw new HasuraError(400, 'unexpected', 'cannot continue due to inconsistent metadata', '$.args', inconsistent);
+        }
+        this.metadata = structuredClone(md);
+        this.resourceVersion++;
+        return { is_consistent: inconsistent.length === 0, inconsistent_objects: inconsistent };
+      }
+      case 'get_inconsistent_metadata': {
+        const inconsistent = this.inconsistencies(this.metadata);
+        return { is_consistent: inconsistent.length === 0, inconsistent_objects: inconsistent };
+      }
+      default:
+        throw new HasuraError(400, 'parse-failed', `unknown metadata command "${String(body.type)}"`, '$.type');
+    }
+  }
+
+  /** Tracked tables that do not exist in the database, as Hasura reports them. */
+  inconsistencies(md: Json): Json[] {
+    const out: Json[] = [];
+    for (const s of (md.sources as Json[]) ?? []) {
+      for (const t of (s.tables as Json[]) ?? []) {
+        const q = t.table as { schema: string; name: string };
+        if (!this.tables.has(`${q.schema}.${q.name}`)) {
+          out.push({
+            definition: { schema: q.schema, name: q.name },
+            name: `table ${q.schema}.${q.name} in source ${String(s.name)}`,
+            reason: `Inconsistent object: no such table/view exists in source: "${q.schema}.${q.name}"`,
+            type: 'table',
+          });
+        }
+      }
+    }
+    return out;
+  }
+}
+
+const TRIGGER_NAME = /^[A-Za-z]+[A-Za-z0-9_-]*$/;
+
+/** The engine's parse-time checks for the parts our installer writes. */
+export function validateMetadata(md: Json): void {
+  const bad = (path: string, msg: string): never => {
+    throw new HasuraError(400, 'parse-failed', msg, path);
+  };
+  if (md.version !== 3) bad('$.args.metadata.version', 'expected version 3');
+  if (!Array.isArray(md.sources)) bad('$.args.metadata.sources', 'expected an array');
+  const seen = (what: string, path: string) => {
+    const set = new Set<string>();
+    return (name: string) => {
+      if (set.has(name)) throw new HasuraError(400, 'already-exists', `${what} ${name} already exists`, path);
+      set.add(name);
+    };
+  };
+  const source = seen('source', '$.args.metadata.sources');
+  (md.sources as unknown[]).forEach((s, i) => {
+    const p = `$.args.metadata.sources[${i}]`;
+    if (!isObj(s) || typeof s.name !== 'string' || typeof s.kind !== 'string' || !isObj(s.configuration)) bad(p, 'source needs name, kind, configuration');
+    const src = s as Json;
+    source(src.name as string);
+    if (!Array.isArray(src.tables)) bad(`${p}.tables`, 'expected an array');
+    const table = seen('table', `${p}.tables`);
+    const trigger = seen('event trigger', `${p}.tables`);
+    (src.tables as unknown[]).forEach((t, j) => {
+      const tp = `${p}.tables[${j}]`;
+      if (!isObj(t) || !isObj(t.table) || typeof t.table.name !== 'string' || typeof t.table.schema !== 'string') bad(tp, 'table needs {schema, name}');
+      const entry = t as Json & { table: { schema: string; name: string } };
+      table(`${entry.table.schema}.${entry.table.name}`);
+      for (const et of (entry.event_triggers as unknown[]) ?? []) {
+        if (!isObj(et) || typeof et.name !== 'string' || !TRIGGER_NAME.test(et.name)) bad(`${tp}.event_triggers`, 'invalid event trigger name');
+        const e = et as Json;
+        trigger(e.name as string);
+        if (!e.webhook === !e.webhook_from_env) bad(`${tp}.event_triggers`, 'exactly one of webhook and webhook_from_env is required');
+        if (!isObj(e.definition)) bad(`${tp}.event_triggers`, 'definition is required');
+        const d = e.definition as Json;
+        if (!d.insert && !d.update && !d.delete && !d.enable_manual) bad(`${tp}.event_triggers`, 'at least one operation is required');
+        if (!isObj(e.retry_conf)) bad(`${tp}.event_triggers`, 'retry_conf is required in exported metadata');
+      }
+    });
+  });
+  const types = new Map<string, string>();
+  const ct = isObj(md.custom_types) ? md.custom_types : {};
+  for (const kind of ['scalars', 'enums', 'input_objects', 'objects']) {
+    for (const t of (ct[kind] as unknown[]) ?? []) {
+      if (!isObj(t) || typeof t.name !== 'string') bad(`$.args.metadata.custom_types.${kind}`, 'type needs a name');
+      const ty = t as Json;
+      if (types.has(ty.name as string)) throw new HasuraError(400, 'already-exists', `custom type ${String(ty.name)} is defined more than once`, '$.args.metadata.custom_types');
+      types.set(ty.name as string, kind);
+    }
+  }
+  const known = (n: string) => BUILTIN_SCALARS.has(n) || types.has(n);
+  for (const kind of ['input_objects', 'objects']) {
+    for (const t of (ct[kind] as Json[]) ?? []) {
+      for (const f of (t.fields as Json[]) ?? []) {
+        if (!known(named(f.type))) bad('$.args.metadata.custom_types', `type ${named(f.type)} of ${String(t.name)}.${String(f.name)} is not defined`);
+      }
+    }
+  }
+  const action = seen('action', '$.args.metadata.actions');
+  for (const a of (md.actions as unknown[]) ?? []) {
+    if (!isObj(a) || typeof a.name !== 'string' || !isObj(a.definition)) bad('$.args.metadata.actions', 'action needs name and definition');
+    const ac = a as Json & { definition: Json };
+    action(ac.name as string);
+    const d = ac.definition;
+    if (typeof d.handler !== 'string') bad('$.args.metadata.actions', `action ${String(ac.name)}: handler is required`);
+    if (typeof d.output_type !== 'string') bad('$.args.metadata.actions', `action ${String(ac.name)}: output_type is required`);
+    if (!known(named(d.output_type))) bad('$.args.metadata.actions', `action ${String(ac.name)}: output type ${named(d.output_type)} is not defined`);
+    for (const arg of (d.arguments as Json[]) ?? []) {
+      if (!known(named(arg.type))) bad('$.args.metadata.actions', `action ${String(ac.name)}: argument type ${named(arg.type)} is not defined`);
+    }
+    if (d.type === 'query' && d.kind === 'asynchronous') bad('$.args.metadata.actions', 'queries cannot be asynchronous');
+    for (const p of (ac.permissions as unknown[]) ?? []) if (!isObj(p) || typeof p.role !== 'string') bad('$.args.metadata.actions', 'permission needs a role');
+  }
+  const cron = seen('cron trigger', '$.args.metadata.cron_triggers');
+  for (const c of (md.cron_triggers as unknown[]) ?? []) {
+    if (!isObj(c) || typeof c.name !== 'string' || typeof c.webhook !== 'string' || typeof c.schedule !== 'string') {
+      bad('$.args.metadata.cron_triggers', 'cron trigger needs name, webhook, schedule');
+    }
+    const cr = c as Json;
+    cron(cr.name as string);
+    if (typeof cr.include_in_metadata !== 'boolean') bad('$.args.metadata.cron_triggers', 'include_in_metadata is required');
+    const rc = cr.retry_conf as Json | undefined;
+    if (rc && ('interval_sec' in rc || 'num_retries' in rc === false)) bad('$.args.metadata.cron_triggers', 'cron retry_conf takes num_retries, retry_interval_seconds, timeout_seconds, tolerance_seconds');
+  }
+}
