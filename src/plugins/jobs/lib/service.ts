@@ -3,7 +3,7 @@
  * GraphQL actions, crons, CLI and dashboard perform. One per runtime (see `runtime.ts`).
  */
 import { hostname } from 'node:os';
-import type { Job, Queue, Worker } from 'bullmq';
+import type { Job, JobType, Queue, Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import type { CoreConfig, Db } from '../../../core/plugin.js';
 import type { QueueProvider } from '../../../core/queue-types.js';
@@ -43,6 +43,12 @@ export interface JobsServiceDeps {
   /** Settings of each enabled plugin, handed to the jobs it contributed. */
   pluginConfig?: ReadonlyMap<string, Readonly<Record<string, unknown>>>;
 }
+
+/**
+ * The PostgreSQL backend keeps a paused queue's waiting jobs in a `paused` list that BullMQ 6's typings no
+ * longer name (Redis keeps them in `wait`); counting both keeps "waiting" right on either backend.
+ */
+const PAUSED = 'paused' as JobType;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -119,8 +125,8 @@ export class JobsService {
     const offset = cursor ? decodeCursor(cursor) : 0;
     // One extra tells whether a next page exists without a count query.
     // A paused queue holds its waiting jobs in a `paused` list on some backends: both are "waiting" here.
-    const types = state === 'waiting' ? (['waiting', 'paused'] as const) : [bullState(state)];
-    const jobs = await q.getJobs([...types], offset, offset + limit, false);
+    const types: JobType[] = state === 'waiting' ? ['waiting', PAUSED] : [bullState(state)];
+    const jobs = await q.getJobs(types, offset, offset + limit, false);
     const page = jobs.filter((j): j is Job => !!j).slice(0, limit);
     return {
       items: page.map((j) => jobOutput(queue, j, state)),
@@ -135,7 +141,7 @@ export class JobsService {
   private async queueStats(name: string): Promise<JobsQueueStats> {
     const q = this.queue(name);
     const [c, paused] = await Promise.all([
-      q.getJobCounts('waiting', 'paused', 'active', 'delayed', 'prioritized', 'completed', 'failed', 'waiting-children'),
+      q.getJobCounts('waiting', PAUSED, 'active', 'delayed', 'prioritized', 'completed', 'failed', 'waiting-children'),
       q.isPaused(),
     ]);
     return {
@@ -227,7 +233,7 @@ export class JobsService {
 
   async drain(queue: string, delayed = false): Promise<JobsDrainResult> {
     const q = this.queue(queue);
-    const types = ['waiting', 'paused', 'prioritized', ...(delayed ? ['delayed' as const] : [])] as const;
+    const types: JobType[] = ['waiting', PAUSED, 'prioritized', ...(delayed ? (['delayed'] as const) : [])];
     const before = await q.getJobCountByTypes(...types);
     await q.drain(delayed);
     const after = await q.getJobCountByTypes(...types);
