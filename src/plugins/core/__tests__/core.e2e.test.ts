@@ -15,6 +15,10 @@ const SECRET = 'core-e2e-secret-0123456789abcdef';
 const alice = { role: 'user', userId: 'alice' };
 const bob = { role: 'user', userId: 'bob' };
 
+/** `extensions.code` of the first GraphQL error. */
+const errorCode = (res: { errors?: Array<{ extensions?: unknown }> }) =>
+  (res.errors?.[0]?.extensions as { code?: string } | undefined)?.code;
+
 let db: ScratchDatabase;
 let runtime: ServerRuntime;
 let server: NselfServer;
@@ -67,7 +71,7 @@ describe('coreVersion', () => {
   it('does not exist for a role without permission', async () => {
     const res = await harness.graphql('query { coreVersion { version } }', {}, { role: 'anonymous' });
     expect(res.data ?? null).toBeNull();
-    expect(res.errors?.[0]?.extensions?.code).toBe('validation-failed');
+    expect(errorCode(res)).toBe('validation-failed');
   });
 });
 
@@ -118,19 +122,19 @@ describe('coreSelfTest', () => {
   ])('rejects %s with a 4xx code and writes nothing', async (_what, variables, code) => {
     const before = await pool.query('select count(*)::int as n from core.selftest_runs');
     const res = await harness.graphql('mutation ($note: String) { coreSelfTest(note: $note) { id } }', variables, alice);
-    expect(res.errors?.[0]?.extensions?.code).toBe(code);
+    expect(errorCode(res)).toBe(code);
     const after = await pool.query('select count(*)::int as n from core.selftest_runs');
     expect(after.rows[0].n).toBe(before.rows[0].n);
   });
 
   it('rejects a wrong argument type before the handler runs', async () => {
     const res = await harness.graphql('mutation { coreSelfTest(note: 42) { id } }', {}, alice);
-    expect(res.errors?.[0]?.extensions?.code).toBe('validation-failed');
+    expect(errorCode(res)).toBe('validation-failed');
   });
 
   it('rejects a user session without a user id', async () => {
     const res = await harness.graphql('mutation { coreSelfTest { id } }', {}, { role: 'user' });
-    expect(res.errors?.[0]?.extensions?.code).toBe('core/no-user');
+    expect(errorCode(res)).toBe('core/no-user');
   });
 
   it('rejects a direct call without the shared secret', async () => {
