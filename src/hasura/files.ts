@@ -125,6 +125,11 @@ export class FileSet {
     return new Map([...out].sort(([a], [b]) => (a < b ? -1 : 1)));
   }
 
+  /** One step of `commit`; a seam for fault-injection tests. */
+  protected rename(from: string, to: string): void {
+    renameSync(from, to);
+  }
+
   /** The full contents after the staged changes (in-memory sets only). */
   snapshot(): Map<string, string> {
     const out = new Map<string, string>();
@@ -141,7 +146,7 @@ export class FileSet {
     const tag = `.nself-plugins-${process.pid}-${randomBytes(4).toString('hex')}`;
     const createdDirs: string[] = [];
     const temps: Array<{ target: string; temp: string }> = [];
-    const done: Array<{ target: string; backup: string | null }> = [];
+    const done: Array<{ target: string; backup: string | null; placed: boolean }> = [];
     const mkdirs = (dir: string) => {
       const missing: string[] = [];
       for (let d = dir; !existsSync(d); d = dirname(d)) missing.unshift(d);
@@ -150,6 +155,11 @@ export class FileSet {
         createdDirs.push(d);
       }
     };
+    // Refuse before touching anything when a file would replace a folder.
+    for (const rel of [...this.writes.keys(), ...this.deletes]) {
+      const target = this.abs(rel);
+      if (existsSync(target) && !statSync(target).isFile()) throw new Error(`${target} is a folder, where a file must be written; move it away`);
+    }
     try {
       for (const [rel, text] of this.writes) {
         const target = this.abs(rel);
@@ -160,20 +170,21 @@ export class FileSet {
       }
       for (const { target, temp } of temps) {
         const backup = existsSync(target) ? `${target}${tag}.bak` : null;
-        if (backup) renameSync(target, backup);
-        done.push({ target, backup });
-        renameSync(temp, target);
+        if (backup) this.rename(target, backup);
+        done.push({ target, backup, placed: false });
+        this.rename(temp, target);
+        done[done.length - 1]!.placed = true;
       }
       for (const rel of this.deletes) {
         const target = this.abs(rel);
         if (!existsSync(target)) continue;
         const backup = `${target}${tag}.bak`;
-        renameSync(target, backup);
-        done.push({ target, backup });
+        this.rename(target, backup);
+        done.push({ target, backup, placed: false });
       }
     } catch (e) {
-      for (const { target, backup } of done.reverse()) {
-        rmSync(target, { force: true });
+      for (const { target, backup, placed } of done.reverse()) {
+        if (placed) rmSync(target, { force: true });
         if (backup) renameSync(backup, target);
       }
       for (const { temp } of temps) rmSync(temp, { force: true });
