@@ -33,7 +33,7 @@ import type pg from 'pg';
 import { HASURA_SCALAR_NAMES, hasuraScalarTypes } from '../core/hasura-scalars.js';
 import { projectActionResponse, validateActionResponse, type Selected } from './action-output.js';
 import { defaultHeaders } from './delivery.js';
-import { HarnessConfigError, HasuraError } from './errors.js';
+import { HarnessConfigError, HarnessUnsupportedError, HasuraError } from './errors.js';
 import type { HeaderList, HttpClient } from './http.js';
 import { sortedJson } from './json.js';
 import { resolveHeaders, resolveTemplate, type ActionMeta, type HasuraMetadata, type HeaderConf } from './metadata.js';
@@ -99,6 +99,8 @@ function hasuraError(message: string, code: string, path = '$'): GraphQLErrorJso
 
 export class ActionEngine {
   readonly actions = new Map<string, ResolvedAction>();
+  /** Relationships declared on output types (custom_types.objects[].relationships), which the harness cannot join. */
+  private readonly relationships = new Map<string, Set<string>>();
   private readonly typeDefs: string;
   private readonly schemas = new Map<string, GraphQLSchema>();
   private readonly sleeper = new Sleeper();
@@ -136,8 +138,12 @@ export class ActionEngine {
     const scalars = HASURA_SCALAR_NAMES.filter((n) => !declared.has(n)).map((n) => `scalar ${n}`);
     this.typeDefs = [...kept, ...scalars].join('\n\n');
 
+    for (const o of (meta.customTypes.objects ?? []) as { name: string; relationships?: { name: string }[] }[]) {
+      if (o.relationships?.length) this.relationships.set(o.name, new Set(o.relationships.map((r) => r.name)));
+    }
     const problems: string[] = [];
     for (const a of meta.actions) {
+      if (a.definition.request_transform || a.definition.response_transform) problems.push(`action ${a.name}: request/response transforms are not supported by the harness`);
       const rf = rootFields.get(a.name);
       if (!rf) {
         problems.push(`action ${a.name}: no field "${a.name}" in type Query or Mutation of actions.graphql`);
@@ -247,7 +253,7 @@ export class ActionEngine {
     const fragments = Object.fromEntries(
       doc.definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION).map((f) => [f.name.value, f]),
     );
-    const missing = findMissingField(op.selectionSet, rootType, fragments, '$', new Set());
+    const missing = findMissingField(op.selectionSet, rootType, fragments, '$', new Set(), this.relationships);
     if (missing) return { errors: [missing] };
     const invalid = validate(schema, doc);
     if (invalid.length) return { errors: [hasuraError(invalid[0]!.message, 'validation-failed')] };
@@ -417,6 +423,9 @@ export class ActionEngine {
     this.sleeper.wake();
   }
 
+  /** Changes whenever an async pass starts or ends. */
+  epoch = 0;
+
   busy(): boolean {
     return this.processing > 0;
   }
@@ -424,6 +433,7 @@ export class ActionEngine {
   /** Hasura's async processor: claim up to 10 created rows, call their handlers, store output or error (no retry). */
   async processAsync(): Promise<number> {
     this.processing++;
+    this.epoch++;
     try {
       const claimed = await this.pool.query<{ id: string; action_name: string; request_headers: Record<string, string>; session_variables: SessionVariables; input_payload: Record<string, unknown> }>(
         `UPDATE hdb_catalog.hdb_action_log SET status = 'processing'
@@ -449,6 +459,7 @@ export class ActionEngine {
       return claimed.rows.length;
     } finally {
       this.processing--;
+      this.epoch++;
     }
   }
 
@@ -511,26 +522,34 @@ function selectionFor(fieldDef: GraphQLField<unknown, unknown>, nodes: FieldNode
 }
 
 /** Hasura's own check that every selected field exists for this role, with its message and JSON path. */
-function findMissingField(set: SelectionSetNode, type: GraphQLObjectType, fragments: Fragments, path: string, seen: Set<string>): GraphQLErrorJson | undefined {
+function findMissingField(
+  set: SelectionSetNode,
+  type: GraphQLObjectType,
+  fragments: Fragments,
+  path: string,
+  seen: Set<string>,
+  relationships: ReadonlyMap<string, Set<string>>,
+): GraphQLErrorJson | undefined {
   for (const sel of set.selections) {
     if (sel.kind === Kind.FIELD) {
       const name = sel.name.value;
       if (name === '__typename' || name === '__schema' || name === '__type') continue;
       const f = type.getFields()[name];
       const here = `${path}.selectionSet.${name}`;
+      if (!f && relationships.get(type.name)?.has(name)) throw new HarnessUnsupportedError(`${type.name}.${name} is an action relationship to a table; the harness does not join them`);
       if (!f) return hasuraError(`field "${name}" not found in type: '${type.name}'`, 'validation-failed', here);
       const nt = getNamedType(f.type);
       if (sel.selectionSet && isObjectType(nt)) {
-        const r = findMissingField(sel.selectionSet, nt, fragments, here, seen);
+        const r = findMissingField(sel.selectionSet, nt, fragments, here, seen, relationships);
         if (r) return r;
       }
     } else if (sel.kind === Kind.INLINE_FRAGMENT) {
-      const r = findMissingField(sel.selectionSet, type, fragments, path, seen);
+      const r = findMissingField(sel.selectionSet, type, fragments, path, seen, relationships);
       if (r) return r;
     } else {
       const f = fragments[sel.name.value];
       if (f && !seen.has(f.name.value)) {
-        const r = findMissingField(f.selectionSet, type, fragments, path, new Set(seen).add(f.name.value));
+        const r = findMissingField(f.selectionSet, type, fragments, path, new Set(seen).add(f.name.value), relationships);
         if (r) return r;
       }
     }

@@ -136,6 +136,9 @@ export class CronProcessor {
     this.sleeper.wake();
   }
 
+  /** Changes whenever a pass starts or ends. */
+  epoch = 0;
+
   busy(): boolean {
     return this.active > 0;
   }
@@ -169,9 +172,13 @@ export class CronProcessor {
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
     this.active++;
+    this.epoch++;
     const run = this.exclusive.then(fn, fn);
     this.exclusive = run.catch(() => undefined);
-    return run.finally(() => this.active--);
+    return run.finally(() => {
+      this.active--;
+      this.epoch++;
+    });
   }
 
   private async claimAndDeliver(): Promise<number> {

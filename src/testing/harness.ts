@@ -273,6 +273,7 @@ export async function createHasuraHarness(options: HarnessOptions): Promise<Hasu
     actions.wake();
   };
   const busy = () => events.busy() || cron.busy() || actions.busy();
+  const epoch = () => events.epoch + cron.epoch + actions.epoch;
 
   /** Deliverable work in the database: how much is due now, and when the next retry falls due. */
   async function pending(): Promise<{ due: number; next: Date | null }> {
@@ -393,9 +394,11 @@ export async function createHasuraHarness(options: HarnessOptions): Promise<Hasu
       for (;;) {
         throwIfFailed();
         if (!busy()) {
+          const before = epoch();
           const p = await pending();
-          // Re-check: a fetch that started before the count holds its events locked, so it shows as busy here.
-          if (p.due === 0 && !busy()) {
+          // Only a count taken while nothing moved is an answer: an event claimed and settled during the
+          // count would show neither as due nor as in flight.
+          if (p.due === 0 && !busy() && epoch() === before) {
             throwIfFailed();
             if (!p.next) return;
             if (opts.fastForward) {

@@ -3,7 +3,7 @@
  * (reference/hasura.md §1.2), 4xx/5xx mapping (§1.3) and async actions (§1.4).
  */
 import { createScratchDatabase, type ScratchDatabase } from '../support/db.js';
-import { createHasuraHarness, type HasuraHarness } from '../../src/testing/index.js';
+import { createHasuraHarness, HarnessUnsupportedError, type HasuraHarness } from '../../src/testing/index.js';
 import { RecordingServer, type ScriptedResponse } from './support/recorder.js';
 import { createFixtureSchema, FIXTURE_METADATA } from './support/schema.js';
 
@@ -187,6 +187,11 @@ describe('response validation (reference/hasura.md §1.2)', () => {
     rec.script('/actions/sendMessage', ok({ id: 1, createdAt: 't', author: { id: 2 } }));
     const r = await h.graphql(`mutation { sendMessage(roomId: 1, body: "x") { id writer: author { id } } }`, undefined, USER);
     expect(r).toEqual({ data: { sendMessage: { id: 1 } } });
+  });
+
+  it('an action relationship to a table is refused loudly, never silently dropped', async () => {
+    await expect(h.graphql(`mutation { sendMessage(roomId: 1, body: "x") { id message { body } } }`, undefined, USER)).rejects.toThrow(HarnessUnsupportedError);
+    expect(rec.requests).toHaveLength(0);
   });
 
   it('a custom-scalar output is returned as sent, without checks', async () => {

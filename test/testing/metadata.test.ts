@@ -2,7 +2,7 @@
  * Reading Hasura v3 metadata directories (`!include` resolution) and refusing inconsistent metadata the way
  * Hasura reports it: every problem named, nothing half-installed.
  */
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createScratchDatabase, type ScratchDatabase } from '../support/db.js';
@@ -76,10 +76,12 @@ describe('inconsistent metadata', () => {
     expect((err as Error).message).toMatch(/schedule "\* \* \* \* \* \*" must have exactly 5 fields/);
 
     writeFileSync(join(tmp, 'cron_triggers.yaml'), '[]\n');
+    writeFileSync(join(tmp, 'actions.yaml'), readFileSync(join(tmp, 'actions.yaml'), 'utf8').replace("forward_client_headers: true", "forward_client_headers: true\n      request_transform: {version: 2, template_engine: Kriti, body: {action: remove}}"));
     const err2 = await createHasuraHarness({ databaseUrl: OFFLINE, metadataDir: tmp, handlerBaseUrl: 'http://x', env: { HOOK_SECRET: 's', MANUAL_HOOK_URL: 'http://x' } }).catch((e: Error) => e);
     expect(err2).toBeInstanceOf(HarnessConfigError);
     expect((err2 as Error).message).toContain('action sendMessage: no field "sendMessage" in type Query or Mutation of actions.graphql');
     expect((err2 as Error).message).toContain('actions.graphql field "orphan" has no action in actions.yaml');
+    expect((err2 as Error).message).toContain('action sendMessage: request/response transforms are not supported by the harness');
   });
 
   it('rejects triggers on missing tables or columns and installs nothing', async () => {
