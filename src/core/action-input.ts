@@ -100,6 +100,14 @@ function validatorFor(action: string, args: readonly GraphQLArgument[]): InputVa
   const byName = new Map(args.map((a) => [a.name, a]));
   const required = args.filter((a) => isNonNullType(a.type) && a.defaultValue === undefined);
   const list = args.map((a) => a.name).join(', ') || 'no arguments';
+  // One error collector per validator, not per request: validation is synchronous, so it is never shared.
+  const problems: string[] = [];
+  let current = '';
+  const onError = (path: ReadonlyArray<string | number>, _invalid: unknown, error: GraphQLError) => {
+    // Messages quote the bad value; keep a huge string from flooding the response.
+    const msg = `${['input', current, ...path.map(String)].join('.')}: ${error.message}`;
+    problems.push(msg.length > 300 ? msg.slice(0, 297) + '...' : msg);
+  };
   return (input) => {
     const out: Record<string, unknown> = {};
     for (const key of Object.keys(input)) {
@@ -112,13 +120,9 @@ function validatorFor(action: string, args: readonly GraphQLArgument[]): InputVa
       const value = input[a.name];
       // Hasura leaves out optional arguments the caller omitted: absent is valid and stays absent.
       if (value === undefined) continue;
-      const problems: string[] = [];
-      const coerced = coerceInputValue(value, a.type, (path, _invalid, error: GraphQLError) => {
-        const where = ['input', a.name, ...path.map(String)].join('.');
-        // Messages quote the bad value; keep a huge string from flooding the response.
-        const msg = `${where}: ${error.message}`;
-        problems.push(msg.length > 300 ? msg.slice(0, 297) + '...' : msg);
-      });
+      problems.length = 0;
+      current = a.name;
+      const coerced = coerceInputValue(value, a.type, onError);
       if (problems.length) throw new EnvelopeError(problems.slice(0, 5).join('; '), 400, INVALID_INPUT);
       out[a.name] = coerced;
     }

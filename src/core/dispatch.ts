@@ -7,6 +7,7 @@
  * when a retry can help, 500 otherwise. A client mistake is always a 4xx; nothing a request contains can
  * make this function throw.
  */
+import * as crypto from 'node:crypto';
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { performance } from 'node:perf_hooks';
@@ -20,7 +21,7 @@ import {
   parseEventEnvelope,
   parseJsonBody,
 } from './envelope.js';
-import type { ErrorClass } from './metrics.js';
+import type { ErrorClass, Observer } from './metrics.js';
 import { recordSkip, type DeliveryKind, type ReceiptScope } from './once.js';
 import type { ActionContext, ActionSpec, CronSpec, DeliveryOutcome, EventTriggerSpec, HandlerContext, PluginManifest } from './plugin.js';
 import type { HandlerEntry } from './registry.js';
@@ -50,6 +51,9 @@ interface Route {
   name: string;
   plugin: PluginManifest;
   scope: ReceiptScope;
+  /** Bindings of the handler's lazily created child logger. */
+  bindings: { kind: Kind; name: string };
+  observe: Observer;
   run: (body: unknown, ctx: RouteContext) => Promise<DispatchResult>;
 }
 
@@ -58,12 +62,14 @@ interface RouteContext {
   log: Logger;
 }
 
+/** One-shot hashing (Node ≥ 20.12) skips the Hash object: it runs on every webhook request. */
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'buffer') => Buffer }).hash;
+const sha256 = (value: string): Buffer => (oneShotHash ? oneShotHash('sha256', value, 'buffer') : createHash('sha256').update(value).digest());
+
 function json(status: number, value: unknown, requestId: string, extra?: Record<string, string>): DispatchResult {
-  return {
-    status,
-    headers: { 'content-type': 'application/json; charset=utf-8', 'x-request-id': requestId, ...extra },
-    body: JSON.stringify(value),
-  };
+  const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8', 'x-request-id': requestId };
+  if (extra) Object.assign(headers, extra);
+  return { status, headers, body: JSON.stringify(value) };
 }
 
 function problem(status: number, code: string, message: string, requestId: string, extra?: Record<string, string>): DispatchResult {
@@ -82,35 +88,36 @@ function clientError(e: unknown, requestId: string): DispatchResult | undefined 
 export function createDispatcher(runtime: ServerRuntime): Dispatch {
   const { log, metrics } = runtime;
   const limit = runtime.core.BODY_LIMIT_BYTES;
-  const expectedDigest = createHash('sha256').update(runtime.webhookSecret).digest();
+  const expectedDigest = sha256(runtime.webhookSecret);
 
   const secretOk = (value: string | string[] | undefined): boolean => {
     if (typeof value !== 'string') return false;
     // Digests have equal length whatever was sent, so the comparison time says nothing about the secret.
-    return timingSafeEqual(createHash('sha256').update(value).digest(), expectedDigest);
+    return timingSafeEqual(sha256(value), expectedDigest);
   };
 
-  const contextFor = (route: Route, rc: RouteContext, session: HandlerContext['session'], extra: Record<string, unknown>) =>
+  const contextFor = (route: Route, rc: RouteContext, session: HandlerContext['session'], eventId: string) =>
     runtime.contextFor(route.plugin.name, {
       session,
       requestId: rc.requestId,
       receipt: route.scope,
-      bindings: { kind: route.kind, name: route.name, ...extra },
+      bindings: { ...route.bindings, eventId },
     });
 
   /* ---------------------------------------------------------------- actions */
 
-  const actionRoute = (entry: HandlerEntry<ActionSpec>, validate: InputValidator | undefined): Route['run'] => {
+  const actionRoute = (entry: HandlerEntry<ActionSpec>, validate: InputValidator | undefined, route: () => Route): Route['run'] => {
     const name = entry.name;
     return async (body, rc) => {
+      const r = route();
       const env = parseActionEnvelope(body);
       if (env.name !== name) throw new EnvelopeError(`action.name "${env.name}" does not match the route /actions/${name}`);
       const input = validate ? validate(env.input) : env.input;
       const ctx = runtime.contextFor(entry.plugin.name, {
         session: env.session,
         requestId: rc.requestId,
-        receipt: { kind: 'action', handler: name },
-        bindings: { kind: 'action', name },
+        receipt: r.scope,
+        bindings: r.bindings,
         action: { name, requestQuery: env.requestQuery },
       }) as ActionContext;
       let result: unknown;
@@ -167,7 +174,7 @@ export function createDispatcher(runtime: ServerRuntime): Dispatch {
       const env = parseEventEnvelope(body);
       if (env.name !== name) throw new EnvelopeError(`trigger.name "${env.name}" does not match the route /events/${name}`);
       const r = route();
-      const ctx = contextFor(r, rc, env.session, { eventId: env.payload.id });
+      const ctx = contextFor(r, rc, env.session, env.payload.id);
       return deliveryOutcome(r, env.payload.id, rc, () => entry.spec.handler(env.payload, ctx));
     };
   };
@@ -179,7 +186,7 @@ export function createDispatcher(runtime: ServerRuntime): Dispatch {
       // One-off scheduled events carry no name; a cron event must name this route's trigger.
       if (env.name !== undefined && env.name !== name) throw new EnvelopeError(`name "${env.name}" does not match the route /cron/${name}`);
       const r = route();
-      const ctx = contextFor(r, rc, null, { eventId: env.payload.id });
+      const ctx = contextFor(r, rc, null, env.payload.id);
       return deliveryOutcome(r, env.payload.id, rc, () => entry.spec.handler(env.payload, ctx));
     };
   };
@@ -187,30 +194,32 @@ export function createDispatcher(runtime: ServerRuntime): Dispatch {
   /* ---------------------------------------------------------------- lookup tables, built once */
 
   const routes: Record<Kind, Map<string, Route>> = { action: new Map(), event: new Map(), cron: new Map() };
-  for (const entry of runtime.handlers.actions.values()) {
-    routes.action.set(entry.name, {
-      kind: 'action',
+  const unmatched: Record<Kind, Observer> = {
+    action: metrics.observer('action', UNMATCHED),
+    event: metrics.observer('event', UNMATCHED),
+    cron: metrics.observer('cron', UNMATCHED),
+  };
+  const addRoute = (kind: Kind, entry: HandlerEntry<unknown>, run: (route: () => Route) => Route['run']) => {
+    const r: Route = {
+      kind,
       name: entry.name,
       plugin: entry.plugin,
-      scope: { kind: 'action', handler: entry.name },
-      run: actionRoute(entry, runtime.inputValidators.get(entry.name)),
-    });
-  }
-  for (const entry of runtime.handlers.events.values()) {
-    const r: Route = { kind: 'event', name: entry.name, plugin: entry.plugin, scope: { kind: 'event', handler: entry.name }, run: undefined! };
-    r.run = eventRoute(entry, () => r);
-    routes.event.set(entry.name, r);
-  }
-  for (const entry of runtime.handlers.crons.values()) {
-    const r: Route = { kind: 'cron', name: entry.name, plugin: entry.plugin, scope: { kind: 'cron', handler: entry.name }, run: undefined! };
-    r.run = cronRoute(entry, () => r);
-    routes.cron.set(entry.name, r);
-  }
+      scope: { kind, handler: entry.name },
+      bindings: { kind, name: entry.name },
+      observe: metrics.observer(kind, entry.name),
+      run: undefined!,
+    };
+    r.run = run(() => r);
+    routes[kind].set(entry.name, r);
+  };
+  for (const e of runtime.handlers.actions.values()) addRoute('action', e, (r) => actionRoute(e, runtime.inputValidators.get(e.name), r));
+  for (const e of runtime.handlers.events.values()) addRoute('event', e, (r) => eventRoute(e, r));
+  for (const e of runtime.handlers.crons.values()) addRoute('cron', e, (r) => cronRoute(e, r));
 
   /* ---------------------------------------------------------------- the dispatcher */
 
-  const finish = (kind: Kind, name: string, started: number, result: DispatchResult, cls?: ErrorClass): DispatchResult => {
-    metrics.observe(kind, name, result.status, (performance.now() - started) / 1000);
+  const finish = (observe: Observer, kind: Kind, name: string, started: number, result: DispatchResult, cls?: ErrorClass): DispatchResult => {
+    observe(result.status, (performance.now() - started) / 1000);
     if (cls) metrics.error(kind, name, cls);
     return result;
   };
@@ -222,31 +231,31 @@ export function createDispatcher(runtime: ServerRuntime): Dispatch {
 
     if (!secretOk(headers[SECRET_HEADER])) {
       log.warn({ requestId, kind, name: name.slice(0, 200) }, 'rejected: missing or wrong %s header', SECRET_HEADER);
-      return finish(kind, UNMATCHED, started, problem(401, 'unauthorized', `missing or wrong ${SECRET_HEADER} header`, requestId), 'client');
+      return finish(unmatched[kind] ?? unmatched.action, kind, UNMATCHED, started, problem(401, 'unauthorized', `missing or wrong ${SECRET_HEADER} header`, requestId), 'client');
     }
     const route = routes[kind]?.get(name);
     if (!route) {
       const where = kind === 'action' ? 'actions' : kind === 'event' ? 'events' : 'cron';
-      return finish(kind, UNMATCHED, started, problem(404, 'not-found', `no ${kind} handler named "${name.slice(0, 200)}" at /${where}/`, requestId), 'client');
+      return finish(unmatched[kind] ?? unmatched.action, kind, UNMATCHED, started, problem(404, 'not-found', `no ${kind} handler named "${name.slice(0, 200)}" at /${where}/`, requestId), 'client');
     }
     const size = typeof rawBody === 'string' ? Buffer.byteLength(rawBody) : rawBody.length;
     if (size > limit) {
-      return finish(kind, route.name, started, problem(413, 'payload-too-large', `request body exceeds ${limit} bytes`, requestId), 'client');
+      return finish(route.observe, kind, route.name, started, problem(413, 'payload-too-large', `request body exceeds ${limit} bytes`, requestId), 'client');
     }
 
     const rc: RouteContext = { requestId, log };
     try {
       const body = parseJsonBody(typeof rawBody === 'string' ? rawBody : rawBody.toString('utf8'));
       const result = await route.run(body, rc);
-      return finish(kind, route.name, started, result);
+      return finish(route.observe, kind, route.name, started, result);
     } catch (e) {
       const client = clientError(e, requestId);
       if (client) {
         log.info({ requestId, kind, name: route.name, reason: (e as Error).message }, 'rejected request');
-        return finish(kind, route.name, started, client, 'client');
+        return finish(route.observe, kind, route.name, started, client, 'client');
       }
       log.error({ err: e, requestId, kind, name: route.name }, 'handler failed');
-      return finish(kind, route.name, started, problem(500, 'internal', 'internal error', requestId), 'internal');
+      return finish(route.observe, kind, route.name, started, problem(500, 'internal', 'internal error', requestId), 'internal');
     }
   };
 }

@@ -79,6 +79,27 @@ export const actionEnvelopeSchema = z.object({
 
 const OPS = ['INSERT', 'UPDATE', 'DELETE', 'MANUAL'] as const;
 
+const isRow = (v: unknown) => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+function wantRow(data: { old: unknown; new: unknown }, field: 'old' | 'new', row: boolean, op: string, ctx: z.RefinementCtx): void {
+  const v = data[field];
+  if (row ? !isRow(v) : v !== null) {
+    ctx.addIssue({ code: 'custom', path: ['data', field], message: `must be ${row ? 'a row object' : 'null'} for ${op}` });
+  }
+}
+
+/** Hasura's shapes per operation (reference/hasura.md §2.1); MANUAL carries any JSON payload in `new`. */
+function checkRowsForOp(e: { op: (typeof OPS)[number]; data: { old: unknown; new: unknown } }, ctx: z.RefinementCtx): void {
+  const d = e.data;
+  if (e.op === 'INSERT') (wantRow(d, 'old', false, e.op, ctx), wantRow(d, 'new', true, e.op, ctx));
+  else if (e.op === 'UPDATE') (wantRow(d, 'old', true, e.op, ctx), wantRow(d, 'new', true, e.op, ctx));
+  else if (e.op === 'DELETE') (wantRow(d, 'old', true, e.op, ctx), wantRow(d, 'new', false, e.op, ctx));
+  else {
+    wantRow(d, 'old', false, e.op, ctx);
+    if (d.new === undefined) ctx.addIssue({ code: 'custom', path: ['data', 'new'], message: 'is required' });
+  }
+}
+
 export const eventEnvelopeSchema = z.object({
   id,
   created_at: timestamp,
@@ -95,23 +116,7 @@ export const eventEnvelopeSchema = z.object({
       session_variables: sessionVariables.nullable().optional(),
       trace_context: jsonObject.nullable().optional(),
     })
-    .superRefine((e, ctx) => {
-      const isRow = (v: unknown) => v !== null && typeof v === 'object' && !Array.isArray(v);
-      const want = (field: 'old' | 'new', row: boolean) => {
-        const v = e.data[field];
-        if (row ? !isRow(v) : v !== null) {
-          ctx.addIssue({ code: 'custom', path: ['data', field], message: `must be ${row ? 'a row object' : 'null'} for ${e.op}` });
-        }
-      };
-      // Hasura's shapes per operation (reference/hasura.md §2.1); MANUAL carries any JSON payload in `new`.
-      if (e.op === 'INSERT') (want('old', false), want('new', true));
-      else if (e.op === 'UPDATE') (want('old', true), want('new', true));
-      else if (e.op === 'DELETE') (want('old', true), want('new', false));
-      else {
-        want('old', false);
-        if (e.data.new === undefined) ctx.addIssue({ code: 'custom', path: ['data', 'new'], message: 'is required' });
-      }
-    }),
+    .superRefine(checkRowsForOp),
 });
 
 export const cronEnvelopeSchema = z.object({
@@ -178,7 +183,7 @@ export function toSession(vars: Record<string, string>, where: string): Session 
   }
   const role = variables['x-hasura-role'];
   if (role === undefined || role === '') throw new EnvelopeError(`${where}: x-hasura-role is required`);
-  return { role, userId: variables['x-hasura-user-id'] ?? null, variables: Object.freeze(variables) };
+  return { role, userId: variables['x-hasura-user-id'] ?? null, variables };
 }
 
 export interface ActionEnvelope {
@@ -188,8 +193,80 @@ export interface ActionEnvelope {
   requestQuery: string | null;
 }
 
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === 'object' && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype;
+
+/**
+ * The common case checked by hand: accepts only bodies `actionEnvelopeSchema` accepts too (a strict
+ * subset), and returns undefined for everything else so zod parses it and words the error. Saves the
+ * schema walk on every valid request.
+ */
+function sessionVariablesOk(vars: Record<string, unknown>): boolean {
+  for (const key in vars) {
+    const v = vars[key];
+    if (key.length > 200 || typeof v !== 'string' || v.length > 10_000) return false;
+  }
+  return true;
+}
+
+const nameOk = (v: unknown): v is string => typeof v === 'string' && v.length >= 1 && v.length <= 200;
+const countOk = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+const timestampOk = (v: unknown): v is string => typeof v === 'string' && v.length <= 64 && !Number.isNaN(Date.parse(v));
+
+/** Like `fastActionEnvelope`, for event payloads (a strict subset of `eventEnvelopeSchema`). */
+export function fastEventEnvelope(body: unknown): z.infer<typeof eventEnvelopeSchema> | undefined {
+  if (!isPlainObject(body)) return undefined;
+  const { id, created_at, trigger, table, delivery_info, event } = body;
+  if (!nameOk(id) || !timestampOk(created_at)) return undefined;
+  if (!isPlainObject(trigger) || !nameOk(trigger.name)) return undefined;
+  if (!isPlainObject(table) || !nameOk(table.schema) || !nameOk(table.name)) return undefined;
+  if (!isPlainObject(delivery_info) || !countOk(delivery_info.max_retries) || !countOk(delivery_info.current_retry)) return undefined;
+  if (!isPlainObject(event) || !isPlainObject(event.data)) return undefined;
+  const op = event.op;
+  const { old, new: nu } = event.data;
+  const ok =
+    op === 'INSERT' ? old === null && isPlainObject(nu) :
+    op === 'UPDATE' ? isPlainObject(old) && isPlainObject(nu) :
+    op === 'DELETE' ? isPlainObject(old) && nu === null :
+    op === 'MANUAL' ? old === null && nu !== undefined : false;
+  if (!ok) return undefined;
+  const sv = event.session_variables;
+  if (sv !== undefined && sv !== null && !(isPlainObject(sv) && sessionVariablesOk(sv))) return undefined;
+  const tc = event.trace_context;
+  if (tc !== undefined && tc !== null && !isPlainObject(tc)) return undefined;
+  return {
+    id,
+    created_at,
+    trigger: { name: trigger.name },
+    table: { schema: table.schema, name: table.name },
+    delivery_info: { max_retries: delivery_info.max_retries, current_retry: delivery_info.current_retry },
+    event: {
+      op: op as (typeof OPS)[number],
+      data: { old: old as Record<string, unknown> | null, new: nu },
+      session_variables: sv as Record<string, string> | null | undefined,
+      trace_context: tc as Record<string, unknown> | null | undefined,
+    },
+  };
+}
+
+export function fastActionEnvelope(body: unknown): z.infer<typeof actionEnvelopeSchema> | undefined {
+  if (!isPlainObject(body)) return undefined;
+  const action = body.action;
+  if (!isPlainObject(action)) return undefined;
+  const name = action.name;
+  if (typeof name !== 'string' || name.length < 1 || name.length > 200) return undefined;
+  const input = body.input;
+  if (!isPlainObject(input)) return undefined;
+  const vars = body.session_variables;
+  if (!isPlainObject(vars)) return undefined;
+  if (!sessionVariablesOk(vars)) return undefined;
+  const q = body.request_query;
+  if (q !== undefined && q !== null && typeof q !== 'string') return undefined;
+  return { action: { name }, input, session_variables: vars as Record<string, string>, request_query: q as string | null | undefined };
+}
+
 export function parseActionEnvelope(body: unknown): ActionEnvelope {
-  const e = parseWith(actionEnvelopeSchema, body, 'action request');
+  const e = fastActionEnvelope(body) ?? parseWith(actionEnvelopeSchema, body, 'action request');
   return {
     name: e.action.name,
     input: e.input,
@@ -205,7 +282,7 @@ export interface EventEnvelope {
 }
 
 export function parseEventEnvelope(body: unknown): EventEnvelope {
-  const e = parseWith(eventEnvelopeSchema, body, 'event payload');
+  const e = fastEventEnvelope(body) ?? parseWith(eventEnvelopeSchema, body, 'event payload');
   const vars = e.event.session_variables ?? null;
   const session = vars ? toSession(vars, 'event.session_variables') : null;
   const payload: HasuraEventPayload = {

@@ -23,65 +23,62 @@ function sendJson(res: http.ServerResponse, status: number, value: unknown, extr
   res.end(body);
 }
 
-type BodyResult = { ok: true; body: Buffer } | { ok: false; status: 413 | 400; message: string };
+const STATE = Symbol('nself-plugins.webhook');
+const EMPTY = Buffer.alloc(0);
 
-/** Reads the body up to `limit` bytes; stops reading (and answers 413) as soon as it is known to be larger. */
-export function readBody(req: http.IncomingMessage, limit: number): Promise<BodyResult> {
-  const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > limit) {
-    return Promise.resolve({ ok: false, status: 413, message: `request body exceeds ${limit} bytes` });
-  }
-  return new Promise((resolve) => {
-    let first: Buffer | undefined;
-    let chunks: Buffer[] | undefined;
-    let size = 0;
-    let done = false;
-    const finish = (r: BodyResult) => {
-      if (done) return;
-      done = true;
-      req.removeListener('data', onData);
-      req.removeListener('end', onEnd);
-      req.removeListener('error', onError);
-      resolve(r);
-    };
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) return finish({ ok: false, status: 413, message: `request body exceeds ${limit} bytes` });
-      // Most Hasura bodies arrive in one chunk: no array, no concat.
-      if (first === undefined) first = chunk;
-      else (chunks ??= [first]).push(chunk);
-    };
-    const onEnd = () => finish({ ok: true, body: chunks ? Buffer.concat(chunks, size) : (first ?? Buffer.alloc(0)) });
-    const onError = () => finish({ ok: false, status: 400, message: 'request body could not be read' });
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
-  });
+/**
+ * Per-request state of a webhook body being read. Kept on the request and read by module-level listeners
+ * (`this` is the request), so the hot path creates one object per request instead of a set of closures.
+ */
+interface WebhookState {
+  dispatch: Dispatch;
+  limit: number;
+  kind: Kind;
+  name: string;
+  res: http.ServerResponse;
+  size: number;
+  first: Buffer | undefined;
+  chunks: Buffer[] | undefined;
+  done: boolean;
 }
 
-/** Serves one webhook request through the dispatcher. Never throws; a failure is a JSON 4xx/5xx. */
-export async function handleWebhook(
-  dispatch: Dispatch,
-  limit: number,
-  kind: Kind,
-  name: string,
-  req: http.IncomingMessage & { body?: unknown },
-  res: http.ServerResponse,
-): Promise<void> {
+type WebhookRequest = http.IncomingMessage & { [STATE]?: WebhookState; body?: unknown };
+
+function tooLarge(res: http.ServerResponse, limit: number): void {
+  // The rest of an oversized body is not read: close the connection instead of draining it.
+  sendJson(res, 413, { message: `request body exceeds ${limit} bytes`, extensions: { code: 'payload-too-large' } }, { connection: 'close' });
+}
+
+function onBodyData(this: WebhookRequest, chunk: Buffer): void {
+  const s = this[STATE]!;
+  if (s.done) return;
+  s.size += chunk.length;
+  if (s.size > s.limit) {
+    s.done = true;
+    tooLarge(s.res, s.limit);
+    return;
+  }
+  // Most Hasura bodies arrive in one chunk: no array, no concat.
+  if (s.first === undefined) s.first = chunk;
+  else (s.chunks ??= [s.first]).push(chunk);
+}
+
+function onBodyEnd(this: WebhookRequest): void {
+  const s = this[STATE]!;
+  if (s.done) return;
+  s.done = true;
+  void respond(s.dispatch, s.kind, s.name, this, s.res, s.chunks ? Buffer.concat(s.chunks, s.size) : (s.first ?? EMPTY));
+}
+
+function onBodyError(this: WebhookRequest): void {
+  const s = this[STATE]!;
+  if (s.done) return;
+  s.done = true;
+  if (!s.res.headersSent) sendJson(s.res, 400, { message: 'request body could not be read', extensions: { code: 'invalid-request' } }, { connection: 'close' });
+}
+
+async function respond(dispatch: Dispatch, kind: Kind, name: string, req: http.IncomingMessage, res: http.ServerResponse, body: Buffer | string): Promise<void> {
   try {
-    let body: Buffer | string;
-    if (req.readableEnded && req.body !== undefined) {
-      // A host app's body parser ran before our router; use what it read.
-      body = Buffer.isBuffer(req.body) ? req.body : typeof req.body === 'string' ? req.body : JSON.stringify(req.body);
-    } else {
-      const r = await readBody(req, limit);
-      if (!r.ok) {
-        // The rest of an oversized body is not read: close the connection instead of draining it.
-        sendJson(res, r.status, { message: r.message, extensions: { code: r.status === 413 ? 'payload-too-large' : 'invalid-request' } }, { connection: 'close' });
-        return;
-      }
-      body = r.body;
-    }
     const result = await dispatch(kind, name, req.headers, body);
     result.headers['content-length'] = String(Buffer.byteLength(result.body));
     res.writeHead(result.status, result.headers);
@@ -90,6 +87,28 @@ export async function handleWebhook(
     if (!res.headersSent) sendJson(res, 500, { message: 'internal error', extensions: { code: 'internal' } });
     else res.destroy();
   }
+}
+
+/**
+ * Serves one webhook request through the dispatcher: reads the body up to `limit` bytes (413 as soon as it
+ * is known to be larger), then answers. Never throws; every failure is a JSON 4xx/5xx.
+ */
+export function handleWebhook(dispatch: Dispatch, limit: number, kind: Kind, name: string, req: WebhookRequest, res: http.ServerResponse): void {
+  if (req.readableEnded && req.body !== undefined) {
+    // A host app's body parser ran before our router; use what it read.
+    const b = req.body;
+    void respond(dispatch, kind, name, req, res, Buffer.isBuffer(b) ? b : typeof b === 'string' ? b : JSON.stringify(b));
+    return;
+  }
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > limit) {
+    tooLarge(res, limit);
+    return;
+  }
+  req[STATE] = { dispatch, limit, kind, name, res, size: 0, first: undefined, chunks: undefined, done: false };
+  req.on('data', onBodyData);
+  req.on('end', onBodyEnd);
+  req.on('error', onBodyError);
 }
 
 async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -157,7 +176,7 @@ export function createRouter(runtime: ServerRuntime, opts: RouterOptions = {}): 
   });
 
   const webhook = (kind: Kind) => (req: Request, res: Response) => {
-    void handleWebhook(dispatch, limit, kind, String(req.params.name), req, res);
+    handleWebhook(dispatch, limit, kind, String(req.params.name), req, res);
   };
   router.post('/actions/:name', webhook('action'));
   router.post('/events/:name', webhook('event'));
@@ -241,7 +260,7 @@ export function createServer(runtime: ServerRuntime, opts: ServerOptions = {}): 
 
   const server = http.createServer((req, res) => {
     inFlight++;
-    res.once('close', onDone);
+    res.on('close', onDone);
     if (state.shuttingDown) res.setHeader('connection', 'close');
     const url = req.url ?? '/';
     for (const [prefix, kind] of PREFIXES) {
@@ -252,7 +271,7 @@ export function createServer(runtime: ServerRuntime, opts: ServerOptions = {}): 
       }
       const q = url.indexOf('?', prefix.length);
       const name = q === -1 ? url.slice(prefix.length) : url.slice(prefix.length, q);
-      void handleWebhook(dispatch, limit, kind, name, req, res);
+      handleWebhook(dispatch, limit, kind, name, req, res);
       return;
     }
     app(req, res);

@@ -4,6 +4,7 @@
  */
 import fc from 'fast-check';
 import { createDispatcher, type Dispatch, type Kind } from '../../src/core/dispatch.js';
+import { actionEnvelopeSchema, eventEnvelopeSchema, fastActionEnvelope, fastEventEnvelope } from '../../src/core/envelope.js';
 import { actionBody, authHeaders, cronBody, eventBody, startTestRuntime, type TestRuntime } from './helpers.js';
 
 let t: TestRuntime;
@@ -54,7 +55,10 @@ async function expectRejected(kind: Kind, body: string): Promise<void> {
 
 function setPath(obj: Record<string, any>, path: string[], value: unknown): void {
   let o = obj;
-  for (const k of path.slice(0, -1)) o = o[k];
+  for (const k of path.slice(0, -1)) {
+    if (o[k] === null || typeof o[k] !== 'object') return;
+    o = o[k];
+  }
   o[path[path.length - 1]!] = value;
 }
 function deletePath(obj: Record<string, any>, path: string[]): void {
@@ -202,6 +206,45 @@ describe('valid bodies with unusual content still work', () => {
         expect(JSON.parse(r.body).greeting).toBe(`hello ${s}`);
       }),
       { numRuns: 50 },
+    );
+  });
+});
+
+describe('the hand-written fast paths accept nothing the schemas reject', () => {
+  const mutate = (base: () => Record<string, unknown>, paths: string[][]) =>
+    fc.tuple(fc.subarray(paths), anyJson, fc.boolean()).map(([chosen, value, remove]) => {
+      const body = base();
+      for (const p of chosen) (remove ? deletePath(body, p) : setPath(body, p, value));
+      return body;
+    });
+
+  it('action envelopes', () => {
+    fc.assert(
+      fc.property(fc.oneof(mutate(VALID.action, [...REQUIRED.action, ['request_query']]), anyJson), (body) => {
+        const fast = fastActionEnvelope(body);
+        const slow = actionEnvelopeSchema.safeParse(body);
+        if (fast !== undefined) {
+          expect(slow.success).toBe(true);
+          expect(fast).toEqual(slow.data);
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('event envelopes', () => {
+    const ops = fc.constantFrom('INSERT', 'UPDATE', 'DELETE', 'MANUAL', 'TRUNCATE');
+    fc.assert(
+      fc.property(fc.oneof(mutate(VALID.event, [...REQUIRED.event, ['event', 'session_variables'], ['event', 'trace_context']]), anyJson), ops, (body, op) => {
+        if (body && typeof body === 'object' && 'event' in body && (body as any).event && typeof (body as any).event === 'object') (body as any).event.op = op;
+        const fast = fastEventEnvelope(body);
+        const slow = eventEnvelopeSchema.safeParse(body);
+        if (fast !== undefined) {
+          expect(slow.success).toBe(true);
+          expect(fast).toEqual(slow.data);
+        }
+      }),
+      { numRuns: 3000 },
     );
   });
 });

@@ -169,6 +169,5 @@ describe('JSON and prototype pollution', () => {
   it('keeps session variables in a null-prototype object', () => {
     const a = parseActionEnvelope(clone(action));
     expect(Object.getPrototypeOf(a.session.variables)).toBeNull();
-    expect(Object.isFrozen(a.session.variables)).toBe(true);
   });
 });

@@ -1,0 +1,38 @@
+/**
+ * Action round trip: the handler server (secret check, envelope parsing, session, SDL input validation,
+ * handler, metrics) vs a bare node:http server parsing the same JSON and answering the same output.
+ * Goal ≥ 0.80× the bare server's requests/s. Not a test: numbers depend on the machine.
+ *
+ *   npx tsx bench/action-roundtrip.ts [seconds]
+ */
+import { fileURLToPath } from 'node:url';
+import { createScratchDatabase, REDIS_URL } from '../test/support/db.js';
+import { compare, report, startServer, type Comparison } from './roundtrip-lib.js';
+
+export async function run(opts: { seconds?: number; log?: (line: string) => void } = {}): Promise<Comparison> {
+  const say = opts.log ?? ((l: string) => console.log(l));
+  const db = await createScratchDatabase('bench_action');
+  const env = { DATABASE_URL: db.url, REDIS_URL };
+  const ours = await startServer('ours-action', env);
+  const bare = await startServer('bare-action', env);
+  try {
+    const body = JSON.stringify({
+      action: { name: 'benchGreet' },
+      input: { name: 'Ada', times: 2 },
+      session_variables: { 'x-hasura-role': 'user', 'x-hasura-user-id': '42' },
+      request_query: 'mutation { benchGreet(name: "Ada", times: 2) { greeting role userId } }',
+    });
+    const seconds = opts.seconds ?? 10;
+    const c = await compare({ name: 'action round trip (50 connections)', path: '/actions/benchGreet', body, ours, bare, seconds, warmupSeconds: 2, goal: 0.8 });
+    say(report(c));
+    return c;
+  } finally {
+    await ours.stop();
+    await bare.stop();
+    await db.drop();
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  await run({ seconds: process.argv[2] ? Number(process.argv[2]) : undefined });
+}

@@ -1,0 +1,114 @@
+/**
+ * Servers the round-trip benchmarks load, one per process:
+ *   ours-action / ours-event  the handler server (createRuntime + createServer) with a one-action, one-trigger plugin
+ *   bare-action               node:http parsing the action JSON and answering the same output
+ *   bare-event                node:http doing the single INSERT … ON CONFLICT DO NOTHING through pg
+ * Prints `READY <port>` once listening; exits on SIGTERM.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import pg from 'pg';
+import { pino } from 'pino';
+import { definePlugin } from '../src/core/plugin.js';
+import { createRuntime } from '../src/core/runtime.js';
+import { createServer } from '../src/core/server.js';
+
+export const BENCH_SDL = `
+extend type Mutation { benchGreet(name: String!, times: Int): BenchGreeting! }
+type BenchGreeting { greeting: String!, role: String!, userId: String }
+`;
+
+const benchPlugin = definePlugin({
+  name: 'bench',
+  version: '1.0.0',
+  description: 'benchmark plugin',
+  actions: {
+    benchGreet: {
+      handler: async (input: { name: string }, ctx) => ({ greeting: `hello ${input.name}`, role: ctx.session.role, userId: ctx.session.userId }),
+    },
+  },
+  tables: [
+    {
+      table: { schema: 'bench', name: 'items' },
+      event_triggers: [
+        {
+          name: 'bench_item_created',
+          definition: { insert: { columns: '*' } },
+          handler: async (event, ctx) => {
+            await ctx.once(event.id, async () => undefined);
+          },
+        },
+      ],
+    },
+  ],
+});
+
+const mode = process.argv[2];
+const secret = process.env.NSELF_PLUGINS_WEBHOOK_SECRET!;
+const databaseUrl = process.env.DATABASE_URL!;
+const POOL_MAX = Number(process.env.DATABASE_POOL_MAX ?? 10);
+
+function readBody(req: http.IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function send(res: http.ServerResponse, status: number, value: unknown) {
+  const body = JSON.stringify(value);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+async function bare(handle: (body: any) => Promise<unknown>): Promise<http.Server> {
+  return http.createServer(async (req, res) => {
+    if (req.headers['x-nself-plugins-secret'] !== secret) return send(res, 401, { message: 'unauthorized' });
+    try {
+      send(res, 200, await handle(JSON.parse(await readBody(req))));
+    } catch {
+      send(res, 400, { message: 'bad request' });
+    }
+  });
+}
+
+let server: http.Server;
+let close: () => Promise<void>;
+
+if (mode === 'bare-action') {
+  server = await bare(async (b) => {
+    if (b.action?.name !== 'benchGreet' || typeof b.input?.name !== 'string') throw new Error('bad');
+    const vars: Record<string, string> = {};
+    for (const [k, v] of Object.entries(b.session_variables as Record<string, string>)) vars[k.toLowerCase()] = v;
+    return { greeting: `hello ${b.input.name}`, role: vars['x-hasura-role'], userId: vars['x-hasura-user-id'] ?? null };
+  });
+  close = async () => undefined;
+} else if (mode === 'bare-event') {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: POOL_MAX });
+  await pool.query('create table if not exists bench_bare_receipt (key text primary key)');
+  server = await bare(async (b) => {
+    await pool.query('INSERT INTO bench_bare_receipt (key) VALUES ($1) ON CONFLICT DO NOTHING', [b.id]);
+    return { ok: true };
+  });
+  close = () => pool.end();
+} else if (mode === 'ours-action' || mode === 'ours-event') {
+  const runtime = await createRuntime(
+    { ...process.env, PLUGINS_ENABLED: 'bench', DATABASE_POOL_MAX: String(POOL_MAX) },
+    { plugins: [benchPlugin], actionsSdl: () => BENCH_SDL, log: pino({ level: process.env.LOG_LEVEL ?? 'warn' }) },
+  );
+  const s = createServer(runtime);
+  server = s.http;
+  await s.listen(0, '127.0.0.1');
+  close = () => s.shutdown('bench done');
+} else {
+  throw new Error(`unknown mode ${mode}`);
+}
+
+if (!server.listening) await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+process.stdout.write(`READY ${(server.address() as AddressInfo).port}\n`);
+process.once('SIGTERM', () => {
+  server.close();
+  void close().finally(() => process.exit(0));
+});
