@@ -21,7 +21,6 @@ import type {
   CustomTypeKind,
   Fragment,
   HasuraMetadata,
-  SourceJson,
   TableEntry,
 } from './types.js';
 import { CUSTOM_TYPE_KINDS } from './types.js';

@@ -17,7 +17,6 @@ import {
 } from 'graphql';
 import type {
   ActionArgument,
-  ActionJson,
   AnyCustomType,
   CustomField,
   CustomTypeKind,
