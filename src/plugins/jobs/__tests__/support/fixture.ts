@@ -71,12 +71,12 @@ export interface Fixture {
 export async function createFixture(
   backend: Backend,
   redisDb: number,
-  opts: { plugins?: PluginManifest[]; env?: Record<string, string>; jobsDir?: string; pluginConfig?: Map<string, Record<string, unknown>> } = {},
+  opts: { plugins?: PluginManifest[]; env?: Record<string, string>; jobsDir?: string; pluginConfig?: Map<string, Record<string, unknown>>; redisUrl?: string } = {},
 ): Promise<Fixture> {
   const scratch = await createScratchDatabase(`jobs_${backend}`);
   const db = createDb(scratch.url, { max: 10 });
   await db.query(readFileSync(join(JOBS_MIGRATION, 'up.sql'), 'utf8'));
-  const redisUrl = backend === 'redis' ? redisUrlFor(redisDb) : undefined;
+  const redisUrl = backend === 'redis' ? (opts.redisUrl ?? redisUrlFor(redisDb)) : undefined;
   if (redisUrl) await flushRedis(redisUrl);
   const provider = createQueueProvider({ databaseUrl: scratch.url, redisUrl, log: silentLog });
   const ownDir = !opts.jobsDir;
