@@ -46,7 +46,7 @@ describe.each(BACKENDS)('reliability on %s', (backend) => {
     const ids: string[] = [];
     for (let i = 0; i < 10; i++) ids.push((await f.jobs.enqueue('rel.work', { ms: 4000 })).id);
     // The child runs 5 at once; wait until it is in the middle of them.
-    await waitFor(async () => (await f!.db.query('SELECT count(*)::int AS n FROM rel_started WHERE pid = $1', [child.pid])).rows[0].n >= 5, 20_000, 'child to start jobs');
+    await waitFor(async () => (await f!.db.query('SELECT count(*)::int AS n FROM rel_started WHERE pid = $1', [child.pid])).rows[0]!.n >= 5, 20_000, 'child to start jobs');
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
     expect((await counts(f.db)).done).toBe(0);
@@ -57,7 +57,7 @@ describe.each(BACKENDS)('reliability on %s', (backend) => {
     expect(c).toMatchObject({ done: 10, completions: 10, duplicates: 0 });
     // The jobs the child held were started again here.
     const restarted = await f.db.query('SELECT count(DISTINCT job_id)::int AS n FROM rel_started WHERE pid = $1', [process.pid]);
-    expect(restarted.rows[0].n).toBe(10);
+    expect(restarted.rows[0]!.n).toBe(10);
     for (const id of ids) expect((await f.jobs.get('rel.work', id))?.state).toBe('completed');
   }, 120_000);
 
