@@ -16,6 +16,7 @@ import {
   type DocumentNode,
   type FieldDefinitionNode,
   type GraphQLArgument,
+  type GraphQLInputType,
   type GraphQLSchema,
   type ObjectTypeDefinitionNode,
 } from 'graphql';
@@ -96,8 +97,41 @@ const INVALID_INPUT = 'invalid-input';
 
 export type InputValidator = (input: Record<string, unknown>) => Record<string, unknown>;
 
+const MAX_INT = 2 ** 31 - 1;
+const MIN_INT = -(2 ** 31);
+
+/**
+ * For arguments of a built-in scalar type (nullable or not), a check that accepts exactly the values
+ * graphql's coercion accepts unchanged. Other types (lists, input objects, enums, ID, custom scalars) go
+ * through `coerceInputValue`, as does any value the quick check refuses (to word the error).
+ */
+function quickScalarCheck(type: GraphQLInputType): ((v: unknown) => boolean) | undefined {
+  const nonNull = isNonNullType(type);
+  const named = nonNull ? type.ofType : type;
+  if (!isScalarType(named)) return undefined;
+  let check: (v: unknown) => boolean;
+  switch (named.name) {
+    case 'String':
+      check = (v) => typeof v === 'string';
+      break;
+    case 'Boolean':
+      check = (v) => typeof v === 'boolean';
+      break;
+    case 'Int':
+      check = (v) => typeof v === 'number' && Number.isInteger(v) && v <= MAX_INT && v >= MIN_INT;
+      break;
+    case 'Float':
+      check = (v) => typeof v === 'number' && Number.isFinite(v);
+      break;
+    default:
+      return undefined;
+  }
+  return nonNull ? check : (v) => v === null || check(v);
+}
+
 function validatorFor(action: string, args: readonly GraphQLArgument[]): InputValidator {
   const byName = new Map(args.map((a) => [a.name, a]));
+  const quick = args.map((a) => quickScalarCheck(a.type));
   const required = args.filter((a) => isNonNullType(a.type) && a.defaultValue === undefined);
   const list = args.map((a) => a.name).join(', ') || 'no arguments';
   // One error collector per validator, not per request: validation is synchronous, so it is never shared.
@@ -116,10 +150,15 @@ function validatorFor(action: string, args: readonly GraphQLArgument[]): InputVa
     for (const a of required) {
       if (input[a.name] === undefined) throw new EnvelopeError(`input.${a.name}: required argument of ${action} is missing`, 400, INVALID_INPUT);
     }
-    for (const a of args) {
+    for (let i = 0; i < args.length; i++) {
+      const a = args[i]!;
       const value = input[a.name];
       // Hasura leaves out optional arguments the caller omitted: absent is valid and stays absent.
       if (value === undefined) continue;
+      if (quick[i]?.(value)) {
+        out[a.name] = value;
+        continue;
+      }
       problems.length = 0;
       current = a.name;
       const coerced = coerceInputValue(value, a.type, onError);

@@ -30,18 +30,41 @@ function checkKey(key: unknown): asserts key is string {
 const lit = pg.escapeLiteral;
 
 /**
- * The receipt insert, sent together with BEGIN as one simple-protocol message: one round trip instead of
- * two on the hottest path of event delivery. Values are escaped literals (escapeLiteral quotes and escapes
- * backslashes), because the simple protocol has no parameters.
- * A 'skipped' receipt for the same key is upgraded: the skip was an acknowledgement, not an effect.
+ * The receipt insert, prepared once per connection. A 'skipped' receipt for the same key is upgraded: the
+ * skip was an acknowledgement, not an effect.
  */
-function claimSql(scope: ReceiptScope, key: string): string {
-  return (
-    'BEGIN; INSERT INTO nself_plugins.event_receipt (kind, handler, key, status) ' +
-    `VALUES (${lit(scope.kind)}, ${lit(scope.handler)}, ${lit(key)}, 'done') ` +
-    "ON CONFLICT (kind, handler, key) DO UPDATE SET status = 'done', reason = NULL, created_at = now() " +
-    "WHERE event_receipt.status = 'skipped' RETURNING 1"
-  );
+const CLAIM = 'nself_plugins_once_claim';
+const PREPARE_CLAIM =
+  `PREPARE ${CLAIM} (text, text, text) AS ` +
+  "INSERT INTO nself_plugins.event_receipt (kind, handler, key, status) VALUES ($1, $2, $3, 'done') " +
+  "ON CONFLICT (kind, handler, key) DO UPDATE SET status = 'done', reason = NULL, created_at = now() " +
+  "WHERE event_receipt.status = 'skipped' RETURNING 1";
+
+const preparedOn = new WeakSet<PoolClient>();
+
+/**
+ * BEGIN and the claim travel as one simple-protocol message: one round trip instead of two on the hottest
+ * path of event delivery, and no parse/plan per event. The simple protocol has no parameters, so values are
+ * escaped literals (escapeLiteral quotes and escapes backslashes).
+ */
+async function claim(client: PoolClient, scope: ReceiptScope, key: string): Promise<boolean> {
+  if (!preparedOn.has(client)) {
+    await client.query(PREPARE_CLAIM);
+    preparedOn.add(client);
+  }
+  let results: pg.QueryResult[];
+  try {
+    results = (await client.query(
+      `BEGIN; EXECUTE ${CLAIM}(${lit(scope.kind)}, ${lit(scope.handler)}, ${lit(key)})`,
+    )) as unknown as pg.QueryResult[];
+  } catch (e) {
+    // Someone ran DISCARD ALL / DEALLOCATE on this pooled connection: prepare again, once.
+    if ((e as { code?: string }).code !== '26000' || !preparedOn.has(client)) throw e;
+    await client.query('ROLLBACK');
+    preparedOn.delete(client);
+    return claim(client, scope, key);
+  }
+  return results[1]!.rowCount === 1;
 }
 
 export async function runOnce<T>(
@@ -54,8 +77,7 @@ export async function runOnce<T>(
   const client = await db.pool.connect();
   let broken: Error | undefined;
   try {
-    const results = (await client.query(claimSql(scope, key))) as unknown as pg.QueryResult[];
-    if (results[1]!.rowCount === 0) {
+    if (!(await claim(client, scope, key))) {
       await client.query('ROLLBACK');
       return { first: false };
     }

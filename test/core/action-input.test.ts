@@ -92,3 +92,40 @@ describe('action input validation from the SDL', () => {
     for (const p of ALL_PLUGINS) for (const name of Object.keys(p.actions ?? {})) expect(all.has(name)).toBe(true);
   });
 });
+
+describe('the quick scalar checks agree with graphql coercion', () => {
+  it('accept exactly what coerceInputValue accepts unchanged', async () => {
+    const { default: fc } = await import('fast-check');
+    const { buildSchema, coerceInputValue } = await import('graphql');
+    const schema = buildSchema('type Query { f(s: String, sn: String!, i: Int, b: Boolean, f: Float): Int }');
+    const field = schema.getQueryType()!.getFields().f!;
+    const quickValidators = createInputValidators(
+      [definePlugin({ name: 'q', version: '1', description: 't', actions: { f: { handler: noop } } })],
+      () => 'extend type Query { f(s: String, sn: String!, i: Int, b: Boolean, f: Float): Int }',
+    ).get('f')!;
+    const values = fc.oneof(fc.jsonValue(), fc.constantFrom(2 ** 31, -(2 ** 31), 2 ** 31 - 1, -(2 ** 31) - 1, 1.5, -0, 1e300));
+    fc.assert(
+      fc.property(fc.constantFrom('s', 'sn', 'i', 'b', 'f'), values, (arg, value) => {
+        const type = field.args.find((a) => a.name === arg)!.type;
+        let graphqlOk = true;
+        let coerced: unknown;
+        try {
+          coerced = coerceInputValue(value, type);
+        } catch {
+          graphqlOk = false;
+        }
+        const input = arg === 'sn' ? { sn: value } : { sn: 'x', [arg]: value };
+        let oursOk = true;
+        let out: Record<string, unknown> = {};
+        try {
+          out = quickValidators(input);
+        } catch {
+          oursOk = false;
+        }
+        expect(oursOk).toBe(graphqlOk);
+        if (graphqlOk) expect(out[arg]).toEqual(coerced);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});

@@ -117,3 +117,17 @@ describe('ctx.once', () => {
     expect(db.pool.idleCount).toBe(db.pool.totalCount);
   });
 });
+
+describe('prepared claim', () => {
+  it('recovers when the prepared statement was deallocated on a pooled connection', async () => {
+    const single = createDb(scratch.url, { max: 1 });
+    try {
+      expect((await runOnce(single, scope, 'dealloc-1', async () => 1)).first).toBe(true);
+      await single.query('DEALLOCATE ALL');
+      expect((await runOnce(single, scope, 'dealloc-2', async () => 2)).first).toBe(true);
+      expect((await runOnce(single, scope, 'dealloc-2', async () => 2)).first).toBe(false);
+    } finally {
+      await single.close();
+    }
+  });
+});
