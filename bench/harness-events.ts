@@ -56,6 +56,7 @@ async function serve(kind: HandlerKind): Promise<void> {
     close = async () => undefined;
   } else if (kind === 'bare') {
     const pool = new pg.Pool({ connectionString: databaseUrl, max: 10 });
+    pool.on('error', () => undefined);
     await pool.query('CREATE TABLE IF NOT EXISTS bench_bare_receipt (key text PRIMARY KEY)');
     server = http.createServer((req, res) => {
       const chunks: Buffer[] = [];
@@ -171,6 +172,7 @@ export async function run(
   const db = await createScratchDatabase('bench_harness');
   const meta = mkdtempSync(join(tmpdir(), 'bench-harness-'));
   const pool = new pg.Pool({ connectionString: db.url, max: 4 });
+  pool.on('error', () => undefined);
   let stopHandler: (() => Promise<void>) | undefined;
   let harness: Awaited<ReturnType<typeof createHasuraHarness>> | undefined;
   try {

@@ -123,10 +123,10 @@ export interface HasuraHarness {
   /** Rows of `hdb_catalog.event_invocation_logs` for one event, oldest first. */
   invocations(eventId: string): Promise<InvocationLogRow[]>;
   /** Rows `role` would read from `table` (only its permitted columns); a role without select permission reads nothing. */
-  select(role: string, session: SessionInput | null, table: QualifiedTable, where?: Record<string, unknown>, opts?: { orderBy?: string[] }): Promise<Record<string, unknown>[]>;
+  select(role: string, session: Partial<SessionInput> | null, table: QualifiedTable, where?: Record<string, unknown>, opts?: { orderBy?: string[] }): Promise<Record<string, unknown>[]>;
   hasSelectPermission(role: string, table: QualifiedTable): Promise<boolean>;
   /** Whether `role` may insert `row` into `table` (columns and check); nothing is written. */
-  insertAllowed(role: string, session: SessionInput | null, table: QualifiedTable, row: Record<string, unknown>): Promise<{ allowed: boolean; reason?: string }>;
+  insertAllowed(role: string, session: Partial<SessionInput> | null, table: QualifiedTable, row: Record<string, unknown>): Promise<{ allowed: boolean; reason?: string }>;
   /** Starts the background processors (only needed with `autoStart: false`). */
   start(): void;
   close(): Promise<void>;
@@ -227,6 +227,9 @@ export async function createHasuraHarness(options: HarnessOptions): Promise<Hasu
   const eventOpts = options.events ?? {};
   const httpPoolSize = eventOpts.httpPoolSize ?? 100;
   const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize ?? 20 });
+  // An idle connection that dies (server restart, a test dropping the database) belongs to no operation; the pool
+  // discards it. Without a listener Node would crash the test process instead.
+  pool.on('error', () => undefined);
   const http = new HttpClient(httpPoolSize);
   const clock = new HarnessClock();
   const errors: unknown[] = [];

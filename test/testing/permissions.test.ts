@@ -39,7 +39,7 @@ afterAll(async () => {
 describe('select', () => {
   it('user A cannot read user B\'s rows: filters through an object and an array relationship', async () => {
     expect(bodies(await h.select('user', as(1), MESSAGES))).toEqual(['ann secret', 'general bob', 'general hi']);
-    expect(bodies(await h.select('user', as(2), MESSAGES))).toEqual(['bob secret', 'general bob', 'general hi']);
+    expect(bodies(await h.select('user', { userId: 2 }, MESSAGES))).toEqual(['bob secret', 'general bob', 'general hi']);
   });
 
   it('returns only the permitted columns, as JSON like Hasura\'s', async () => {
