@@ -100,8 +100,8 @@ export const coreConfigSchema = z.object({
 /* ------------------------------------------------------------------ loading */
 
 export interface ConfigProblem {
-  /** `core` or the plugin name. */
-  source: string;
+  /** The plugin whose setting this is; absent for core settings and plugin-selection problems. */
+  plugin?: string;
   /** The environment variable, when the problem is about one. */
   variable?: string;
   message: string;
@@ -112,7 +112,7 @@ export class ConfigError extends Error {
     super(
       `invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n` +
         problems
-          .map((p) => `  - ${p.variable ? `${p.variable} ` : ''}(${p.source === 'core' ? 'core' : `plugin ${p.source}`}): ${p.message}`)
+          .map((p) => `  - ${p.variable ? `${p.variable} (${p.plugin ? `plugin ${p.plugin}` : 'core'}): ` : ''}${p.message}`)
           .join('\n'),
     );
     this.name = 'ConfigError';
@@ -138,11 +138,18 @@ function pickEnv(shape: Record<string, z.ZodType>, env: Env): Record<string, str
   return out;
 }
 
-function issueProblems(source: string, error: z.ZodError, input: Record<string, unknown>): ConfigProblem[] {
+function issueProblems(plugin: string | undefined, schema: z.ZodObject, error: z.ZodError, input: Record<string, unknown>): ConfigProblem[] {
   return error.issues.map((issue) => {
     const variable = typeof issue.path[0] === 'string' ? issue.path[0] : undefined;
-    const missing = variable !== undefined && input[variable] === undefined;
-    return { source, variable, message: missing ? 'is required' : issue.message };
+    const value = variable === undefined ? undefined : input[variable];
+    let message = issue.message;
+    if (variable !== undefined && value === undefined) message = 'is required';
+    else if (issue.code === 'invalid_type' && variable !== undefined) {
+      // Env values are strings: say what was expected and, unless it is a secret, what was given.
+      const s = (schema.shape as Record<string, z.ZodType>)[variable];
+      message = `expected ${issue.expected === 'number' ? 'a number' : issue.expected}` + (s && isSecret(s) ? '' : `, got ${JSON.stringify(value)}`);
+    }
+    return { ...(plugin ? { plugin } : {}), variable, message };
   });
 }
 
@@ -171,7 +178,7 @@ export function loadConfig(env: Env, available: readonly PluginManifest[]): Load
 
   const coreInput = pickEnv(coreConfigSchema.shape, env);
   const coreResult = coreConfigSchema.safeParse(coreInput);
-  if (!coreResult.success) problems.push(...issueProblems('core', coreResult.error, coreInput));
+  if (!coreResult.success) problems.push(...issueProblems(undefined, coreConfigSchema, coreResult.error, coreInput));
 
   const requested = parsePluginList(coreInput.PLUGINS_ENABLED);
   let plugins: readonly PluginManifest[] = [];
@@ -179,7 +186,7 @@ export function loadConfig(env: Env, available: readonly PluginManifest[]): Load
     plugins = resolvePlugins(available, requested);
   } catch (e) {
     if (!(e instanceof RegistryError)) throw e;
-    problems.push(...e.problems.map((message) => ({ source: 'core', message })));
+    problems.push(...e.problems.map((message) => ({ message })));
     // Still validate the settings of the plugins we could identify, so this pass reports everything.
     const names = new Set(requested ?? available.map((p) => p.name));
     plugins = available.filter((p) => names.has(p.name));
@@ -194,7 +201,7 @@ export function loadConfig(env: Env, available: readonly PluginManifest[]): Load
     const input = pickEnv(plugin.config.shape as Record<string, z.ZodType>, env);
     const result = plugin.config.safeParse(input);
     if (result.success) pluginConfig.set(plugin.name, freezeDeep(result.data as Record<string, unknown>));
-    else problems.push(...issueProblems(plugin.name, result.error, input));
+    else problems.push(...issueProblems(plugin.name, plugin.config, result.error, input));
   }
 
   if (problems.length > 0 || !coreResult.success) throw new ConfigError(problems);

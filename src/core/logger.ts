@@ -31,11 +31,3 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     opts.destination,
   );
 }
-
-/** A logger bound to one request or delivery: every line carries its ids. */
-export function deliveryLogger(
-  log: Logger,
-  bindings: { requestId: string; kind: string; name: string; plugin: string; eventId?: string },
-): Logger {
-  return log.child(bindings);
-}

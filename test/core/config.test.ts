@@ -78,13 +78,14 @@ describe('loadConfig', () => {
     }
     expect(err).toBeInstanceOf(ConfigError);
     const e = err as ConfigError;
-    const vars = e.problems.map((p) => `${p.source}:${p.variable}`).sort();
+    const vars = e.problems.map((p) => `${p.plugin ?? 'core'}:${p.variable}`).sort();
     expect(vars).toEqual(
       ['core:DATABASE_URL', 'core:LOG_LEVEL', 'core:PORT', 'mail:MAIL_FROM', 'mail:MAIL_RETRIES', 'sms:SMS_TOKEN'].sort(),
     );
     expect(e.message).toContain('6 problems');
     expect(e.message).toContain('SMS_TOKEN (plugin sms): is required');
     expect(e.message).toContain('DATABASE_URL (core): must be a PostgreSQL URL');
+    expect(e.message).toContain('PORT (core): expected a number, got "eighty"');
   });
 
   it('reports unknown plugins and missing dependencies together with setting problems', () => {

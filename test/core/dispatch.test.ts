@@ -137,6 +137,13 @@ describe('events and crons', () => {
     ]);
   });
 
+  it("binds plugin, request id, handler and event id on the handler's ctx.log", async () => {
+    const r = await dispatch('event', 'demo_item_created', { ...authHeaders, 'x-request-id': 'req-evt-log' }, JSON.stringify(eventBody({ id: 2 }, 'evt-log')));
+    expect(r.status).toBe(200);
+    const line = t.logs.lines().find((l) => l.msg === 'delivered' && l.key === 'evt-log');
+    expect(line).toMatchObject({ plugin: 'demo', requestId: 'req-evt-log', kind: 'event', name: 'demo_item_created', eventId: 'evt-log' });
+  });
+
   it('skipped (returned or thrown) → 200 {skipped} and a receipt with the reason', async () => {
     const a = await call('event', 'demo_item_created', eventBody({ behaviour: 'skip' }, 'evt-skip'));
     expect(a.status).toBe(200);

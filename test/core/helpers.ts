@@ -47,6 +47,7 @@ async function deliver(behaviour: Behaviour | undefined, key: string, ctx: Param
       break;
   }
   await ctx.once(key, (tx) => tx.query('insert into demo.effects (key, note) values ($1, $2)', [key, behaviour ?? 'ok']));
+  ctx.log.info({ key }, 'delivered');
 }
 
 /** What the demo plugin's start hook and its stop function did, in order. */

@@ -60,6 +60,20 @@ describe('HTTP server', () => {
     expect(metrics.body).toContain('# TYPE nself_plugins_queue_jobs gauge');
   });
 
+  it('reports queue depth per queue and state at scrape time', async () => {
+    const name = `depth-${process.pid}-${Date.now()}`;
+    const q = t.runtime.queue.queue(name);
+    try {
+      await q.add('job', { a: 1 });
+      await q.add('job', { a: 2 }, { delay: 60_000 });
+      const metrics = await request(base, 'GET', '/metrics');
+      expect(metrics.body).toContain(`nself_plugins_queue_jobs{queue="${name}",state="waiting"} 1`);
+      expect(metrics.body).toContain(`nself_plugins_queue_jobs{queue="${name}",state="delayed"} 1`);
+    } finally {
+      await q.obliterate({ force: true });
+    }
+  });
+
   it('serves the three webhook routes on the direct path', async () => {
     const a = await request(base, 'POST', '/actions/demoGreet', { headers: authHeaders, body: JSON.stringify(actionBody({ name: 'Ada' })) });
     expect(a.status).toBe(200);
