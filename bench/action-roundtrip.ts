@@ -5,6 +5,7 @@
  *
  *   npx tsx bench/action-roundtrip.ts [seconds]
  */
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createScratchDatabase, REDIS_URL } from '../test/support/db.js';
 import { compare, report, startServer, type Comparison } from './roundtrip-lib.js';
@@ -33,6 +34,6 @@ export async function run(opts: { seconds?: number; log?: (line: string) => void
   }
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   await run({ seconds: process.argv[2] ? Number(process.argv[2]) : undefined });
 }

@@ -1,0 +1,32 @@
+/**
+ * Every benchmark in one run (`npm run bench`), one after another so they do not compete for the machine.
+ * Each result is printed and written to bench/results/<name>.json. Not a test and never a CI gate: the
+ * numbers depend on the machine and on what else runs on it.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const dir = join(dirname(fileURLToPath(import.meta.url)), 'results');
+
+const benches: Array<[string, () => Promise<unknown>]> = [
+  ['cold-start', async () => (await import('./cold-start.js')).run()],
+  ['action-roundtrip', async () => (await import('./action-roundtrip.js')).run()],
+  ['event-roundtrip', async () => (await import('./event-roundtrip.js')).run()],
+  ['harness-events', async () => (await import('./harness-events.js')).run()],
+  ['install', async () => (await import('./install.js')).run()],
+];
+
+await mkdir(dir, { recursive: true });
+let failed = 0;
+for (const [name, run] of benches) {
+  console.log(`\n=== ${name}`);
+  try {
+    const result = await run();
+    await writeFile(join(dir, `${name}.json`), JSON.stringify({ at: new Date().toISOString(), result }, null, 2) + '\n');
+  } catch (e) {
+    failed++;
+    console.error(`${name} failed: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+process.exitCode = failed ? 1 : 0;
