@@ -221,8 +221,11 @@ describe.each(BACKENDS)('jobs service on %s', (backend) => {
     for (let i = 0; i < 6; i++) await f.jobs.enqueue('jt.fatal', { tag: t });
     await waitFor(() => track(t).runs === 6);
     await sleep(300);
+    // Redis trims at every failure; PostgreSQL in the maintenance clean (count trimming per job halves its throughput).
+    if (backend === 'postgres') await f.jobs.cleanFinished();
     const [s] = await f.jobs.stats('default');
     expect(s!.failed).toBeLessThanOrEqual(3);
+    expect(s!.failed).toBeGreaterThan(0);
     // The durable history keeps all of them.
     const rows = await f.db.query(`SELECT count(*)::int AS n FROM jobs.dead_letter WHERE data->>'tag' = $1`, [t]);
     expect(rows.rows[0]!.n).toBe(6);

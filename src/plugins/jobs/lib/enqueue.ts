@@ -36,18 +36,30 @@ export interface JobDefaults {
   backoffDelayMs: number;
   backoffJitter: number;
   timeoutMs: number;
-  removeOnComplete: { age: number; count: number };
-  removeOnFail: { age: number; count: number };
+  removeOnComplete: { age: number; count?: number };
+  removeOnFail: { age: number; count?: number };
+  /** Count limits, for the maintenance clean. */
+  maxCompleted: number;
+  maxFailed: number;
 }
 
-export function defaultsFrom(config: JobsConfig): JobDefaults {
+/**
+ * On PostgreSQL, trimming the finished sets by count at every completion halves job throughput (measured
+ * with BullMQ 6.7's backend), so there the count limits are enforced by the hourly `jobs_clean_finished`
+ * cron instead; age limits apply at completion on both backends. On Redis both apply at completion, which
+ * keeps memory bounded between cron runs.
+ */
+export function defaultsFrom(config: JobsConfig, backend: 'redis' | 'postgres' = 'redis'): JobDefaults {
+  const keep = (age: number, count: number) => (backend === 'postgres' ? { age } : { age, count });
   return {
     attempts: config.JOBS_DEFAULT_ATTEMPTS,
     backoffDelayMs: config.JOBS_BACKOFF_DELAY_MS,
     backoffJitter: config.JOBS_BACKOFF_JITTER,
     timeoutMs: config.JOBS_DEFAULT_TIMEOUT_MS,
-    removeOnComplete: { age: config.JOBS_COMPLETED_MAX_AGE_SECONDS, count: config.JOBS_COMPLETED_MAX_COUNT },
-    removeOnFail: { age: config.JOBS_FAILED_MAX_AGE_SECONDS, count: config.JOBS_FAILED_MAX_COUNT },
+    removeOnComplete: keep(config.JOBS_COMPLETED_MAX_AGE_SECONDS, config.JOBS_COMPLETED_MAX_COUNT),
+    removeOnFail: keep(config.JOBS_FAILED_MAX_AGE_SECONDS, config.JOBS_FAILED_MAX_COUNT),
+    maxCompleted: config.JOBS_COMPLETED_MAX_COUNT,
+    maxFailed: config.JOBS_FAILED_MAX_COUNT,
   };
 }
 

@@ -35,7 +35,9 @@ export interface ProcessorDeps {
 }
 
 export function createProcessor(deps: ProcessorDeps): Processor {
-  return async (job: Job, _token?: string, bullSignal?: AbortSignal) => {
+  // One parameter on purpose: BullMQ tracks an AbortController per job for processors that take its
+  // signal (arity ≥ 3); cancellation goes through our own controller, so that bookkeeping would be waste.
+  return async (job: Job) => {
     const entry = deps.registry.get(job.name);
     // Unknown names and bad data cannot get better by retrying: straight to the dead-letter set.
     if (!entry) throw new UnrecoverableError(`no job named "${job.name}" is registered in this process`);
@@ -45,8 +47,6 @@ export function createProcessor(deps: ProcessorDeps): Processor {
     }
 
     const ctl = new AbortController();
-    const onBullAbort = () => ctl.abort(new JobCancelledError(String(bullSignal?.reason ?? 'aborted by the worker')));
-    bullSignal?.addEventListener('abort', onBullAbort, { once: true });
     const unwatch = deps.cancels?.watch(deps.queueName, job.id!, (reason) => ctl.abort(new JobCancelledError(reason)));
     const timeoutMs = runTimeoutOf(job) ?? entry.def.timeout ?? deps.defaultTimeoutMs;
     const timer = timeoutMs > 0 ? setTimeout(() => ctl.abort(new JobTimeoutError(timeoutMs)), timeoutMs) : null;
@@ -56,7 +56,9 @@ export function createProcessor(deps: ProcessorDeps): Processor {
     // An abort after the handler already settled must not surface as an unhandled rejection.
     aborted.catch(() => undefined);
 
-    const log = deps.log.child({ queue: deps.queueName, jobId: job.id, job: job.name, attempt: job.attemptsMade + 1 });
+    // Created on first use: most attempts succeed without logging, and a child logger per job is not free.
+    let log: Logger | undefined;
+    const jobLog = () => (log ??= deps.log.child({ queue: deps.queueName, jobId: job.id, job: job.name, attempt: job.attemptsMade + 1 }));
     const ctx: JobContext = {
       job: {
         id: job.id!,
@@ -68,7 +70,9 @@ export function createProcessor(deps: ProcessorDeps): Processor {
       },
       signal: ctl.signal,
       progress: (value) => job.updateProgress(value),
-      log,
+      get log() {
+        return jobLog();
+      },
       db: deps.db,
       queue: deps.provider,
       config: entry.plugin ? (deps.pluginConfig.get(entry.plugin) ?? {}) : deps.appConfig,
@@ -77,12 +81,11 @@ export function createProcessor(deps: ProcessorDeps): Processor {
     try {
       return await Promise.race([entry.def.handler(parsed.data, ctx), aborted]);
     } catch (err) {
-      log.warn({ err }, 'job attempt failed');
+      jobLog().warn({ err }, 'job attempt failed');
       throw err;
     } finally {
       if (timer) clearTimeout(timer);
       unwatch?.();
-      bullSignal?.removeEventListener('abort', onBullAbort);
     }
   };
 }

@@ -15,6 +15,7 @@ import { jobsError } from './errors.js';
 import { jobIdProblem } from './names.js';
 import { cronProblem, timezoneProblem } from './cron.js';
 import { createProcessor } from './processor.js';
+import { AddBatcher } from './batcher.js';
 import { CancelListener, publishCancel } from './cancel-bus.js';
 import { latestDeadLetter, markRedriven, recordDeadLetter } from './dead-letter.js';
 import {
@@ -56,11 +57,12 @@ export class JobsService {
   readonly registry: JobRegistry;
   readonly defaults: JobDefaults;
   private readonly workers = new Map<string, Worker>();
+  private readonly batchers = new Map<string, AddBatcher>();
   private cancels: CancelListener | null = null;
 
   constructor(private readonly deps: JobsServiceDeps) {
     this.registry = deps.registry;
-    this.defaults = defaultsFrom(deps.config as JobsConfig);
+    this.defaults = defaultsFrom(deps.config as JobsConfig, deps.provider.backend);
     useDefaults(deps.provider, this.defaults);
   }
 
@@ -99,13 +101,20 @@ export class JobsService {
       throw e;
     }
     const q = this.queue(def.queue);
-    const job = await q.add(def.name, data, jobsOpts);
+    // Deduplicated adds go alone: their outcome depends on what is already queued, which a bulk hides.
+    const job = opts.dedup ? await q.add(def.name, data, jobsOpts) : await this.batcher(def.queue, q).add(def.name, data, jobsOpts);
     if (opts.jobId === undefined && !opts.dedup) {
       return jobOutput(def.queue, job, job.delay > 0 ? 'delayed' : job.priority > 0 ? 'prioritized' : 'waiting');
     }
     // With an id or dedup key BullMQ may have kept an earlier job: answer with what the queue holds.
     const stored = (await q.getJob(job.id!)) ?? job;
     return jobOutput(def.queue, stored, await stored.getState());
+  }
+
+  private batcher(name: string, q: Queue): AddBatcher {
+    let b = this.batchers.get(name);
+    if (!b) this.batchers.set(name, (b = new AddBatcher(q)));
+    return b;
   }
 
   private async findJob(queue: string, id: string): Promise<{ q: Queue; job: Job | undefined }> {
@@ -241,17 +250,32 @@ export class JobsService {
   }
 
   /**
-   * Removes finished jobs past their retention age from every queue. BullMQ only applies `removeOnComplete`
-   * / `removeOnFail` ages when another job finishes, so an idle queue would keep its old jobs forever.
+   * Removes finished jobs past their retention age, and the oldest beyond the count limits, from every queue.
+   * BullMQ applies `removeOnComplete` / `removeOnFail` only when another job finishes (an idle queue would
+   * keep its old jobs forever), and on PostgreSQL the count limits are left to this clean (see `defaultsFrom`).
    */
   async cleanFinished(limitPerQueue = 10_000): Promise<{ queue: string; completed: number; failed: number }[]> {
-    const { removeOnComplete, removeOnFail } = this.defaults;
+    const { removeOnComplete, removeOnFail, maxCompleted, maxFailed } = this.defaults;
+    const clean = async (q: Queue, type: 'completed' | 'failed', ageSeconds: number, maxCount: number) => {
+      let removed = ageSeconds > 0 ? (await q.clean(ageSeconds * 1000, limitPerQueue, type)).length : 0;
+      if (maxCount > 0) {
+        // Newest first, so everything from index maxCount on is over the limit.
+        const over = (await q.getJobs([type], maxCount, maxCount + limitPerQueue - 1, false)).filter((j): j is Job => !!j);
+        for (let i = 0; i < over.length; i += 100) {
+          const done = await Promise.all(over.slice(i, i + 100).map((j) => j.remove().then(() => 1, () => 0)));
+          removed += done.reduce<number>((a, b) => a + b, 0);
+        }
+      }
+      return removed;
+    };
     return Promise.all(
       this.registry.queues().map(async (name) => {
         const q = this.deps.provider.queue(name);
-        const completed = removeOnComplete.age > 0 ? await q.clean(removeOnComplete.age * 1000, limitPerQueue, 'completed') : [];
-        const failed = removeOnFail.age > 0 ? await q.clean(removeOnFail.age * 1000, limitPerQueue, 'failed') : [];
-        return { queue: name, completed: completed.length, failed: failed.length };
+        return {
+          queue: name,
+          completed: await clean(q, 'completed', removeOnComplete.age, maxCompleted),
+          failed: await clean(q, 'failed', removeOnFail.age, maxFailed),
+        };
       }),
     );
   }
