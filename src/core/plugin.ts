@@ -258,6 +258,8 @@ export interface PluginRuntime<C = Record<string, unknown>> {
   readonly log: Logger;
   readonly db: Db;
   readonly queue: QueueProvider;
+  /** Every enabled plugin, dependencies first: the jobs plugin registers the `jobs` they contribute. */
+  readonly plugins?: readonly PluginManifest[];
   /** Every enabled plugin's settings: the jobs plugin hands each contributed job its own plugin's config. */
   readonly pluginConfig?: ReadonlyMap<string, Readonly<Record<string, unknown>>>;
 }

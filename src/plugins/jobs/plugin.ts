@@ -85,6 +85,8 @@ export const jobsPlugin = definePlugin({
       log: runtime.log,
       core: runtime.core,
       config,
+      // Without them (an older core), the catalogue filtered by PLUGINS_ENABLED, and jobs get no plugin config.
+      ...(runtime.plugins ? { plugins: runtime.plugins } : {}),
       ...(runtime.pluginConfig ? { pluginConfig: runtime.pluginConfig } : {}),
     });
     await jobs.applyCodeSchedules();
