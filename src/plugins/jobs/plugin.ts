@@ -3,6 +3,7 @@ import { jobsConfig, type JobsConfig } from './config.js';
 import { createJobsService, jobsServiceFor } from './lib/runtime.js';
 import { dashboardRouter } from './lib/dashboard.js';
 import { jobsEnqueue } from '../../../actions/jobs/jobs-enqueue.js';
+import { jobsEnqueueBulk } from '../../../actions/jobs/jobs-enqueue-bulk.js';
 import { jobsGet } from '../../../actions/jobs/jobs-get.js';
 import { jobsList } from '../../../actions/jobs/jobs-list.js';
 import { jobsStats } from '../../../actions/jobs/jobs-stats.js';
@@ -48,6 +49,7 @@ export const jobsPlugin = definePlugin({
   ],
   actions: {
     jobsEnqueue: { handler: jobsEnqueue, permissions: OPERATORS, timeout: 30 },
+    jobsEnqueueBulk: { handler: jobsEnqueueBulk, permissions: OPERATORS, timeout: 60 },
     jobsGet: { handler: jobsGet, permissions: OPERATORS, timeout: 10 },
     jobsList: { handler: jobsList, permissions: OPERATORS, timeout: 30 },
     jobsStats: { handler: jobsStats, permissions: OPERATORS, timeout: 30 },

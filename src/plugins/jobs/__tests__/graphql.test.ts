@@ -90,6 +90,13 @@ describe.each(BACKENDS)('jobs through GraphQL on %s', (backend) => {
       return g.data?.jobsGet?.state === 'completed' ? g.data.jobsGet : null;
     });
     expect(done.returnValue).toEqual({ echoed: 'through hasura', attempt: 1 });
+    const bulk = await gql(`mutation ($jobs: [JobsEnqueueItem!]!) { jobsEnqueueBulk(jobs: $jobs) { queue name state } }`, {
+      jobs: [{ name: 'jt.echo', data: { tag: 'gql-bulk' } }, { name: 'jt.serial', data: { tag: 'gql-bulk', label: 'x' }, options: { delayMs: 60000 } }],
+    });
+    expect(bulk.data!.jobsEnqueueBulk).toEqual([
+      { queue: 'default', name: 'jt.echo', state: 'waiting' },
+      { queue: 'jt.serial', name: 'jt.serial', state: 'delayed' },
+    ]);
     const stats = await gql(`query { jobsStats { queue completed paused } }`);
     expect(stats.data!.jobsStats.map((s: { queue: string }) => s.queue)).toEqual(['default', 'high-priority', 'low-priority', 'scheduled', 'jt.limited', 'jt.serial', 'jt.slow']);
   });

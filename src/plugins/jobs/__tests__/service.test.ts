@@ -3,6 +3,7 @@ import { ActionError } from '../../../core/errors.js';
 import { BACKENDS, createFixture, sleep, waitFor, type Fixture } from './support/fixture.js';
 import { testPlugin, track } from './support/test-plugin.js';
 import { jobsEnqueue } from '../../../../actions/jobs/jobs-enqueue.js';
+import { jobsEnqueueBulk } from '../../../../actions/jobs/jobs-enqueue-bulk.js';
 import { jobsGet } from '../../../../actions/jobs/jobs-get.js';
 import { jobsList } from '../../../../actions/jobs/jobs-list.js';
 import { jobsStats } from '../../../../actions/jobs/jobs-stats.js';
@@ -85,6 +86,29 @@ describe.each(BACKENDS)('jobs service on %s', (backend) => {
     await rejectsWith(jobsList({ queue: 'default', state: 'failed', cursor: 'garbage!' }, ctx()), 'jobs/invalid-cursor', 400);
     const after = await f.jobs.stats('default');
     expect(after[0]!.waiting + after[0]!.active + after[0]!.delayed).toBe(before[0]!.waiting + before[0]!.active + before[0]!.delayed);
+  });
+
+  it('enqueues in bulk, in order, and refuses the whole batch when one item is bad', async () => {
+    const t = tag();
+    const before = (await f.jobs.stats('jt.serial'))[0]!;
+    const bad = await rejectsWith(
+      jobsEnqueueBulk({ jobs: [{ name: 'jt.serial', data: { tag: t, label: 'a' } }, { name: 'jt.serial', data: { tag: t } }] }, ctx()),
+      'jobs/invalid-data',
+      400,
+    );
+    expect(bad.message).toMatch(/^jobs\[1\]: /);
+    expect(bad.extensions).toMatchObject({ index: 1 });
+    await rejectsWith(jobsEnqueueBulk({ jobs: [] }, ctx()), 'jobs/invalid-input', 400);
+    await rejectsWith(jobsEnqueueBulk({ jobs: [{ name: 'nope', data: {} }] }, ctx()), 'jobs/unknown-job', 404);
+    const after = (await f.jobs.stats('jt.serial'))[0]!;
+    expect(after.waiting + after.completed).toBe(before.waiting + before.completed);
+
+    const labels = Array.from({ length: 25 }, (_, i) => `b${i}`);
+    const jobs = await jobsEnqueueBulk({ jobs: [...labels.map((label) => ({ name: 'jt.serial', data: { tag: t, label } })), { name: 'jt.echo', data: { tag: t, label: 'echo' } }] }, ctx());
+    expect(jobs.map((j) => j.queue)).toEqual([...labels.map(() => 'jt.serial'), 'default']);
+    await waitFor(() => track(t).order.length === 26);
+    // jt.serial runs one at a time, so its order is the enqueue order.
+    expect(track(t).order.filter((l) => l !== 'echo')).toEqual(labels);
   });
 
   it('retries with exponential backoff until the handler succeeds', async () => {

@@ -10,10 +10,7 @@ const queue = z.string().min(1).max(100);
 const jobId = z.string().min(1).max(512);
 const ms = (max: number) => z.number().int().min(0).max(max);
 
-export const enqueueInput = z.object({
-  name: z.string().min(1).max(128),
-  data: z.unknown().optional(),
-  options: z
+const enqueueOptionsInput = z
     .object({
       jobId: z.string().nullish(),
       delayMs: ms(365 * 86_400_000).nullish(),
@@ -29,7 +26,17 @@ export const enqueueInput = z.object({
     .refine((o) => o.delayMs == null || o.runAt == null, { message: 'give delayMs or runAt, not both' })
     .refine((o) => o.dedupTtlMs == null || o.dedupKey != null, { message: 'dedupTtlMs needs dedupKey' })
     .refine((o) => o.runAt == null || !Number.isNaN(Date.parse(o.runAt)), { message: 'runAt must be an ISO-8601 timestamp', path: ['runAt'] })
-    .nullish(),
+    .nullish();
+
+export const enqueueInput = z.object({
+  name: z.string().min(1).max(128),
+  data: z.unknown().optional(),
+  options: enqueueOptionsInput,
+});
+
+export const MAX_BULK = 1000;
+export const enqueueBulkInput = z.object({
+  jobs: z.array(enqueueInput).min(1).max(MAX_BULK, `at most ${MAX_BULK} jobs per call`),
 });
 
 export const jobRefInput = z.object({ queue, id: jobId });
@@ -61,7 +68,7 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.ou
 }
 
 /** GraphQL enqueue options → the library's. */
-export function enqueueOptions(o: z.output<typeof enqueueInput>['options']) {
+export function enqueueOptions(o: z.output<typeof enqueueOptionsInput>) {
   if (!o) return {};
   return {
     ...(o.jobId != null ? { jobId: o.jobId } : {}),

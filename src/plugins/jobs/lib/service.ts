@@ -3,7 +3,8 @@
  * GraphQL actions, crons, CLI and dashboard perform. One per runtime (see `runtime.ts`).
  */
 import { hostname } from 'node:os';
-import type { Job, JobType, Queue, Worker } from 'bullmq';
+import type { Job, JobsOptions, JobType, Queue, Worker } from 'bullmq';
+import { ActionError } from '../../../core/errors.js';
 import type { Logger } from 'pino';
 import type { CoreConfig, Db } from '../../../core/plugin.js';
 import type { QueueProvider } from '../../../core/queue-types.js';
@@ -90,16 +91,38 @@ export class JobsService {
   /* ------------------------------------------------------------------ enqueue and inspect */
 
   async enqueue(name: string, data: unknown, opts: EnqueueOptions = {}): Promise<JobsJob> {
+    return this.add(this.prepare(name, data, opts));
+  }
+
+  /**
+   * Enqueues many jobs at once: every item is checked first and one bad item rejects the call with its
+   * index, enqueueing nothing; the adds then go out as bulk adds per queue.
+   */
+  async enqueueMany(items: readonly { name: string; data: unknown; opts?: EnqueueOptions }[]): Promise<JobsJob[]> {
+    const prepared = items.map((item, i) => {
+      try {
+        return this.prepare(item.name, item.data, item.opts ?? {});
+      } catch (e) {
+        if (e instanceof ActionError) throw new ActionError(e.code, `jobs[${i}]: ${e.message}`, e.status, { ...e.extensions, index: i });
+        throw e;
+      }
+    });
+    return Promise.all(prepared.map((p) => this.add(p)));
+  }
+
+  private prepare(name: string, data: unknown, opts: EnqueueOptions): { def: JobDefinition; data: unknown; opts: EnqueueOptions; jobsOpts: JobsOptions } {
     const def = this.definition(name);
-    let jobsOpts;
     try {
       parseJobData(def, data);
-      jobsOpts = jobOptions(def, opts, this.defaults);
+      return { def, data, opts, jobsOpts: jobOptions(def, opts, this.defaults) };
     } catch (e) {
       if (e instanceof JobDataError) throw jobsError('jobs/invalid-data', e.message, { issues: e.issues.map((i) => ({ path: i.path.map(String), message: i.message })) });
       if (e instanceof JobOptionsError) throw jobsError(opts.jobId !== undefined && jobIdProblem(opts.jobId) ? 'jobs/invalid-job-id' : 'jobs/invalid-input', e.message);
       throw e;
     }
+  }
+
+  private async add({ def, data, opts, jobsOpts }: ReturnType<JobsService['prepare']>): Promise<JobsJob> {
     const q = this.queue(def.queue);
     // Deduplicated adds go alone: their outcome depends on what is already queued, which a bulk hides.
     const job = opts.dedup ? await q.add(def.name, data, jobsOpts) : await this.batcher(def.queue, q).add(def.name, data, jobsOpts);
