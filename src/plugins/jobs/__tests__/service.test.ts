@@ -111,6 +111,17 @@ describe.each(BACKENDS)('jobs service on %s', (backend) => {
     expect(track(t).order.filter((l) => l !== 'echo')).toEqual(labels);
   });
 
+  it('lets other plugins enqueue a definition from their handler context, with the same checks', async () => {
+    const t = tag();
+    const { echo } = await import('./support/test-plugin.js');
+    const ctxOfAnotherPlugin = { ...f.actionCtx(), plugin: 'jt' };
+    const queued = await echo.enqueue(ctxOfAnotherPlugin, { tag: t, label: 'from a handler' }, { priority: 3 });
+    expect(queued).toMatchObject({ queue: 'default', name: 'jt.echo' });
+    expect(queued.job.opts).toMatchObject({ attempts: 3, priority: 3, removeOnComplete: f.jobs.defaults.removeOnComplete });
+    await waitFor(() => track(t).order.includes('from a handler'));
+    await expect(echo.enqueue(ctxOfAnotherPlugin, { tag: 5 } as never)).rejects.toThrow(/data of job "jt.echo" is invalid: tag/);
+  });
+
   it('retries with exponential backoff until the handler succeeds', async () => {
     const t = tag();
     const job = await f.jobs.enqueue('jt.flaky', { tag: t, failTimes: 2 });
@@ -344,8 +355,5 @@ describe.each(BACKENDS)('jobs service on %s', (backend) => {
     const cleaned = await strict.cleanFinished();
     expect(cleaned.find((c) => c.queue === 'default')!.completed).toBeGreaterThanOrEqual(1);
     expect(await f.jobs.get('default', job.id)).toBeNull();
-    // Put the configured defaults back for the other tests.
-    const { useDefaults } = await import('../lib/enqueue.js');
-    useDefaults(f.provider, f.jobs.defaults);
   });
 });

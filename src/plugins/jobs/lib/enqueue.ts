@@ -66,11 +66,16 @@ export function defaultsFrom(config: JobsConfig, backend: 'redis' | 'postgres' =
 /** The defaults of an unconfigured installation (the config schema's own defaults). */
 export const BUILTIN_DEFAULTS: JobDefaults = defaultsFrom(jobsConfig.parse({}));
 
-/** Where a running jobs service leaves its configured defaults for `defineJob(...).enqueue` on the same provider. */
-const defaultsByProvider = new WeakMap<QueueProvider, JobDefaults>();
+/** What a running jobs service lends `defineJob(...).enqueue` on the same provider: its settings and its batched adds. */
+export interface Enqueuer {
+  defaults: JobDefaults;
+  add(queue: string, name: string, data: unknown, opts: JobsOptions): Promise<Job>;
+}
 
-export function useDefaults(provider: QueueProvider, defaults: JobDefaults): void {
-  defaultsByProvider.set(provider, defaults);
+const enqueuers = new WeakMap<QueueProvider, Enqueuer>();
+
+export function useEnqueuer(provider: QueueProvider, enqueuer: Enqueuer): void {
+  enqueuers.set(provider, enqueuer);
 }
 
 /** The per-run timeout travels in the job's options, under a key of ours so it never meets a BullMQ option. */
@@ -163,11 +168,12 @@ export async function enqueueWith<S extends z.ZodType>(
   def: JobDefinition<S>,
   data: z.input<S>,
   opts: EnqueueOptions = {},
-  defaults: JobDefaults = defaultsByProvider.get(provider) ?? BUILTIN_DEFAULTS,
 ): Promise<EnqueuedJob> {
+  const enqueuer = enqueuers.get(provider);
   // Validated now so a bad payload fails the caller, but stored as given: the worker parses it again, and
   // a schema's transforms (string → Date, defaults) must see the input shape there, not their own output.
   parseJobData(def, data);
-  const job = await provider.queue(def.queue).add(def.name, data, jobOptions(def, opts, defaults));
+  const o = jobOptions(def, opts, enqueuer?.defaults ?? BUILTIN_DEFAULTS);
+  const job = enqueuer && !opts.dedup ? await enqueuer.add(def.queue, def.name, data, o) : await provider.queue(def.queue).add(def.name, data, o);
   return { id: job.id!, queue: def.queue, name: def.name, job };
 }

@@ -31,6 +31,8 @@ export class JobRegistryError extends Error {
 export class JobRegistry {
   private readonly jobs = new Map<string, RegisteredJob>();
   private readonly extraQueues = new Set<string>();
+  /** Asked on every enqueue; rebuilt only when a definition or queue is added. */
+  private queueCache: { list: string[]; set: Set<string> } | null = null;
 
   constructor(private readonly pluginNames: ReadonlySet<string> = new Set()) {}
 
@@ -52,6 +54,7 @@ export class JobRegistry {
     if (!problems.length) problems.push(...this.queueConflicts([...this.jobs.values(), ...batch]));
     if (problems.length) throw new JobRegistryError(problems);
     for (const b of batch) this.jobs.set(b.def.name, b);
+    this.queueCache = null;
   }
 
   /** Makes a queue known without a job on it (e.g. one only fed by schedules of another process). */
@@ -59,6 +62,7 @@ export class JobRegistry {
     const problem = queueNameProblem(name);
     if (problem) throw new JobRegistryError([problem]);
     this.extraQueues.add(name);
+    this.queueCache = null;
   }
 
   get(name: string): RegisteredJob | undefined {
@@ -71,14 +75,22 @@ export class JobRegistry {
 
   /** The default queues, then every other queue a job uses, sorted. */
   queues(): string[] {
-    const extra = new Set<string>(this.extraQueues);
-    for (const j of this.jobs.values()) extra.add(j.def.queue);
-    for (const q of DEFAULT_QUEUES) extra.delete(q);
-    return [...DEFAULT_QUEUES, ...[...extra].sort()];
+    return [...this.queueIndex().list];
   }
 
   hasQueue(name: string): boolean {
-    return this.queues().includes(name);
+    return this.queueIndex().set.has(name);
+  }
+
+  private queueIndex(): { list: string[]; set: Set<string> } {
+    if (!this.queueCache) {
+      const extra = new Set<string>(this.extraQueues);
+      for (const j of this.jobs.values()) extra.add(j.def.queue);
+      for (const q of DEFAULT_QUEUES) extra.delete(q);
+      const list = [...DEFAULT_QUEUES, ...[...extra].sort()];
+      this.queueCache = { list, set: new Set(list) };
+    }
+    return this.queueCache;
   }
 
   queueSettings(queue: string): QueueSettings {

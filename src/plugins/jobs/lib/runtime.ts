@@ -10,6 +10,7 @@ import type { JobsConfig } from '../config.js';
 import { JobRegistry } from './registry.js';
 import { loadJobsDir, resolveJobsDir } from './loader.js';
 import { JobsService } from './service.js';
+import { useEnqueuer } from './enqueue.js';
 
 export interface JobsServiceInput {
   provider: QueueProvider;
@@ -41,7 +42,9 @@ export async function buildJobsService(input: JobsServiceInput): Promise<JobsSer
   const files = await loadJobsDir(dir);
   for (const { file, defs } of files) registry.add(defs, { file });
   input.log.info({ jobs: registry.all().length, files: files.length, dir, queues: registry.queues() }, 'jobs registered');
-  return new JobsService({ ...input, registry });
+  const service = new JobsService({ ...input, registry });
+  useEnqueuer(input.provider, service.enqueuer());
+  return service;
 }
 
 /** Creates the service for `input.provider` and makes it the one handlers find. */

@@ -11,7 +11,7 @@ import type { QueueProvider } from '../../../core/queue-types.js';
 import type { JobsConfig } from '../config.js';
 import type { JobDefinition } from './define-job.js';
 import type { JobRegistry } from './registry.js';
-import { defaultsFrom, jobOptions, parseJobData, JobDataError, JobOptionsError, useDefaults, type EnqueueOptions, type JobDefaults } from './enqueue.js';
+import { defaultsFrom, jobOptions, parseJobData, JobDataError, JobOptionsError, type EnqueueOptions, type Enqueuer, type JobDefaults } from './enqueue.js';
 import { jobsError } from './errors.js';
 import { jobIdProblem } from './names.js';
 import { cronProblem, timezoneProblem } from './cron.js';
@@ -64,7 +64,11 @@ export class JobsService {
   constructor(private readonly deps: JobsServiceDeps) {
     this.registry = deps.registry;
     this.defaults = defaultsFrom(deps.config as JobsConfig, deps.provider.backend);
-    useDefaults(deps.provider, this.defaults);
+  }
+
+  /** What `defineJob(...).enqueue` uses on this provider: these defaults and the batched adds. */
+  enqueuer(): Enqueuer {
+    return { defaults: this.defaults, add: (queue, name, data, opts) => this.batcher(queue, this.queue(queue)).add(name, data, opts) };
   }
 
   get backend(): 'redis' | 'postgres' {
