@@ -1,0 +1,43 @@
+/** Graceful shutdown: workers stop taking jobs but let the running ones finish (within the shutdown timeout). */
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { randomUUID } from 'node:crypto';
+import { BACKENDS, createFixture, waitFor, type Fixture } from './support/fixture.js';
+import { testPlugin, track } from './support/test-plugin.js';
+
+describe.each(BACKENDS)('graceful shutdown on %s', (backend) => {
+  let f: Fixture | undefined;
+  afterEach(async () => {
+    await f?.close();
+    f = undefined;
+  });
+
+  it('waits for running jobs to complete and starts no new ones', async () => {
+    f = await createFixture(backend, 9, { plugins: [testPlugin] });
+    await f.jobs.startWorkers(['jt.slow']);
+    const t = randomUUID();
+    const running = await f.jobs.enqueue('jt.slow', { tag: t, ms: 1500 }, { timeoutMs: 0 });
+    await waitFor(async () => (await f!.jobs.get('jt.slow', running.id))?.state === 'active');
+    const stopped = f.jobs.stopWorkers(20_000);
+    // Enqueued after the stop began: must stay waiting.
+    const later = await f.jobs.enqueue('jt.slow', { tag: t, ms: 10 }, { timeoutMs: 0 });
+    const t0 = Date.now();
+    await stopped;
+    expect(Date.now() - t0).toBeGreaterThan(500);
+    expect((await f.jobs.get('jt.slow', running.id))?.state).toBe('completed');
+    expect((await f.jobs.get('jt.slow', later.id))?.state).toBe('waiting');
+    expect(track(t).runs).toBe(1);
+    expect(track(t).signals).toEqual([]);
+  });
+
+  it('gives up waiting after the shutdown timeout, leaving the job for another worker', async () => {
+    f = await createFixture(backend, 9, { plugins: [testPlugin] });
+    await f.jobs.startWorkers(['jt.slow']);
+    const t = randomUUID();
+    const running = await f.jobs.enqueue('jt.slow', { tag: t, ms: 5000 }, { timeoutMs: 0 });
+    await waitFor(async () => (await f!.jobs.get('jt.slow', running.id))?.state === 'active');
+    const t0 = Date.now();
+    await f.jobs.stopWorkers(300);
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect((await f.jobs.get('jt.slow', running.id))?.state).toBe('active');
+  });
+});
