@@ -15,6 +15,7 @@ const benches: Array<[string, () => Promise<unknown>]> = [
   ['event-roundtrip', async () => (await import('./event-roundtrip.js')).run()],
   ['harness-events', async () => (await import('./harness-events.js')).run()],
   ['install', async () => (await import('./install.js')).run()],
+  ['jobs-throughput', async () => (await import('./jobs-throughput.js')).run()],
 ];
 
 await mkdir(dir, { recursive: true });

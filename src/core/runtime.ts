@@ -190,7 +190,16 @@ export async function createRuntime(env: Readonly<Record<string, string | undefi
     const pluginRuntime = (plugin: string): PluginRuntime => {
       let r = pluginRuntimes.get(plugin);
       if (!r) {
-        r = Object.freeze({ plugin, config: configOf(plugin), core, log: log.child({ plugin }), db, queue, pluginConfig: loaded.pluginConfig });
+        r = Object.freeze({
+          plugin,
+          config: configOf(plugin),
+          core,
+          log: log.child({ plugin }),
+          db,
+          queue,
+          plugins: loaded.plugins,
+          pluginConfig: loaded.pluginConfig,
+        });
         pluginRuntimes.set(plugin, r);
       }
       return r;

@@ -243,6 +243,14 @@ const PREFIXES: ReadonlyArray<readonly [string, Kind]> = [
   ['/cron/', 'cron'],
 ];
 
+/** A plugin's `start()` hook failed: reported by plugin, not as a listen failure. */
+export class PluginStartError extends Error {
+  constructor(readonly plugin: string, cause: unknown) {
+    super(`plugin ${plugin} failed to start: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'PluginStartError';
+  }
+}
+
 export function createServer(runtime: ServerRuntime, opts: ServerOptions = {}): NselfServer {
   const state: ServerState = { shuttingDown: false };
   const dispatch = createDispatcher(runtime);
@@ -290,7 +298,12 @@ export function createServer(runtime: ServerRuntime, opts: ServerOptions = {}): 
     async listen(port = runtime.core.PORT, host = runtime.core.HOST) {
       for (const plugin of runtime.plugins) {
         if (!plugin.start) continue;
-        const stop = await plugin.start(runtime.pluginRuntime(plugin.name));
+        let stop: void | (() => Promise<void>);
+        try {
+          stop = await plugin.start(runtime.pluginRuntime(plugin.name));
+        } catch (e) {
+          throw new PluginStartError(plugin.name, e);
+        }
         if (stop) stops.push({ plugin: plugin.name, stop });
       }
       await new Promise<void>((resolve, reject) => {

@@ -47,9 +47,134 @@ export type CoreVersionOutput = {
   version: Scalars['String']['output'];
 };
 
+export type JobsCancelResult = {
+  id: Scalars['String']['output'];
+  /** removed (it had not started), cancelled (it was running and has stopped), or cancelling (still stopping). */
+  outcome: Scalars['String']['output'];
+  previousState: JobsState;
+  queue: Scalars['String']['output'];
+};
+
+export type JobsDrainResult = {
+  queue: Scalars['String']['output'];
+  removed: Scalars['Int']['output'];
+};
+
+export type JobsEnqueueItem = {
+  data?: InputMaybe<Scalars['jsonb']['input']>;
+  name: Scalars['String']['input'];
+  options?: InputMaybe<JobsEnqueueOptions>;
+};
+
+export type JobsEnqueueOptions = {
+  /** Runs in total, the first included. */
+  attempts?: InputMaybe<Scalars['Int']['input']>;
+  /** Base delay of the exponential retry backoff. */
+  backoffMs?: InputMaybe<Scalars['Int']['input']>;
+  /** Drop further enqueues with this key while the first job is waiting (or for dedupTtlMs). */
+  dedupKey?: InputMaybe<Scalars['String']['input']>;
+  dedupTtlMs?: InputMaybe<Scalars['Int']['input']>;
+  /** Milliseconds to wait before the job may start. */
+  delayMs?: InputMaybe<Scalars['Int']['input']>;
+  /** Idempotency key: at most one job with this id exists in the queue while it is kept. */
+  jobId?: InputMaybe<Scalars['String']['input']>;
+  /** Run before the jobs already waiting. */
+  lifo?: InputMaybe<Scalars['Boolean']['input']>;
+  /** 1 (highest) to 2097151; jobs without a priority run first. */
+  priority?: InputMaybe<Scalars['Int']['input']>;
+  /** When the job may start (instead of delayMs). */
+  runAt?: InputMaybe<Scalars['timestamptz']['input']>;
+  /** Time one attempt may take (0: no limit). */
+  timeoutMs?: InputMaybe<Scalars['Int']['input']>;
+};
+
+export type JobsJob = {
+  attemptsMade: Scalars['Int']['output'];
+  createdAt: Scalars['timestamptz']['output'];
+  data: Maybe<Scalars['jsonb']['output']>;
+  delayMs: Scalars['Int']['output'];
+  failedReason: Maybe<Scalars['String']['output']>;
+  finishedAt: Maybe<Scalars['timestamptz']['output']>;
+  id: Scalars['String']['output'];
+  maxAttempts: Scalars['Int']['output'];
+  name: Scalars['String']['output'];
+  priority: Scalars['Int']['output'];
+  processedAt: Maybe<Scalars['timestamptz']['output']>;
+  /** A percentage or a JSON object reported by the handler. */
+  progress: Maybe<Scalars['jsonb']['output']>;
+  queue: Scalars['String']['output'];
+  returnValue: Maybe<Scalars['jsonb']['output']>;
+  stacktrace: Array<Scalars['String']['output']>;
+  state: JobsState;
+};
+
+export type JobsPage = {
+  items: Array<JobsJob>;
+  /** Null on the last page. */
+  nextCursor: Maybe<Scalars['String']['output']>;
+};
+
+export type JobsQueueStats = {
+  active: Scalars['Int']['output'];
+  completed: Scalars['Int']['output'];
+  delayed: Scalars['Int']['output'];
+  failed: Scalars['Int']['output'];
+  paused: Scalars['Boolean']['output'];
+  prioritized: Scalars['Int']['output'];
+  queue: Scalars['String']['output'];
+  waiting: Scalars['Int']['output'];
+  waitingChildren: Scalars['Int']['output'];
+};
+
+export type JobsSchedule = {
+  cron: Scalars['String']['output'];
+  data: Maybe<Scalars['jsonb']['output']>;
+  /** True when the schedule comes from a job definition (it is restored at every boot). */
+  fromCode: Scalars['Boolean']['output'];
+  id: Scalars['String']['output'];
+  name: Scalars['String']['output'];
+  nextRunAt: Maybe<Scalars['timestamptz']['output']>;
+  queue: Scalars['String']['output'];
+  timezone: Scalars['String']['output'];
+};
+
+export type JobsState =
+  | 'active'
+  | 'completed'
+  | 'delayed'
+  | 'failed'
+  | 'prioritized'
+  | 'waiting'
+  | 'waiting_children';
+
+export type JobsUnscheduleResult = {
+  id: Scalars['String']['output'];
+  removed: Scalars['Boolean']['output'];
+};
+
 export type Mutation = {
   /** Starts an installation self-test: records a run that the core_selftest_run_inserted event trigger marks as delivered. Subscribe to core_selftest_runs_by_pk(id) and watch delivered_at fill in. */
   coreSelfTest: CoreSelfTestOutput;
+  /** Cancels a job: a waiting or delayed job is removed; a running one is aborted (its handler's signal fires) and fails for good with reason "cancelled: <reason>". */
+  jobsCancel: JobsCancelResult;
+  /** admin only: removes waiting jobs */
+  jobsDrainQueue: JobsDrainResult;
+  /** Enqueues a run of a registered job. `data` is checked against the job's schema; `options.jobId` makes the call idempotent (a second call with the same id returns the first job). */
+  jobsEnqueue: JobsJob;
+  /** Enqueues up to 1000 jobs in one call, in order. Every item is checked first: one bad item (its index is in the error) enqueues none. */
+  jobsEnqueueBulk: Array<JobsJob>;
+  /** Stops workers from starting new jobs of the queue (running jobs finish). Enqueueing still works. */
+  jobsPauseQueue: JobsQueueStats;
+  /** Runs a delayed job now. */
+  jobsPromote: JobsJob;
+  /** Lets workers start jobs of the queue again. */
+  jobsResumeQueue: JobsQueueStats;
+  /** Retries a failed (or completed) job. A failed job that the queue no longer keeps is redriven from the dead-letter history (jobs_dead_letter) with the same id and data. */
+  jobsRetry: JobsJob;
+  /** Runs a registered job on a cron schedule read in a time zone (Hasura's own cron triggers are UTC only). `id` names the schedule (default: the job name); scheduling an existing id replaces it. */
+  jobsSchedule: JobsSchedule;
+  /** Removes a schedule; jobs it already enqueued stay. */
+  jobsUnschedule: JobsUnscheduleResult;
 };
 
 
@@ -57,7 +182,95 @@ export type MutationCoreSelfTestArgs = {
   note: InputMaybe<Scalars['String']['input']>;
 };
 
+
+export type MutationJobsCancelArgs = {
+  id: Scalars['String']['input'];
+  queue: Scalars['String']['input'];
+  reason: InputMaybe<Scalars['String']['input']>;
+};
+
+
+export type MutationJobsDrainQueueArgs = {
+  delayed: InputMaybe<Scalars['Boolean']['input']>;
+  queue: Scalars['String']['input'];
+};
+
+
+export type MutationJobsEnqueueArgs = {
+  data: InputMaybe<Scalars['jsonb']['input']>;
+  name: Scalars['String']['input'];
+  options: InputMaybe<JobsEnqueueOptions>;
+};
+
+
+export type MutationJobsEnqueueBulkArgs = {
+  jobs: Array<JobsEnqueueItem>;
+};
+
+
+export type MutationJobsPauseQueueArgs = {
+  queue: Scalars['String']['input'];
+};
+
+
+export type MutationJobsPromoteArgs = {
+  id: Scalars['String']['input'];
+  queue: Scalars['String']['input'];
+};
+
+
+export type MutationJobsResumeQueueArgs = {
+  queue: Scalars['String']['input'];
+};
+
+
+export type MutationJobsRetryArgs = {
+  id: Scalars['String']['input'];
+  queue: Scalars['String']['input'];
+};
+
+
+export type MutationJobsScheduleArgs = {
+  cron: Scalars['String']['input'];
+  data: InputMaybe<Scalars['jsonb']['input']>;
+  id: InputMaybe<Scalars['String']['input']>;
+  name: Scalars['String']['input'];
+  timezone: InputMaybe<Scalars['String']['input']>;
+};
+
+
+export type MutationJobsUnscheduleArgs = {
+  id: Scalars['String']['input'];
+};
+
 export type Query = {
   /** The handler server's version, enabled plugins and the engine serving each need. */
   coreVersion: CoreVersionOutput;
+  /** A job by queue and id, or null when the queue does not keep it (any more). */
+  jobsGet: Maybe<JobsJob>;
+  /** Jobs of a queue in one state, newest first, `limit` (default 20, at most 100) per page. Pass `nextCursor` back as `cursor` for the next page. */
+  jobsList: JobsPage;
+  /** Every cron schedule, with its next run. */
+  jobsSchedules: Array<JobsSchedule>;
+  /** Job counts per state for every queue, or for one. */
+  jobsStats: Array<JobsQueueStats>;
+};
+
+
+export type QueryJobsGetArgs = {
+  id: Scalars['String']['input'];
+  queue: Scalars['String']['input'];
+};
+
+
+export type QueryJobsListArgs = {
+  cursor: InputMaybe<Scalars['String']['input']>;
+  limit: InputMaybe<Scalars['Int']['input']>;
+  queue: Scalars['String']['input'];
+  state: JobsState;
+};
+
+
+export type QueryJobsStatsArgs = {
+  queue: InputMaybe<Scalars['String']['input']>;
 };

@@ -3,5 +3,6 @@
  */
 import type { PluginManifest } from '../core/plugin.js';
 import { corePlugin } from './core/plugin.js';
+import { jobsPlugin } from './jobs/plugin.js';
 
-export const ALL_PLUGINS: readonly PluginManifest<any>[] = [corePlugin];
+export const ALL_PLUGINS: readonly PluginManifest<any>[] = [corePlugin, jobsPlugin];

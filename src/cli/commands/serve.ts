@@ -3,7 +3,7 @@ import { CliError, type CliContext } from '../context.js';
 import { ConfigError } from '../../core/config.js';
 import { RegistryError } from '../../core/registry.js';
 import { createRuntime } from '../../core/runtime.js';
-import { createServer, handleSignals } from '../../core/server.js';
+import { createServer, handleSignals, PluginStartError } from '../../core/server.js';
 
 export function register(program: Command, ctx: CliContext): void {
   program
@@ -28,7 +28,8 @@ export function register(program: Command, ctx: CliContext): void {
       try {
         await server.listen();
       } catch (e) {
-        await server.shutdown('listen failed');
+        await server.shutdown('start failed');
+        if (e instanceof PluginStartError) throw new CliError(e.message);
         throw new CliError(`cannot listen on ${runtime.core.HOST}:${runtime.core.PORT}: ${(e as Error).message}`);
       }
       const code = await new Promise<number>((resolve) => handleSignals(server, resolve));

@@ -10,6 +10,7 @@ import { hasuraDir } from '../../../core/paths.js';
 import { createHasuraHarness, type HasuraHarness } from '../../../testing/index.js';
 import { createScratchDatabase, REDIS_URL, type ScratchDatabase } from '../../../../test/support/db.js';
 import { SUITE_VERSION } from '../lib/version.js';
+import { ALL_PLUGINS } from '../../index.js';
 
 const SECRET = 'core-e2e-secret-0123456789abcdef';
 const alice = { role: 'user', userId: 'alice' };
@@ -30,10 +31,10 @@ beforeAll(async () => {
   db = await createScratchDatabase('core_e2e');
   runtime = await createRuntime({
     DATABASE_URL: db.url,
-    REDIS_URL,
+    // Every plugin, as `npm start` runs them; a Redis database of its own (the jobs tests use 8–15).
+    REDIS_URL: `${REDIS_URL}/7`,
     NSELF_PLUGINS_WEBHOOK_SECRET: SECRET,
     LOG_LEVEL: 'silent',
-    PLUGINS_ENABLED: 'core',
   });
   server = createServer(runtime);
   const { url } = await server.listen(0, '127.0.0.1');
@@ -62,7 +63,7 @@ describe('coreVersion', () => {
     expect(res.data).toEqual({
       coreVersion: {
         version: SUITE_VERSION,
-        plugins: [{ name: 'core', version: '0.1.0' }],
+        plugins: ALL_PLUGINS.map((p) => ({ name: p.name, version: p.version })),
         engines: { database: 'postgresql', queue: 'bullmq-redis' },
       },
     });
