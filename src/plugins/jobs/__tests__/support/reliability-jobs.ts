@@ -24,8 +24,11 @@ export const relWork = defineJob({
   async handler(data, ctx) {
     await ctx.db.query('INSERT INTO rel_started (job_id, pid) VALUES ($1, $2)', [ctx.job.id, process.pid]);
     await new Promise((r) => setTimeout(r, data.ms));
-    const first = await ctx.db.query('INSERT INTO rel_done (job_id) VALUES ($1) ON CONFLICT DO NOTHING', [ctx.job.id]);
-    if (first.rowCount === 1) await ctx.db.query('INSERT INTO rel_completions (job_id, pid) VALUES ($1, $2)', [ctx.job.id, process.pid]);
+    // One transaction: a reader that sees the job done also sees its completion logged.
+    await ctx.db.tx(async (tx) => {
+      const first = await tx.query('INSERT INTO rel_done (job_id) VALUES ($1) ON CONFLICT DO NOTHING', [ctx.job.id]);
+      if (first.rowCount === 1) await tx.query('INSERT INTO rel_completions (job_id, pid) VALUES ($1, $2)', [ctx.job.id, process.pid]);
+    });
     return { pid: process.pid };
   },
 });
