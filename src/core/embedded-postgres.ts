@@ -10,15 +10,20 @@
  * Files next to the cluster: `postgres.json` (generated superuser password), `postgres.lock.json` (which
  * process runs the postmaster, to tell a crashed run's orphan from a live sibling) and `postgres.log`
  * (the server's own log).
+ *
+ * As root the server runs as the `postgres` system user, who may be unable to reach the project: a clone in a
+ * `mktemp -d` folder or under `/root` sits below a 0700 folder. The user's folders are never opened up for it;
+ * instead the binaries are run from a copy under {@link SYSTEM_DIR} and the cluster itself is kept there, in a
+ * folder named after the data folder's path, with `<dataDir>/postgres.location` saying where.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { accessSync, constants as fsConstants, existsSync, readFileSync, realpathSync } from 'node:fs';
-import { chmod, chown, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, copyFile, lstat, mkdir, open, readFile, readdir, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
-import { join, resolve } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import type { Logger } from 'pino';
@@ -45,10 +50,20 @@ const PORT_ATTEMPTS = 50;
 const READY_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 30_000;
 const LOG_ROTATE_BYTES = 10 * 1024 * 1024;
+/** Where, as root, what the `postgres` user cannot reach in the project is kept instead. */
+const SYSTEM_DIR = '/var/lib/nself-plugins/embedded-postgres';
+const COPY_MARKER = '.complete';
+const LOCATION_FILE = 'postgres.location';
 
 interface Binaries {
   postgres: string;
   initdb: string;
+}
+interface BinaryPackage {
+  version: string;
+  /** The package's `native/` tree (bin, lib, share), which the binaries find their libraries and data in. */
+  nativeDir: string;
+  bin: Binaries;
 }
 interface RunAs {
   uid: number;
@@ -63,7 +78,6 @@ interface LockInfo {
 export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
   const log = opts.log;
   const dataDir = resolve(opts.dataDir);
-  const clusterDir = join(dataDir, 'postgres');
   const files = {
     credentials: join(dataDir, 'postgres.json'),
     lock: join(dataDir, 'postgres.lock.json'),
@@ -72,9 +86,12 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   const started = Date.now();
   await mkdir(dataDir, { recursive: true });
 
-  const bin = await loadBinaries();
+  const pkg = await loadBinaryPackage();
   const runAs = await resolveRunAs(log);
-  if (runAs) await ensureReachableBy(runAs, bin, dataDir, log);
+  // Only these two paths depend on the user: the credentials, lock and log stay in the data folder, where
+  // this process (not the server) reads and writes them.
+  const bin = runAs ? await binariesFor(runAs, pkg, log) : pkg.bin;
+  const clusterDir = runAs ? await clusterDirFor(runAs, dataDir, log) : join(dataDir, 'postgres');
 
   await recoverFromCrash(clusterDir, files.lock, log);
 
@@ -140,7 +157,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
 
 /* ------------------------------------------------------------------ binaries and users */
 
-async function loadBinaries(): Promise<Binaries> {
+async function loadBinaryPackage(): Promise<BinaryPackage> {
   // Resolve the platform package from embedded-postgres' own location, as it does, so this works whatever
   // the package manager's layout.
   const req = createRequire(import.meta.url);
@@ -160,7 +177,11 @@ async function loadBinaries(): Promise<Binaries> {
       await chmod(p, 0o755);
     }
   }
-  return { postgres: mod.postgres, initdb: mod.initdb };
+  const bin = { postgres: mod.postgres, initdb: mod.initdb };
+  const nativeDir = dirname(dirname(bin.postgres));
+  const manifest = JSON.parse(await readFile(join(dirname(nativeDir), 'package.json'), 'utf8')) as { version?: unknown };
+  const version = typeof manifest.version === 'string' && /^[\w.+-]+$/.test(manifest.version) ? manifest.version : 'unknown';
+  return { version, nativeDir, bin };
 }
 
 /** PostgreSQL refuses to run as root: as root the server runs as the `postgres` system user (created if missing). */
@@ -189,24 +210,197 @@ function lookupUser(name: string): RunAs | undefined {
   return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
 }
 
-/** Checks, as the `postgres` user, that the binaries and the data folder can be reached, so a 0700 parent fails clearly. */
-async function ensureReachableBy(runAs: RunAs, bin: Binaries, dataDir: string, log: Logger | undefined): Promise<void> {
-  const can = (test: string, path: string) =>
-    spawnSync('/bin/sh', ['-c', `test ${test} "$1"`, 'sh', path], { uid: runAs.uid, gid: runAs.gid, stdio: 'ignore' }).status === 0;
-  if (!can('-x', bin.postgres)) {
-    throw new Error(`embedded PostgreSQL runs as the "postgres" user when started as root, and that user cannot execute ${bin.postgres}: make the folders above it traversable (chmod o+x) or set DATABASE_URL`);
+/** Whether `test <flag> path` holds for the `postgres` user (a failed traversal of any parent makes it false). */
+function canAs(runAs: RunAs, flag: '-x' | '-r', path: string): boolean {
+  return spawnSync('/bin/sh', ['-c', `test ${flag} "$1"`, 'sh', path], { uid: runAs.uid, gid: runAs.gid, stdio: 'ignore' }).status === 0;
+}
+
+function binariesUsableBy(runAs: RunAs, bin: Binaries): boolean {
+  // Running it proves the whole chain: the folders above, the binary and the libraries it loads.
+  const probe = spawnSync(bin.postgres, ['--version'], { uid: runAs.uid, gid: runAs.gid, stdio: 'ignore', env: childEnv() });
+  return probe.status === 0 && canAs(runAs, '-x', bin.initdb) && canAs(runAs, '-r', join(dirname(dirname(bin.postgres)), 'share', 'postgresql', 'postgres.bki'));
+}
+
+/** The package's binaries if the `postgres` user can run them, else a shared copy it can. */
+async function binariesFor(runAs: RunAs, pkg: BinaryPackage, log: Logger | undefined): Promise<Binaries> {
+  if (binariesUsableBy(runAs, pkg.bin)) return pkg.bin;
+  const copyDir = await ensureBinaryCopy(pkg, log);
+  const bin = {
+    postgres: join(copyDir, relative(pkg.nativeDir, pkg.bin.postgres)),
+    initdb: join(copyDir, relative(pkg.nativeDir, pkg.bin.initdb)),
+  };
+  if (!binariesUsableBy(runAs, bin)) {
+    throw new Error(`embedded PostgreSQL runs as the "postgres" user when started as root, and that user can run neither ${pkg.bin.postgres} nor its copy in ${copyDir}; check the permissions of the folders above them or set DATABASE_URL`);
   }
-  if (!can('-x', dataDir)) {
-    const st = await stat(dataDir);
-    // The data folder is ours to adjust; its parents are not.
-    if (st.uid === 0 && (st.mode & 0o001) === 0) {
-      await chmod(dataDir, (st.mode & 0o7777) | 0o011);
-      log?.info({ dir: dataDir }, 'embedded PostgreSQL: made the data folder traversable for the "postgres" user');
+  return bin;
+}
+
+/**
+ * A root-owned copy of the package's `native/` tree in {@link SYSTEM_DIR}, made once per package version and
+ * shared by every project on the machine. Each starter copies into its own temporary folder and renames it
+ * into place, so concurrent first starts never see a partial copy; the marker, written last, tells a finished
+ * copy from anything else found there.
+ */
+async function ensureBinaryCopy(pkg: BinaryPackage, log: Logger | undefined): Promise<string> {
+  const parent = join(SYSTEM_DIR, 'binaries');
+  const target = join(parent, `${process.platform}-${process.arch}-${pkg.version}`);
+  if (await copyComplete(target, pkg.version)) return target;
+  await ensureSystemDir(parent);
+  await removeAbandonedCopies(parent);
+  const tmp = join(parent, `.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  log?.info({ from: pkg.nativeDir, to: target }, 'embedded PostgreSQL: the "postgres" user cannot run the bundled binaries where they are installed; copying them to a place it can reach');
+  const t0 = Date.now();
+  try {
+    await copyTree(pkg.nativeDir, tmp);
+    await restoreSymlinks(pkg.nativeDir, tmp);
+    await writeFile(join(tmp, COPY_MARKER), JSON.stringify({ version: pkg.version, from: pkg.nativeDir }) + '\n', { mode: 0o644 });
+    await publishCopy(tmp, target, pkg.version);
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+  log?.info({ dir: target, ms: Date.now() - t0 }, 'embedded PostgreSQL: binaries copied');
+  return target;
+}
+
+async function copyComplete(dir: string, version: string): Promise<boolean> {
+  try {
+    const marker = JSON.parse(await readFile(join(dir, COPY_MARKER), 'utf8')) as { version?: unknown };
+    return marker.version === version;
+  } catch {
+    return false;
+  }
+}
+
+async function publishCopy(tmp: string, target: string, version: string): Promise<void> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      await rename(tmp, target);
+      return;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
     }
-    if (!can('-x', dataDir)) {
-      throw new Error(`embedded PostgreSQL runs as the "postgres" user when started as root, and that user cannot reach ${dataDir}: make the folders above it traversable (chmod o+x) or use another DATA_DIR`);
+    if (await copyComplete(target, version)) return; // a concurrent starter got there first
+    // Something without the marker is in the way (not a finished copy): set it aside atomically, then retry.
+    const aside = `${tmp}.stale`;
+    try {
+      await rename(target, aside);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    await rm(aside, { recursive: true, force: true });
+  }
+  throw new Error(`embedded PostgreSQL: could not put the binaries copy in place at ${target}`);
+}
+
+/** Temporary folders of starters that died mid-copy; a live starter's is left alone. */
+async function removeAbandonedCopies(parent: string): Promise<void> {
+  for (const e of await readdir(parent)) {
+    const pid = /^\.tmp-(\d+)-/.exec(e)?.[1];
+    if (pid && Number(pid) !== process.pid && processState(Number(pid)) === 'dead') await rm(join(parent, e), { recursive: true, force: true });
+  }
+}
+
+/** Copies a tree keeping symlinks as symlinks, readable (and executable where it was) by everyone. */
+async function copyTree(src: string, dst: string): Promise<void> {
+  const st = await lstat(src);
+  if (st.isSymbolicLink()) {
+    await symlink(await readlink(src), dst);
+  } else if (st.isDirectory()) {
+    await mkdir(dst);
+    for (const e of await readdir(src)) await copyTree(join(src, e), join(dst, e));
+    await chmod(dst, 0o755);
+  } else if (st.isFile()) {
+    await copyFile(src, dst);
+    await chmod(dst, st.mode & 0o111 ? 0o755 : 0o644);
+  }
+}
+
+/**
+ * The package ships its library symlinks as a list (npm packs no symlinks) that its install script turns into
+ * links; an install without scripts lacks them, and the server cannot load its libraries without them.
+ */
+async function restoreSymlinks(nativeDir: string, copyDir: string): Promise<void> {
+  let links: { source?: unknown; target?: unknown }[];
+  try {
+    links = JSON.parse(await readFile(join(nativeDir, 'pg-symlinks.json'), 'utf8')) as typeof links;
+  } catch {
+    return;
+  }
+  const pkgRoot = dirname(nativeDir);
+  for (const { source, target } of Array.isArray(links) ? links : []) {
+    if (typeof source !== 'string' || typeof target !== 'string') continue;
+    const linkPath = resolve(copyDir, relative(nativeDir, resolve(pkgRoot, target)));
+    if (!linkPath.startsWith(copyDir + sep)) continue;
+    try {
+      await lstat(linkPath);
+    } catch {
+      await symlink(relative(dirname(target), source), linkPath);
     }
   }
+}
+
+/** Creates `dir` and makes it and every folder between it and the suite's root in /var/lib 0755, whatever the umask. */
+async function ensureSystemDir(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  const root = dirname(SYSTEM_DIR);
+  for (let d = dir; d.startsWith(root); d = dirname(d)) {
+    const st = await stat(d);
+    if (st.uid === 0 && (st.mode & 0o755) !== 0o755) await chmod(d, (st.mode & 0o7777) | 0o755);
+    if (d === root) break;
+  }
+}
+
+/**
+ * Where the cluster of `dataDir` lives when the server runs as `postgres`: in `<dataDir>/postgres` when that
+ * user can reach it, else in a folder under {@link SYSTEM_DIR} named after the data folder's resolved path,
+ * so every restart finds the same one.
+ */
+async function clusterDirFor(runAs: RunAs, dataDir: string, log: Logger | undefined): Promise<string> {
+  const local = join(dataDir, 'postgres');
+  const real = realpathSync(dataDir);
+  const home = join(SYSTEM_DIR, 'clusters', createHash('sha256').update(real).digest('hex').slice(0, 16));
+  const relocated = join(home, 'postgres');
+  const hasCluster = (d: string) => existsSync(join(d, 'PG_VERSION'));
+
+  if (canAs(runAs, '-x', dirname(dataDir))) {
+    // The parents were opened up since an earlier start that had to relocate: stay with that cluster.
+    if (!hasCluster(local) && hasCluster(relocated)) {
+      log?.info({ dataDir, dir: relocated }, `embedded PostgreSQL: using the cluster kept for this data folder in ${relocated}`);
+      return relocated;
+    }
+    if (!canAs(runAs, '-x', dataDir)) {
+      const st = await stat(dataDir);
+      // A data folder of root's own (`./.data`, made by this suite) may be opened for traversal; a folder of
+      // another user's, or any folder above, is not this suite's to change.
+      if (st.uid === 0 && (st.mode & 0o001) === 0) {
+        await chmod(dataDir, (st.mode & 0o7777) | 0o011);
+        log?.info({ dir: dataDir }, 'embedded PostgreSQL: made the data folder traversable for the "postgres" user');
+      }
+    }
+    if (canAs(runAs, '-x', dataDir)) return local;
+  }
+
+  if (hasCluster(local)) {
+    throw new Error(`embedded PostgreSQL runs as the "postgres" user when started as root, and that user cannot reach the existing cluster in ${local}: make the folders above it traversable (chmod o+x), move the cluster to ${relocated}, or set DATABASE_URL`);
+  }
+  await ensureSystemDir(home);
+  if (!canAs(runAs, '-x', home)) {
+    throw new Error(`embedded PostgreSQL: the "postgres" user can reach neither ${dataDir} nor ${home}; make the folders above one of them traversable or set DATABASE_URL`);
+  }
+  // Both directions are written down: the data folder names the cluster, and the cluster's folder its data folder.
+  await writeFile(join(home, 'data-dir.txt'), real + '\n', { mode: 0o644 });
+  await writeFile(
+    join(dataDir, LOCATION_FILE),
+    `${relocated}\n# The embedded PostgreSQL cluster of this data folder is kept at the path above: when started as root the\n` +
+      `# server runs as the "postgres" user, who cannot reach this folder (a folder above it is not traversable).\n`,
+    { mode: 0o644 },
+  );
+  log?.warn(
+    { dataDir, dir: relocated },
+    `embedded PostgreSQL: the "postgres" user cannot reach ${dataDir}; its cluster is kept in ${relocated} (see ${join(dataDir, LOCATION_FILE)})`,
+  );
+  return relocated;
 }
 
 /** A cluster written by another user (e.g. a run as a normal user, then as root) is handed to `postgres`. */

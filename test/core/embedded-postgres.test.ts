@@ -3,7 +3,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import pg from 'pg';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../src/core/embedded-postgres.js';
 
@@ -145,5 +145,88 @@ describe('embedded PostgreSQL', () => {
     } finally {
       await rm(otherDir, { recursive: true, force: true });
     }
+  });
+});
+
+/** Where the cluster of `dataDir` is: the path its location file names, else `<dataDir>/postgres`. */
+function clusterOf(dataDir: string): string {
+  const pointer = join(dataDir, 'postgres.location');
+  return existsSync(pointer) ? readFileSync(pointer, 'utf8').split('\n')[0]! : join(dataDir, 'postgres');
+}
+
+describe('embedded PostgreSQL with the data folder below a folder closed to other users', () => {
+  const asRoot = process.getuid?.() === 0;
+  let closed: string;
+  let dataDir: string;
+  const running: EmbeddedPostgres[] = [];
+
+  beforeAll(async () => {
+    // As a project cloned into `mktemp -d` or under /root: the server's user cannot traverse `closed`.
+    closed = await mkdtemp(join(tmpdir(), 'nself-embedded-closed-'));
+    dataDir = join(closed, 'app', '.data');
+  });
+  afterAll(async () => {
+    for (const r of running) await r.stop();
+    const cluster = clusterOf(dataDir);
+    if (!cluster.startsWith(closed)) await rm(dirname(cluster), { recursive: true, force: true });
+    await rm(closed, { recursive: true, force: true });
+  });
+
+  it('keeps the cluster where the server can reach it, says where, and keeps the data across restarts', async () => {
+    const first = await startEmbeddedPostgres({ dataDir });
+    running.push(first);
+    await sql(first.url, 'create table kept (id int); insert into kept values (7)');
+    await first.stop();
+
+    const cluster = clusterOf(dataDir);
+    expect(existsSync(join(cluster, 'PG_VERSION'))).toBe(true);
+    expect(existsSync(join(cluster, 'postmaster.pid'))).toBe(false);
+    // The user's folder keeps its mode: nothing was opened up for the server.
+    expect((await stat(closed)).mode & 0o777).toBe(0o700);
+    if (asRoot) {
+      expect(cluster).toMatch(/^\/var\/lib\/nself-plugins\/embedded-postgres\/clusters\/[0-9a-f]{16}\/postgres$/);
+      expect(existsSync(join(dataDir, 'postgres'))).toBe(false);
+      expect((await readFile(join(dirname(cluster), 'data-dir.txt'), 'utf8')).trim()).toBe(dataDir);
+      const postgresUid = Number(spawnSync('id', ['-u', 'postgres']).stdout.toString().trim());
+      expect((await stat(cluster)).uid).toBe(postgresUid);
+    } else {
+      expect(cluster).toBe(join(dataDir, 'postgres'));
+    }
+
+    const again = await startEmbeddedPostgres({ dataDir });
+    running.push(again);
+    expect(clusterOf(dataDir)).toBe(cluster);
+    expect(await sql<{ id: number }>(again.url, 'select id from kept')).toEqual([{ id: 7 }]);
+    await again.stop();
+  });
+
+  it('recovers the kept cluster after a crash left a stale postmaster.pid and after an orphaned server', async () => {
+    const cluster = clusterOf(dataDir);
+    await writeFile(join(cluster, 'postmaster.pid'), `${process.pid}\n${cluster}\n`);
+    const orphan = await startEmbeddedPostgres({ dataDir });
+    running.push(orphan);
+    const lockPath = join(dataDir, 'postgres.lock.json');
+    const lock = JSON.parse(await readFile(lockPath, 'utf8')) as { ownerPid: number; postmasterPid: number };
+    expect(alive(lock.postmasterPid)).toBe(true);
+    await writeFile(lockPath, JSON.stringify({ ...lock, ownerPid: deadPid() }));
+
+    const fresh = await startEmbeddedPostgres({ dataDir });
+    running.push(fresh);
+    expect(alive(lock.postmasterPid)).toBe(false);
+    expect(clusterOf(dataDir)).toBe(cluster);
+    expect(await sql<{ id: number }>(fresh.url, 'select id from kept')).toEqual([{ id: 7 }]);
+
+    // While it runs, a second starter on the same data folder is refused rather than taking the cluster over.
+    const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+    const own = await readFile(lockPath, 'utf8');
+    try {
+      await writeFile(lockPath, JSON.stringify({ ...(JSON.parse(own) as object), ownerPid: other.pid }));
+      await expect(startEmbeddedPostgres({ dataDir })).rejects.toThrow(/already served by process/);
+    } finally {
+      other.kill();
+      await writeFile(lockPath, own);
+    }
+    await fresh.stop();
+    await orphan.stop();
   });
 });
