@@ -39,6 +39,8 @@ export interface EmbeddedPostgresOptions {
 export interface EmbeddedPostgres {
   /** Connection string of the `nself` database. */
   url: string;
+  /** The cluster's folder: `<dataDir>/postgres`, or, as root, the one `<dataDir>/postgres.location` names. */
+  dir: string;
   /** Fast shutdown of the server; idempotent. */
   stop(): Promise<void>;
 }
@@ -142,6 +144,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   let stopping: Promise<void> | undefined;
   return {
     url,
+    dir: clusterDir,
     stop() {
       stopping ??= (async () => {
         unexpectedExit = false;

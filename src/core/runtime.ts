@@ -146,11 +146,13 @@ export async function createRuntime(env: Readonly<Record<string, string | undefi
   try {
     let databaseUrl = core.DATABASE_URL;
     let database: Runtime['engines']['database'] = 'external';
+    let embeddedDir = '';
     if (!databaseUrl) {
       const { startEmbeddedPostgres } = await import('./embedded-postgres.js');
       const embedded = await startEmbeddedPostgres({ dataDir, log });
       cleanups.push(() => embedded.stop());
       databaseUrl = embedded.url;
+      embeddedDir = embedded.dir;
       database = 'embedded';
     }
     if (opts.migrate ?? true) {
@@ -164,7 +166,7 @@ export async function createRuntime(env: Readonly<Record<string, string | undefi
     let innerQueue = opts.queue;
     if (!innerQueue) {
       const { createQueueProvider } = await import('./queue.js');
-      innerQueue = await createQueueProvider({ redisUrl: core.REDIS_URL, databaseUrl, log });
+      innerQueue = await createQueueProvider({ redisUrl: core.REDIS_URL, databaseUrl, poolMax: core.QUEUE_DB_POOL_MAX, log });
     }
     const { provider: queue, depth } = trackQueues(innerQueue);
     cleanups.push(() => queue.close());
@@ -172,7 +174,7 @@ export async function createRuntime(env: Readonly<Record<string, string | undefi
     const engines = { database, queue: queue.backend } as const;
     log.info(
       {
-        database: database === 'embedded' ? `embedded PostgreSQL in ${join(dataDir, 'postgres')}` : 'PostgreSQL at DATABASE_URL',
+        database: database === 'embedded' ? `embedded PostgreSQL in ${embeddedDir}` : 'PostgreSQL at DATABASE_URL',
         queue: queue.backend === 'redis' ? 'BullMQ on Redis (REDIS_URL)' : 'BullMQ on its PostgreSQL backend',
         plugins: loaded.plugins.map((p) => p.name),
       },

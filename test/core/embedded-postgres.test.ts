@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import pg from 'pg';
@@ -63,6 +63,7 @@ describe('embedded PostgreSQL', () => {
     expect(info!.v).toBeGreaterThanOrEqual(180000);
     await sql(pgSrv.url, 'create table kept (id int); insert into kept values (42)');
     expect(existsSync(join(dataDir, 'postgres', 'PG_VERSION'))).toBe(true);
+    expect(pgSrv.dir).toBe(join(dataDir, 'postgres'));
     // The generated password is stored for the next start, readable by the owner only.
     expect((await stat(join(dataDir, 'postgres.json'))).mode & 0o077).toBe(0);
 
@@ -179,6 +180,7 @@ describe('embedded PostgreSQL with the data folder below a folder closed to othe
     await first.stop();
 
     const cluster = clusterOf(dataDir);
+    expect(first.dir).toBe(cluster);
     expect(existsSync(join(cluster, 'PG_VERSION'))).toBe(true);
     expect(existsSync(join(cluster, 'postmaster.pid'))).toBe(false);
     // The user's folder keeps its mode: nothing was opened up for the server.
@@ -228,5 +230,15 @@ describe('embedded PostgreSQL with the data folder below a folder closed to othe
     }
     await fresh.stop();
     await orphan.stop();
+  });
+
+  it('stays with the kept cluster once the folders above are opened up', async () => {
+    const cluster = clusterOf(dataDir);
+    await chmod(closed, 0o755);
+    const srv = await startEmbeddedPostgres({ dataDir });
+    running.push(srv);
+    expect(srv.dir).toBe(cluster);
+    expect(await sql<{ id: number }>(srv.url, 'select id from kept')).toEqual([{ id: 7 }]);
+    await srv.stop();
   });
 });
