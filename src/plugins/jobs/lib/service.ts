@@ -152,8 +152,16 @@ export class JobsService {
   }
 
   async get(queue: string, id: string): Promise<JobsJob | null> {
-    const { job } = await this.findJob(queue, id);
-    return job ? jobOutput(queue, job, await job.getState()) : null;
+    const { q, job } = await this.findJob(queue, id);
+    if (!job) return null;
+    const state = await job.getState();
+    // The job and its state are two reads: a job that finished between them is read again, so a failed
+    // job never comes back without its reason (or a completed one without its result).
+    if ((state === 'completed' || state === 'failed') && !job.finishedOn) {
+      const again = await q.getJob(id);
+      if (again) return jobOutput(queue, again, await again.getState());
+    }
+    return jobOutput(queue, job, state);
   }
 
   async list(queue: string, state: JobsStateName, cursor: string | null | undefined, limit = 20): Promise<JobsPage> {
