@@ -159,6 +159,59 @@ describe.each(BACKENDS)('jobs service on %s', (backend) => {
     await waitFor(async () => (await f.jobs.get('jt.slow', quick.id))?.state === 'completed');
   });
 
+  it('gives every attempt its own deadline when timeouts differ within a queue', async () => {
+    const t = tag();
+    const long = await f.jobs.enqueue('jt.slow', { tag: t, ms: 1500 }, { timeoutMs: 10_000 });
+    await waitFor(async () => (await f.jobs.get('jt.slow', long.id))?.state === 'active');
+    // Both end before the first attempt's deadline, the shorter one first.
+    const short = await f.jobs.enqueue('jt.slow', { tag: t, ms: 10_000 });
+    const mid = await f.jobs.enqueue('jt.slow', { tag: t, ms: 10_000 }, { timeoutMs: 900 });
+    const failedShort = await waitFor(async () => {
+      const j = await f.jobs.get('jt.slow', short.id);
+      return j?.state === 'failed' ? j : null;
+    });
+    const failedMid = await waitFor(async () => {
+      const j = await f.jobs.get('jt.slow', mid.id);
+      return j?.state === 'failed' ? j : null;
+    });
+    expect(failedShort.failedReason).toBe('timed out after 400 ms');
+    expect(failedMid.failedReason).toBe('timed out after 900 ms');
+    const took = (j: typeof failedShort) => Date.parse(j.finishedAt!) - Date.parse(j.processedAt!);
+    expect(took(failedShort)).toBeLessThan(1200);
+    expect(took(failedMid)).toBeGreaterThanOrEqual(850);
+    expect(took(failedMid)).toBeLessThan(1700);
+    await waitFor(async () => (await f.jobs.get('jt.slow', long.id))?.state === 'completed');
+    expect(track(t).signals.sort()).toEqual(['timed out after 400 ms', 'timed out after 900 ms']);
+  });
+
+  it('hands handlers a context that can be destructured, fails handlers that throw at once, and aborts a signal read late', async () => {
+    const t = tag();
+    const d = await f.jobs.enqueue('jt.context', { tag: t, mode: 'destructure' });
+    const done = await waitFor(async () => {
+      const j = await f.jobs.get('default', d.id);
+      return j?.state === 'completed' ? j : null;
+    });
+    expect(done.progress).toBe(42);
+    expect(track(t).order).toEqual(['jt.context#1/1', 'false']);
+    expect(track(t).config[0]).toEqual({ JT_SETTING: 'from-plugin' });
+
+    const s = await f.jobs.enqueue('jt.context', { tag: t, mode: 'throw-sync' });
+    const thrown = await waitFor(async () => {
+      const j = await f.jobs.get('default', s.id);
+      return j?.state === 'failed' ? j : null;
+    });
+    expect(thrown.failedReason).toBe('thrown before any await');
+
+    const late = await f.jobs.enqueue('jt.context', { tag: t, mode: 'late-signal' }, { timeoutMs: 100 });
+    const timedOut = await waitFor(async () => {
+      const j = await f.jobs.get('default', late.id);
+      return j?.state === 'failed' ? j : null;
+    });
+    expect(timedOut.failedReason).toBe('timed out after 100 ms');
+    await waitFor(() => track(t).signals.length === 1);
+    expect(track(t).signals).toEqual(['true: timed out after 100 ms']);
+  });
+
   it('deduplicates by job id: 100 concurrent enqueues of one id make one job that runs once', async () => {
     const t = tag();
     const id = `dedup-${t}`;

@@ -21,10 +21,14 @@ export async function publishCancel(db: Queryable, queue: string, jobId: string,
   await db.query('SELECT pg_notify($1, $2)', [CANCEL_CHANNEL, JSON.stringify({ queue, jobId, reason: reason.slice(0, 500) })]);
 }
 
-type Abort = (reason: string) => void;
+/** A running attempt as the cancel bus sees it. */
+export interface Abortable {
+  abort(reason: Error): void;
+}
 
 export class CancelListener {
-  private readonly running = new Map<string, Abort>();
+  /** Per queue, the attempts running in this process by job id (the map is owned and kept by the queue's processor). */
+  private readonly queues = new Map<string, ReadonlyMap<string, Abortable>>();
   private client: pg.Client | null = null;
   private closed = false;
   private retry: NodeJS.Timeout | null = null;
@@ -38,20 +42,16 @@ export class CancelListener {
     await this.connect();
   }
 
-  /** Registers a running job; returns the function that unregisters it. */
-  watch(queue: string, jobId: string, abort: Abort): () => void {
-    const key = `${queue}\u0000${jobId}`;
-    this.running.set(key, abort);
-    return () => {
-      if (this.running.get(key) === abort) this.running.delete(key);
-    };
+  /** Makes a queue's running attempts cancellable; once per worker, so an attempt adds no work here. */
+  track(queue: string, running: ReadonlyMap<string, Abortable>): void {
+    this.queues.set(queue, running);
   }
 
   /** Aborts a job running in this process; true when it was found. */
   cancelLocal(queue: string, jobId: string, reason: string): boolean {
-    const abort = this.running.get(`${queue}\u0000${jobId}`);
-    abort?.(reason);
-    return !!abort;
+    const attempt = this.queues.get(queue)?.get(jobId);
+    attempt?.abort(new JobCancelledError(reason));
+    return !!attempt;
   }
 
   async close(): Promise<void> {

@@ -42,6 +42,10 @@ export interface JobInfo {
   readonly createdAt: Date;
 }
 
+/**
+ * What a job's handler gets besides its data. Destructure it or pass it on as it is (e.g. to
+ * `someJob.enqueue(ctx, …)`): its members are built on first use, so a copy made with `{ ...ctx }` lacks them.
+ */
 export interface JobContext<C = Record<string, unknown>> {
   readonly job: JobInfo;
   /** Aborted when the attempt times out or the job is cancelled: pass it to fetch, streams, queries. */

@@ -98,9 +98,35 @@ export const serial = defineJob({
   },
 });
 
+/** Uses the handler context the ways handlers may: destructured, read late, or failing before any await. */
+export const context = defineJob({
+  name: 'jt.context',
+  data: z.object({ tag: z.string(), mode: z.enum(['destructure', 'throw-sync', 'late-signal']) }),
+  attempts: 1,
+  handler(data, ctx) {
+    const s = track(data.tag);
+    s.runs++;
+    if (data.mode === 'throw-sync') throw new Error('thrown before any await');
+    return (async () => {
+      if (data.mode === 'destructure') {
+        const { progress, job, log, signal, config } = ctx;
+        await progress(42);
+        log.debug('destructured');
+        s.order.push(`${job.name}#${job.attempt}/${job.maxAttempts}`, String(signal.aborted));
+        s.config.push(config);
+        return 'ok';
+      }
+      // Ignores its timeout, then looks at the signal only after the attempt has already failed.
+      await sleep(500);
+      s.signals.push(`${ctx.signal.aborted}: ${(ctx.signal.reason as Error | undefined)?.message}`);
+      return 'late';
+    })();
+  },
+});
+
 export const testPlugin = definePlugin({
   name: 'jt',
   version: '0.0.0',
   description: 'jobs test plugin',
-  jobs: [echo, flaky, fatal, slow, limited, serial],
+  jobs: [echo, flaky, fatal, slow, limited, serial, context],
 });
