@@ -78,6 +78,12 @@ export const coreConfigSchema = z.object({
   REDIS_URL: urlWithScheme(['redis:', 'rediss:'], 'Redis')
     .optional()
     .describe('Redis for the job queue. Unset: BullMQ runs on its PostgreSQL backend.'),
+  QUEUE_DB_POOL_MAX: int(1, 1000)
+    .default(10)
+    .describe(
+      'Without REDIS_URL: connections in the job queue\'s PostgreSQL pool (per replica), shared by every queue. ' +
+        'Each worker and event listener holds one more, for LISTEN.',
+    ),
   NSELF_PLUGINS_WEBHOOK_SECRET: secret(z.string().min(16, 'must be at least 16 characters'))
     .optional()
     .describe(

@@ -281,6 +281,8 @@ export interface CoreConfig {
   DATABASE_POOL_MAX: number;
   /** Absent: BullMQ on its PostgreSQL backend. */
   REDIS_URL?: string;
+  /** Connections in the job queue's shared PostgreSQL pool, when BullMQ runs on PostgreSQL. */
+  QUEUE_DB_POOL_MAX: number;
   NSELF_PLUGINS_WEBHOOK_SECRET?: string;
   PUBLIC_URL: string;
   LOG_LEVEL: string;

@@ -2,12 +2,18 @@
  * BullMQ on Redis when `REDIS_URL` is set, otherwise on BullMQ's own PostgreSQL backend, behind one
  * `QueueProvider`. Handlers and plugins only ever see BullMQ's Queue/Worker/QueueEvents API.
  */
+import { EventEmitter } from 'node:events';
 import {
+  PostgresConnection,
+  PostgresQueueBackend,
   Queue,
   QueueEvents,
   Worker,
-  createPostgresBackend,
   runMigrations as runQueueMigrations,
+  type BackendFactory,
+  type PgPool,
+  type PgPoolClient,
+  type PostgresConnectionOptions,
   type Processor,
   type QueueOptions,
   type WorkerOptions,
@@ -25,9 +31,15 @@ export interface QueueProviderOptions {
   log?: Logger;
   /** PostgreSQL schema holding BullMQ's tables (default `nself_jobs`). */
   schema?: string;
+  /**
+   * Most connections the PostgreSQL backend's shared query pool opens (default 10). Each Worker and
+   * QueueEvents holds one more, for LISTEN.
+   */
+  poolMax?: number;
 }
 
 export const DEFAULT_QUEUE_SCHEMA = 'nself_jobs';
+export const DEFAULT_QUEUE_POOL_MAX = 10;
 /** /readyz must answer even when the backend hangs (Redis queues commands while it reconnects). */
 const PING_TIMEOUT_MS = 3000;
 
@@ -36,7 +48,9 @@ interface Closable {
 }
 
 export function createQueueProvider(opts: QueueProviderOptions): QueueProvider {
-  return opts.redisUrl ? new RedisQueueProvider(opts.redisUrl, opts.log) : new PostgresQueueProvider(opts.databaseUrl, opts.schema ?? DEFAULT_QUEUE_SCHEMA, opts.log);
+  return opts.redisUrl
+    ? new RedisQueueProvider(opts.redisUrl, opts.log)
+    : new PostgresQueueProvider(opts.databaseUrl, opts.schema ?? DEFAULT_QUEUE_SCHEMA, opts.poolMax ?? DEFAULT_QUEUE_POOL_MAX, opts.log);
 }
 
 /** What both backends share: one Queue per name, every Worker/QueueEvents tracked and closed once. */
@@ -157,55 +171,210 @@ class RedisQueueProvider extends BaseProvider {
 
 class PostgresQueueProvider extends BaseProvider {
   readonly backend = 'postgres' as const;
-  private readonly connection: { connectionString: string; schema: string; migrate: true };
-  /** A one-connection pool of our own for ping(), independent of BullMQ's per-object pools. */
-  private readonly pingPool: pg.Pool;
+  private readonly shared: SharedPostgres;
+  private readonly factory: BackendFactory<PostgresQueueBackend, PostgresConnectionOptions>;
 
-  constructor(databaseUrl: string, schema: string, log: Logger | undefined) {
+  constructor(databaseUrl: string, schema: string, poolMax: number, log: Logger | undefined) {
     super(log);
     if (!/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/.test(schema)) throw new Error(`invalid queue schema name: ${schema}`);
-    // migrate: true makes each connection bring BullMQ's schema up to date on first use; BullMQ serialises
-    // that with its own advisory lock, so N replicas starting at once are safe.
-    this.connection = { connectionString: databaseUrl, schema, migrate: true };
-    this.pingPool = new pg.Pool({ connectionString: databaseUrl, max: 1, idleTimeoutMillis: 10_000, connectionTimeoutMillis: PING_TIMEOUT_MS });
-    this.pingPool.on('error', (err) => this.log?.warn({ err }, 'queue ping pool error'));
+    if (!Number.isInteger(poolMax) || poolMax < 1) throw new Error(`invalid queue pool size: ${poolMax}`);
+    this.shared = new SharedPostgres(databaseUrl, schema, poolMax, log);
+    this.factory = sharedPoolBackendFactory(this.shared);
   }
 
+  // BullMQ ignores `connection` when a backend factory builds the connection; the option is still
+  // required by its types, so the shared pool is named there.
   protected newQueue(name: string, opts: Omit<QueueOptions, 'connection'>): Queue {
-    return new Queue(name, { ...opts, connection: this.connection }, createPostgresBackend) as unknown as Queue;
+    return new Queue(name, { ...opts, connection: this.shared.pool }, this.factory) as unknown as Queue;
   }
   protected newWorker<D, R>(name: string, processor: Processor<D, R>, opts: Omit<WorkerOptions, 'connection'>): Worker<D, R> {
-    return new Worker(name, processor, { ...opts, connection: this.connection }, createPostgresBackend) as unknown as Worker<D, R>;
+    return new Worker(name, processor, { ...opts, connection: this.shared.pool }, this.factory) as unknown as Worker<D, R>;
   }
   protected newEvents(name: string): QueueEvents {
-    return new QueueEvents(name, { connection: this.connection }, createPostgresBackend) as unknown as QueueEvents;
+    return new QueueEvents(name, { connection: this.shared.pool }, this.factory) as unknown as QueueEvents;
   }
-
-  private migrated: Promise<void> | undefined;
 
   async ping(): Promise<void> {
-    // The first successful ping also brings BullMQ's schema up to date, so readiness means jobs can be
-    // added, not merely that the server answers. A failure is retried on the next ping.
-    this.migrated ??= this.migrate().catch((e: unknown) => {
-      this.migrated = undefined;
-      throw e;
-    });
-    await withTimeout(this.migrated, 'queue schema migration');
-    await withTimeout(this.pingPool.query('select 1'), 'PostgreSQL ping');
-  }
-
-  private async migrate(): Promise<void> {
-    const client = await this.pingPool.connect();
-    try {
-      await runQueueMigrations(client, this.connection.schema);
-    } finally {
-      client.release();
-    }
+    // Readiness means jobs can be added, not merely that the server answers: the first successful ping
+    // also brings BullMQ's schema up to date.
+    await withTimeout(this.shared.migrated(), 'queue schema migration');
+    await withTimeout(this.shared.pool.query('select 1'), 'PostgreSQL ping');
   }
 
   protected async closeConnections(): Promise<void> {
-    await this.pingPool.end();
+    await this.shared.close();
   }
+}
+
+/** `application_name` of the provider's pooled connections (BullMQ renames each LISTEN connection after its queue). */
+export const QUEUE_APPLICATION_NAME = 'nself-plugins:queue';
+
+/**
+ * One provider's PostgreSQL resources. Left to itself, BullMQ gives every Queue, Worker and QueueEvents a
+ * `pg.Pool` of its own (up to 10 connections each), so connections grow with the number of queues and a
+ * few replicas exhaust a stock `max_connections`. Here every object runs its queries through one bounded
+ * pool; only the objects that block (Worker, QueueEvents) add a connection each, for LISTEN.
+ */
+class SharedPostgres {
+  readonly pool: pg.Pool;
+  /** Settings of every connection, pooled or LISTEN: BullMQ's SQL names its tables unqualified. */
+  private readonly clientConfig: pg.ClientConfig;
+  private migration: Promise<void> | undefined;
+  /** LISTEN connections being closed, awaited by close() so none outlives the provider. */
+  private readonly ending = new Set<Promise<void>>();
+  private closed: Promise<void> | undefined;
+
+  constructor(
+    databaseUrl: string,
+    readonly schema: string,
+    poolMax: number,
+    private readonly log: Logger | undefined,
+  ) {
+    this.clientConfig = clientConfig(databaseUrl, schema);
+    this.pool = new pg.Pool({ ...this.clientConfig, max: poolMax });
+    // An idle pooled connection that drops emits here; without a listener it would crash the process.
+    this.pool.on('error', (err) => this.log?.warn({ err }, 'queue database pool error'));
+  }
+
+  /**
+   * BullMQ's schema, brought up to date once per provider (BullMQ would otherwise migrate once per
+   * object). Its advisory lock keeps N replicas starting at once safe. A failure is retried on next use.
+   */
+  migrated(): Promise<void> {
+    this.migration ??= (async () => {
+      const client = await this.pool.connect();
+      try {
+        await runQueueMigrations(client, this.schema);
+      } finally {
+        client.release();
+      }
+    })().catch((e: unknown) => {
+      this.migration = undefined;
+      throw e;
+    });
+    return this.migration;
+  }
+
+  /**
+   * A connection of its own for one object's LISTEN: a LISTEN subscription lives on one connection for
+   * the object's whole life, so taking it from the bounded pool would starve the queries.
+   */
+  async openListenClient(): Promise<PgPoolClient> {
+    if (this.closed) throw new Error('queue provider is closed');
+    const client = new pg.Client({ ...this.clientConfig, keepAlive: true, keepAliveInitialDelayMillis: LISTEN_KEEPALIVE_MS });
+    try {
+      await client.connect();
+    } catch (e) {
+      // A failed connect may leave a half-open socket behind.
+      void client.end().catch(() => undefined);
+      throw e;
+    }
+    // BullMQ gives a LISTEN client back with release(), which for this one means closing it.
+    return Object.assign(client, {
+      release: () => {
+        // BullMQ drops every listener first; a socket error while ending must not crash the process.
+        client.on('error', () => undefined);
+        const ended = client.end().catch(() => undefined);
+        this.ending.add(ended);
+        void ended.finally(() => this.ending.delete(ended));
+      },
+    });
+  }
+
+  /** Called once, after every Queue, Worker and QueueEvents is closed: BullMQ never ends a pool it was given. */
+  close(): Promise<void> {
+    this.closed ??= (async () => {
+      await Promise.all(this.ending);
+      await this.pool.end();
+    })();
+    return this.closed;
+  }
+}
+
+/** Idle time before TCP keepalive probes a LISTEN connection, so a silent drop is noticed in seconds (as BullMQ does). */
+const LISTEN_KEEPALIVE_MS = 10_000;
+
+function clientConfig(databaseUrl: string, schema: string): pg.ClientConfig {
+  const searchPath = `-c search_path="${schema}"`;
+  // node-postgres lets parameters in the URL override the config object, so `options` given in the URL
+  // would silently drop the search_path: merge them here instead.
+  const url = new URL(databaseUrl);
+  const given = url.searchParams.get('options');
+  if (given !== null) url.searchParams.delete('options');
+  return {
+    connectionString: given === null ? databaseUrl : url.toString(),
+    options: given ? `${given} ${searchPath}` : searchPath,
+    // A name set in the URL or PGAPPNAME still wins.
+    fallback_application_name: QUEUE_APPLICATION_NAME,
+  };
+}
+
+/**
+ * A BullMQ connection whose queries go to the provider's shared pool. BullMQ's own handling of the
+ * LISTEN connection (naming it after the worker for getWorkers(), rebuilding it after a drop, closing
+ * it) is kept: it asks the "pool" for a client, and gets a dedicated connection.
+ */
+class SharedPoolConnection extends PostgresConnection {
+  // BullMQ records the schema only for pools it builds itself.
+  override readonly schema: string;
+  private readiness: Promise<void> | undefined;
+
+  constructor(private readonly shared: SharedPostgres) {
+    super(poolView(shared));
+    this.schema = shared.schema;
+  }
+
+  /** Readiness is the shared migration, run once per provider, instead of one schema check per object. */
+  override waitUntilReady(): Promise<void> {
+    this.readiness ??= this.shared.migrated().then(
+      () => {
+        // As BullMQ does: deferred, so listeners attached right after construction still hear it.
+        setTimeout(() => this.emit('ready'), 0);
+      },
+      (e: unknown) => {
+        this.readiness = undefined;
+        throw e;
+      },
+    );
+    return this.readiness;
+  }
+}
+
+/**
+ * What one BullMQ object sees as its `pg.Pool`. BullMQ ends only pools it built, so `end` is never
+ * called; `connect` is only reached for the LISTEN client, as readiness never checks a client out.
+ */
+function poolView(shared: SharedPostgres): PgPool {
+  const events = new EventEmitter();
+  const view = {
+    // BullMQ reads this to decide how long a worker may block on LISTEN; ours always keep alive.
+    options: { keepAlive: true },
+    query: (text: string, params?: readonly unknown[]) => shared.pool.query(text, params as unknown[] | undefined),
+    connect: () => shared.openListenClient(),
+    end: async () => undefined,
+    on(event: string, listener: (...args: any[]) => void) {
+      events.on(event, listener);
+      return view;
+    },
+    removeAllListeners(event?: string) {
+      events.removeAllListeners(event);
+      return view;
+    },
+  };
+  return view as PgPool;
+}
+
+/** createPostgresBackend, with every backend's connection built on the shared pool. */
+function sharedPoolBackendFactory(shared: SharedPostgres): BackendFactory<PostgresQueueBackend, PostgresConnectionOptions> {
+  return (name, opts, factoryOpts = {}) => {
+    // The names BullMQ gives the LISTEN connection, which getWorkers()/getQueueEvents() look for in
+    // pg_stat_activity (see createPostgresBackend).
+    const workerName = (opts as { name?: string }).name;
+    let listenClientName: string | undefined;
+    if (factoryOpts.withBlockingConnection) listenClientName = workerName ? `${name}:w:${workerName}` : name;
+    else if (factoryOpts.blocking) listenClientName = `${name}:qe`;
+    return new PostgresQueueBackend(new SharedPoolConnection(shared), name, opts, true, listenClientName);
+  };
 }
 
 function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {

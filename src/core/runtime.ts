@@ -166,7 +166,7 @@ export async function createRuntime(env: Readonly<Record<string, string | undefi
     let innerQueue = opts.queue;
     if (!innerQueue) {
       const { createQueueProvider } = await import('./queue.js');
-      innerQueue = await createQueueProvider({ redisUrl: core.REDIS_URL, databaseUrl, log });
+      innerQueue = await createQueueProvider({ redisUrl: core.REDIS_URL, databaseUrl, poolMax: core.QUEUE_DB_POOL_MAX, log });
     }
     const { provider: queue, depth } = trackQueues(innerQueue);
     cleanups.push(() => queue.close());

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
-import { createQueueProvider, DEFAULT_QUEUE_SCHEMA } from '../../src/core/queue.js';
+import { createQueueProvider, DEFAULT_QUEUE_SCHEMA, QUEUE_APPLICATION_NAME } from '../../src/core/queue.js';
 import type { QueueProvider } from '../../src/core/queue-types.js';
-import { createScratchDatabase, REDIS_URL, uniqueName, type ScratchDatabase } from '../support/db.js';
+import { ADMIN_DATABASE_URL, createScratchDatabase, REDIS_URL, uniqueName, type ScratchDatabase } from '../support/db.js';
 
 describe.each(['postgres', 'redis'] as const)('queue provider on %s', (backend) => {
   let db: ScratchDatabase;
@@ -119,5 +119,143 @@ describe('queue provider lifecycle', () => {
     await expect(p.ping()).rejects.toThrow(/did not answer within/);
     expect(Date.now() - t0).toBeLessThan(10_000);
     await p.close();
+  });
+});
+
+describe('queue provider on postgres: connections', () => {
+  const POOL_MAX = 3;
+  let db: ScratchDatabase;
+  let admin: pg.Client;
+
+  beforeAll(async () => {
+    db = await createScratchDatabase('queue_conns');
+    // Connected to another database, so it never counts itself.
+    admin = new pg.Client({ connectionString: ADMIN_DATABASE_URL });
+    await admin.connect();
+  });
+  afterAll(async () => {
+    await admin.end();
+    await db.drop();
+  });
+
+  /** Connections to the scratch database by application_name. */
+  async function connections(): Promise<Map<string, number>> {
+    const { rows } = await admin.query<{ name: string; n: string }>(
+      "select coalesce(application_name, '') as name, count(*) as n from pg_stat_activity where datname = $1 group by 1",
+      [db.name],
+    );
+    return new Map(rows.map((r) => [r.name, Number(r.n)]));
+  }
+  const total = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+
+  /** A queue with a worker and an event listener, and `jobs` jobs run through it. */
+  async function busyQueue(p: QueueProvider, name: string, jobs: number): Promise<void> {
+    const events = p.events(name);
+    let done = 0;
+    const worker = p.worker(name, async () => {
+      done++;
+    }, { concurrency: 10 });
+    await Promise.all([events.waitUntilReady(), worker.waitUntilReady()]);
+    await p.queue(name).addBulk(Array.from({ length: jobs }, (_, i) => ({ name: 'n', data: { i } })));
+    const end = Date.now() + 30_000;
+    while (done < jobs && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    expect(done).toBe(jobs);
+  }
+
+  /** The backend closes a session shortly after its client leaves. */
+  async function settled(pred: (m: Map<string, number>) => boolean): Promise<Map<string, number>> {
+    let m = await connections();
+    for (let i = 0; i < 100 && !pred(m); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      m = await connections();
+    }
+    return m;
+  }
+
+  it('shares one bounded pool; only the LISTEN connections grow with the queues, and close() ends them all', async () => {
+    expect(total(await connections())).toBe(0);
+    const p = createQueueProvider({ databaseUrl: db.url, poolMax: POOL_MAX });
+    try {
+      const prefix = uniqueName('c');
+      const names = Array.from({ length: 8 }, (_, i) => `${prefix}-${i}`);
+
+      // Four queues busy at once: enough concurrent queries to fill any pool.
+      await Promise.all(names.slice(0, 4).map((n) => busyQueue(p, n, 40)));
+      const four = await connections();
+      expect(four.get(QUEUE_APPLICATION_NAME) ?? 0).toBeLessThanOrEqual(POOL_MAX);
+      // One LISTEN per worker and per event listener, named by BullMQ after its queue.
+      for (const n of names.slice(0, 4)) {
+        expect(four.get(n)).toBe(1);
+        expect(four.get(`${n}:qe`)).toBe(1);
+      }
+      expect(total(four)).toBeLessThanOrEqual(POOL_MAX + 2 * 4);
+
+      // Twice the queues: the pool stays within its bound, only the LISTEN connections are added.
+      await Promise.all(names.slice(4).map((n) => busyQueue(p, n, 40)));
+      const eight = await connections();
+      expect(eight.get(QUEUE_APPLICATION_NAME) ?? 0).toBeLessThanOrEqual(POOL_MAX);
+      expect(total(eight)).toBeLessThanOrEqual(POOL_MAX + 2 * 8);
+      expect(total(eight) - (eight.get(QUEUE_APPLICATION_NAME) ?? 0)).toBe(2 * 8);
+
+      // The LISTEN connection still carries the worker's name, which is how BullMQ (and the dashboard) find workers.
+      expect(await p.queue(names[0]!).getWorkersCount()).toBe(1);
+    } finally {
+      await p.close();
+    }
+    expect(total(await settled((m) => total(m) === 0))).toBe(0);
+  });
+
+  it('rebuilds a dropped LISTEN connection under its name, and still closes everything', async () => {
+    const p = createQueueProvider({ databaseUrl: db.url, poolMax: 2 });
+    try {
+      const name = uniqueName('d');
+      let done = 0;
+      const worker = p.worker(name, async () => {
+        done++;
+      });
+      await worker.waitUntilReady();
+      const runOne = async () => {
+        const before = done;
+        await p.queue(name).add('n', {});
+        const end = Date.now() + 20_000;
+        while (done === before && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+        expect(done).toBe(before + 1);
+      };
+      await runOne();
+      const killed = await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and application_name = $2', [db.name, name]);
+      expect(killed.rowCount).toBe(1);
+      await runOne();
+      expect((await settled((m) => m.get(name) === 1)).get(name)).toBe(1);
+    } finally {
+      await p.close();
+    }
+    expect(total(await settled((m) => total(m) === 0))).toBe(0);
+  });
+
+  it('keeps BullMQ in its schema when the database URL carries its own options', async () => {
+    const url = new URL(db.url);
+    url.searchParams.set('options', '-c statement_timeout=60000');
+    const p = createQueueProvider({ databaseUrl: url.toString(), schema: 'opts_jobs' });
+    try {
+      await p.ping();
+      const q = p.queue(uniqueName('o'));
+      await q.add('x', {});
+      // BullMQ's SQL names its tables unqualified: without the search_path this fails.
+      expect(await q.getJobCountByTypes('waiting')).toBe(1);
+    } finally {
+      await p.close();
+    }
+    const c = new pg.Client({ connectionString: db.url });
+    await c.connect();
+    try {
+      const { rows } = await c.query<{ n: string }>("select count(*) as n from pg_tables where schemaname = 'opts_jobs' and tablename = 'job'");
+      expect(Number(rows[0]!.n)).toBe(1);
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('refuses a pool size below one', () => {
+    expect(() => createQueueProvider({ databaseUrl: db.url, poolMax: 0 })).toThrow(/invalid queue pool size/);
   });
 });

@@ -42,6 +42,7 @@ export function testCore(over: Partial<CoreConfig> = {}): CoreConfig {
     PORT: 0,
     HOST: '127.0.0.1',
     DATABASE_POOL_MAX: 10,
+    QUEUE_DB_POOL_MAX: 10,
     PUBLIC_URL: 'http://localhost',
     LOG_LEVEL: 'silent',
     BODY_LIMIT_BYTES: 1024 * 1024,
