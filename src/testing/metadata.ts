@@ -10,17 +10,9 @@ import { dirname, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { HarnessConfigError } from './errors.js';
 
-export interface QualifiedTable {
-  schema: string;
-  name: string;
-}
+import type { HeaderConf, QualifiedTable } from '../hasura/types.js';
 
-/** `{name, value}` or `{name, value_from_env}`. */
-export interface HeaderConf {
-  name: string;
-  value?: string;
-  value_from_env?: string;
-}
+export type { HeaderConf, QualifiedTable };
 
 export interface OperationSpecMeta {
   columns: '*' | string[];

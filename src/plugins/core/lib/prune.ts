@@ -13,22 +13,22 @@ async function deleteInBatches(db: Queryable, sql: string, params: unknown[], ba
   }
 }
 
-export async function pruneEventReceipts(db: Queryable, olderThanDays: number): Promise<number> {
+/** Deletes rows of `table` (one of ours, never user input) older than `olderThanDays`, keyed by `key`. */
+function pruneByAge(db: Queryable, table: string, key: string, olderThanDays: number): Promise<number> {
   return deleteInBatches(
     db,
-    `delete from nself_plugins.event_receipt where ctid = any(array(
-       select ctid from nself_plugins.event_receipt where created_at < now() - make_interval(days => $1) limit $2))`,
+    `delete from ${table} where ${key} = any(array(
+       select ${key} from ${table} where created_at < now() - make_interval(days => $1) limit $2))`,
     [olderThanDays],
   );
 }
 
-export async function pruneSelftestRuns(db: Queryable, olderThanDays: number): Promise<number> {
-  return deleteInBatches(
-    db,
-    `delete from core.selftest_runs where id = any(array(
-       select id from core.selftest_runs where created_at < now() - make_interval(days => $1) limit $2))`,
-    [olderThanDays],
-  );
+export function pruneEventReceipts(db: Queryable, olderThanDays: number): Promise<number> {
+  return pruneByAge(db, 'nself_plugins.event_receipt', 'ctid', olderThanDays);
+}
+
+export function pruneSelftestRuns(db: Queryable, olderThanDays: number): Promise<number> {
+  return pruneByAge(db, 'core.selftest_runs', 'id', olderThanDays);
 }
 
 /**
