@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import type { CoreConfig, PluginManifest } from './plugin.js';
 import { resolvePlugins, RegistryError } from './registry.js';
+import { defaultFeatures, featureTagProblems, featuresKey, parseFeatures, withFeatures } from './features.js';
 
 /* ------------------------------------------------------------------ schema annotations */
 
@@ -27,6 +28,22 @@ function findInChain<T>(schema: z.ZodType, pick: (s: z.ZodType) => T | undefined
     if (v !== undefined) return v;
   }
   return undefined;
+}
+
+/**
+ * Marks a setting as belonging to a feature of its plugin: validated (and required, if it is) only while the
+ * feature is on, and listed under it by `info` and in `.env.example`.
+ */
+export function forFeature<T extends z.ZodType>(feature: string, schema: T): T {
+  return schema.meta({ ...(schema.meta() ?? {}), feature }) as T;
+}
+
+/** The feature a setting belongs to, if any. */
+export function settingFeature(schema: z.ZodType): string | undefined {
+  return findInChain(schema, (s) => {
+    const f = s.meta()?.feature;
+    return typeof f === 'string' ? f : undefined;
+  });
 }
 
 export function isSecret(schema: z.ZodType): boolean {
@@ -127,8 +144,10 @@ export class ConfigError extends Error {
 
 export interface LoadedConfig {
   core: Readonly<CoreConfig>;
-  /** Enabled plugins, dependencies first. */
+  /** Enabled plugins, dependencies first, each with only its enabled features (`withFeatures`). */
   plugins: readonly PluginManifest[];
+  /** The features on per enabled plugin (from `<PLUGIN>_FEATURES`, else the defaults). */
+  features: ReadonlyMap<string, readonly string[]>;
   pluginConfig: ReadonlyMap<string, Readonly<Record<string, unknown>>>;
 }
 
@@ -199,6 +218,17 @@ export function loadConfig(env: Env, available: readonly PluginManifest[]): Load
   }
 
   const pluginConfig = new Map<string, Readonly<Record<string, unknown>>>();
+  const features = new Map<string, readonly string[]>();
+  plugins = plugins.map((declared) => {
+    problems.push(...featureTagProblems(declared).map((message) => ({ plugin: declared.name, message })));
+    if (!declared.features || Object.keys(declared.features).length === 0) return withFeatures(declared, []);
+    const variable = featuresKey(declared.name);
+    const r = parseFeatures(declared, env[variable]);
+    problems.push(...r.problems.map((message) => ({ plugin: declared.name, variable, message })));
+    const on = r.problems.length ? defaultFeatures(declared) : r.features;
+    features.set(declared.name, on);
+    return withFeatures(declared, on);
+  });
   for (const plugin of plugins) {
     if (!plugin.config) {
       pluginConfig.set(plugin.name, Object.freeze({}));
@@ -218,7 +248,7 @@ export function loadConfig(env: Env, available: readonly PluginManifest[]): Load
     PUBLIC_URL: (c.PUBLIC_URL ?? `http://localhost:${c.PORT}`).replace(/\/+$/, ''),
     PLUGINS_ENABLED: plugins.map((p) => p.name),
   };
-  return { core: freezeDeep(core), plugins: Object.freeze([...plugins]), pluginConfig };
+  return { core: freezeDeep(core), plugins: Object.freeze([...plugins]), features, pluginConfig };
 }
 
 /* ------------------------------------------------------------------ redaction and .env.example */
@@ -244,23 +274,39 @@ function formatDefault(value: unknown): string {
   return String(value);
 }
 
-function renderSection(title: string, description: string | undefined, shape: Record<string, z.ZodType>): string[] {
+function renderSection(title: string, description: string | undefined, shape: Record<string, z.ZodType>, plugin?: PluginManifest): string[] {
   const lines = [`## ${title}`];
   if (description) lines.push(`# ${description}`);
+  if (plugin?.features && Object.keys(plugin.features).length) {
+    lines.push('', `# ${featuresDescription(plugin)}`);
+    const defaults = defaultFeatures(plugin).join(',') || 'none';
+    lines.push(`# (default: ${defaults})`, `# ${featuresKey(plugin.name)}=${defaults}`);
+  }
   for (const [key, schema] of Object.entries(shape)) {
     lines.push('');
     const desc = describeSetting(schema);
     if (desc) lines.push(`# ${desc}`);
     const flags: string[] = [];
+    const feature = settingFeature(schema);
+    if (feature) flags.push(`feature: ${feature}`);
     if (isSecret(schema)) flags.push('secret');
     const def = settingDefault(schema);
     const required = isRequired(schema);
-    if (required) flags.push('required');
+    if (required) flags.push(feature ? 'required with the feature' : 'required');
     if (def) flags.push(`default: ${formatDefault(def.value)}`);
     if (flags.length) lines.push(`# (${flags.join('; ')})`);
-    lines.push(required ? `${key}=` : `# ${key}=${def && !isSecret(schema) ? formatDefault(def.value) : ''}`);
+    lines.push(required && !feature ? `${key}=` : `# ${key}=${def && !isSecret(schema) ? formatDefault(def.value) : ''}`);
   }
   return lines;
+}
+
+/** One line naming a plugin's features, for `.env.example` and the installer. */
+export function featuresDescription(plugin: PluginManifest): string {
+  const list = Object.entries(plugin.features ?? {})
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([name, f]) => `${name} (${f.description.replace(/\.$/, '')})`)
+    .join(', ');
+  return `Features switched on, comma-separated (none: none, all: all): ${list}.`;
 }
 
 /** `.env.example` text for the core settings and every plugin in `plugins`. Deterministic. */
@@ -273,8 +319,9 @@ export function renderEnvExample(plugins: readonly PluginManifest[]): string {
     renderSection('core', undefined, coreConfigSchema.shape as Record<string, z.ZodType>),
   ];
   for (const p of [...plugins].sort((a, b) => a.name.localeCompare(b.name))) {
-    if (!p.config || Object.keys(p.config.shape).length === 0) continue;
-    sections.push(renderSection(`plugin ${p.name}`, p.description, p.config.shape as Record<string, z.ZodType>));
+    const hasFeatures = !!p.features && Object.keys(p.features).length > 0;
+    if ((!p.config || Object.keys(p.config.shape).length === 0) && !hasFeatures) continue;
+    sections.push(renderSection(`plugin ${p.name}`, p.description, (p.config?.shape ?? {}) as Record<string, z.ZodType>, p));
   }
   return sections.map((s) => s.join('\n')).join('\n\n') + '\n';
 }

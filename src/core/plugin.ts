@@ -53,6 +53,15 @@ export interface HandlerContext<C = Record<string, unknown>> {
    * so a redelivery after a crash either sees the receipt (effect committed) or repeats cleanly.
    */
   once<T>(key: string, fn: (tx: PoolClient) => Promise<T>): Promise<OnceResult<T>>;
+  /** Features of the handler's plugin that are switched on (`<PLUGIN>_FEATURES`). */
+  readonly features: ReadonlySet<string>;
+  /**
+   * A long-lived object a plugin declared in its manifest's `services` (its own, or one of a plugin it depends
+   * on), created at start and closed at shutdown. Throws when the owning plugin or feature is not enabled.
+   */
+  service<T>(token: ServiceToken<T>): T;
+  /** Like `service`, but `undefined` when the owning plugin (an optional dependency) or feature is off. */
+  optionalService<T>(token: ServiceToken<T>): T | undefined;
 }
 
 /* ------------------------------------------------------------------ Hasura envelopes */
@@ -163,6 +172,8 @@ export interface EventTriggerSpec {
   retry_conf?: Partial<EventRetryConf>;
   handler: EventHandler;
   comment?: string;
+  /** Only present while this feature of the plugin is on. */
+  feature?: string;
 }
 
 export interface TableSpec {
@@ -180,6 +191,8 @@ export interface TableSpec {
   update_permissions?: UpdatePermission[];
   delete_permissions?: DeletePermission[];
   event_triggers?: EventTriggerSpec[];
+  /** Tracked (and its triggers present) only while this feature of the plugin is on; the migration always creates it. */
+  feature?: string;
 }
 
 export interface ActionSpec {
@@ -192,6 +205,8 @@ export interface ActionSpec {
   timeout?: number;
   forward_client_headers?: boolean;
   comment?: string;
+  /** Only present while this feature of the plugin is on. */
+  feature?: string;
 }
 
 /** Cron retry settings, Hasura's key names (they differ from event triggers'). */
@@ -209,6 +224,8 @@ export interface CronSpec {
   retry_conf?: Partial<CronRetryConf>;
   comment?: string;
   handler: CronHandler;
+  /** Only present while this feature of the plugin is on. */
+  feature?: string;
 }
 
 /**
@@ -219,9 +236,100 @@ export interface PluginJob {
   readonly name: string;
   readonly queue: string;
   readonly handler: (data: any, ctx: any) => Promise<unknown>;
+  /** Registered (and run) only while this feature of the plugin is on. */
+  readonly feature?: string;
+}
+
+/* ------------------------------------------------------------------ services */
+
+export const SERVICE_TOKEN = Symbol.for('nself-plugins.service');
+
+/**
+ * A long-lived object a plugin owns (a queue service, an S3 client, push senders…): created once when the
+ * suite starts, after the database and queue and after the services of the plugins it depends on, and
+ * closed in reverse order at shutdown.
+ */
+export interface ServiceSpec<T, C = Record<string, unknown>> {
+  /** Unique within the plugin; named in logs and errors. */
+  name: string;
+  create(runtime: PluginRuntime<C>): Promise<T> | T;
+  close?(service: T): Promise<void> | void;
+  /** Created only while this feature of the plugin is on. */
+  feature?: string;
+}
+
+/**
+ * What a manifest lists in `services` and what handlers pass to `ctx.service(token)`: the token carries the
+ * service's type, so `ctx.service(jobsService)` is typed without casts.
+ */
+export interface ServiceToken<T, C = any> extends Readonly<ServiceSpec<T, C>> {
+  readonly [SERVICE_TOKEN]: true;
+}
+
+export function defineService<T, C = Record<string, unknown>>(spec: ServiceSpec<T, C>): ServiceToken<T, C> {
+  return Object.freeze({ ...spec, [SERVICE_TOKEN]: true as const });
+}
+
+/* ------------------------------------------------------------------ more metadata kinds */
+
+/**
+ * A relationship from an action's output object type to a table (Hasura's action relationships, declared on
+ * the custom type): the client selects the row through the action's result, under its own select permission.
+ */
+export interface ActionRelationship {
+  name: string;
+  type: 'object' | 'array';
+  remote_table: { schema: string; name: string };
+  /** Output field → table column. */
+  field_mapping: Record<string, string>;
+}
+
+/** A tracked SQL function (in the plugin's schema) exposed as a query or mutation root field. */
+export interface FunctionSpec {
+  function: { schema: string; name: string };
+  configuration?: {
+    exposed_as?: 'query' | 'mutation';
+    /** The function argument Hasura fills with the session variables (json). */
+    session_argument?: string;
+    custom_name?: string;
+    custom_root_fields?: { function?: string; function_aggregate?: string };
+  };
+  /** Roles besides admin that may call it; each also needs select permission on the table it returns. */
+  permissions?: string[];
+  comment?: string;
+  /** Tracked only while this feature of the plugin is on. */
+  feature?: string;
+}
+
+/**
+ * A GraphQL endpoint the plugin serves itself, added to Hasura as a remote schema named after the plugin and
+ * served at `/remote-schemas/<plugin>`. Hasura forwards the session as `x-hasura-*` headers; resolvers get a
+ * `RemoteSchemaContext` as their GraphQL context.
+ */
+export interface RemoteSchemaSpec {
+  /** Built once at boot. Root fields start with the plugin's camelCase prefix, like actions. */
+  schema: () => import('graphql').GraphQLSchema;
+  /** Roles that see it when Hasura's remote schema permissions are on (admin always; off: every role). */
+  permissions?: string[];
+  /** Seconds Hasura waits for an answer (Hasura's default is 60). */
+  timeout_seconds?: number;
+  comment?: string;
+  feature?: string;
+}
+
+export interface RemoteSchemaContext<C = Record<string, unknown>> extends HandlerContext<C> {
+  readonly session: Session;
 }
 
 /* ------------------------------------------------------------------ the manifest */
+
+export interface FeatureSpec {
+  description: string;
+  /** On when `<PLUGIN>_FEATURES` is unset. */
+  default?: boolean;
+  /** Other features of the plugin this one needs. */
+  requires?: string[];
+}
 
 export interface PluginManifest<C extends z.ZodObject = z.ZodObject> {
   /** = Postgres schema = prefix of every Hasura name the plugin owns. */
@@ -229,22 +337,38 @@ export interface PluginManifest<C extends z.ZodObject = z.ZodObject> {
   version: string;
   description: string;
   dependsOn?: string[];
-  /** zod object of the plugin's env settings (`<PLUGIN>_*`). Mark secrets with `secret()`. */
+  /**
+   * Plugins this one uses when they are enabled (through `ctx.optionalService`), without needing them:
+   * started before it when present.
+   */
+  optionalDependsOn?: string[];
+  /** zod object of the plugin's env settings (`<PLUGIN>_*`). Mark secrets with `secret()`, feature settings with `forFeature()`. */
   config?: C;
   tables?: TableSpec[];
   /** Keyed by the GraphQL field name (camelCase, plugin prefix). The SDL lives in `actions/<plugin>/actions.graphql`. */
   actions?: Record<string, ActionSpec>;
+  /** Relationships of action output types (SDL object types) to tables, keyed by the type name. */
+  actionRelationships?: Record<string, ActionRelationship[]>;
+  /** Tracked SQL functions of the plugin's schema. */
+  functions?: FunctionSpec[];
+  /** A GraphQL endpoint of the plugin's own, added to Hasura as a remote schema. */
+  remoteSchema?: RemoteSchemaSpec;
   /** Keyed by the cron trigger name (`<plugin>_<what>`). */
   crons?: Record<string, CronSpec>;
-  /** Optional feature flags (`--features a,b`) with what each switches on. */
-  features?: Record<string, { description: string; default?: boolean }>;
   /**
-   * Started with the server (and with `nself-plugins worker`): background workers, schedulers.
-   * Returns a stop function awaited on graceful shutdown.
+   * Feature flags (`install --features a,b`, `<PLUGIN>_FEATURES`). Actions, triggers, crons, tables, functions,
+   * jobs, services and settings marked with a `feature` exist only while it is on.
    */
-  start?: (runtime: PluginRuntime) => Promise<(() => Promise<void>) | void>;
+  features?: Record<string, FeatureSpec>;
+  /** Long-lived objects the plugin's handlers (and its dependants') reach through `ctx.service(token)`. */
+  services?: readonly ServiceToken<any>[];
+  /**
+   * Started with the server (and with `nself-plugins worker`), after every service: background workers,
+   * schedulers. Returns a stop function awaited on graceful shutdown.
+   */
+  start?(runtime: PluginRuntime<z.infer<C>>): Promise<(() => Promise<void>) | void>;
   /** Extra HTTP routes for third parties (mounted under `/hooks/<plugin>/` or `/admin/<plugin>/`). */
-  routes?: (router: import('express').Router, runtime: PluginRuntime) => void;
+  routes?(router: import('express').Router, runtime: PluginRuntime<z.infer<C>>): void;
   /** Where `routes` is mounted: `hooks` (default, `/hooks/<plugin>/`) or `admin` (`/admin/<plugin>/`, operator pages). */
   routesMount?: 'hooks' | 'admin';
   /** Background jobs (`defineJob`) the jobs plugin registers and runs; names start with `<plugin>.`. */
@@ -258,10 +382,15 @@ export interface PluginRuntime<C = Record<string, unknown>> {
   readonly log: Logger;
   readonly db: Db;
   readonly queue: QueueProvider;
-  /** Every enabled plugin, dependencies first: the jobs plugin registers the `jobs` they contribute. */
-  readonly plugins?: readonly PluginManifest[];
+  /** Features of this plugin that are on. */
+  readonly features: ReadonlySet<string>;
+  /** Every enabled plugin (with only its enabled features), dependencies first. */
+  readonly plugins: readonly PluginManifest[];
   /** Every enabled plugin's settings: the jobs plugin hands each contributed job its own plugin's config. */
-  readonly pluginConfig?: ReadonlyMap<string, Readonly<Record<string, unknown>>>;
+  readonly pluginConfig: ReadonlyMap<string, Readonly<Record<string, unknown>>>;
+  /** A service of this plugin or of a plugin it depends on (see `HandlerContext.service`). */
+  service<T>(token: ServiceToken<T>): T;
+  optionalService<T>(token: ServiceToken<T>): T | undefined;
 }
 
 export type PluginConfig<P> = P extends PluginManifest<infer C> ? z.infer<C> : never;

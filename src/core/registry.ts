@@ -70,6 +70,8 @@ export function resolvePlugins(available: readonly PluginManifest[], enabled?: r
     }
     state.set(p.name, 'visiting');
     for (const dep of p.dependsOn ?? []) visit(byName.get(dep)!, [...path, p.name]);
+    // Optional dependencies start first when they are enabled at all.
+    for (const dep of p.optionalDependsOn ?? []) if (wantedNames.has(dep)) visit(byName.get(dep)!, [...path, p.name]);
     state.set(p.name, 'done');
     ordered.push(p);
   };

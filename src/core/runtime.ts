@@ -14,7 +14,9 @@ import { createDb, type ClosableDb } from './db.js';
 import { createLogger } from './logger.js';
 import { createMetrics, type Metrics, type QueueDepth } from './metrics.js';
 import { runOnce, type ReceiptScope } from './once.js';
-import type { CoreConfig, HandlerContext, PluginManifest, PluginRuntime, Session } from './plugin.js';
+import type { CoreConfig, HandlerContext, PluginManifest, PluginRuntime, ServiceToken, Session } from './plugin.js';
+import { activeFeatures } from './features.js';
+import { ServiceRegistry } from './services.js';
 import type { QueueProvider } from './queue-types.js';
 import { handlerTables, type HandlerTables } from './registry.js';
 import type { Runtime } from './runtime-types.js';
@@ -188,6 +190,7 @@ export async function createRuntime(env: Readonly<Record<string, string | undefi
       return loaded.pluginConfig.get(plugin) ?? Object.freeze({});
     };
 
+    const services = new ServiceRegistry(loaded.plugins, catalogue);
     const pluginRuntimes = new Map<string, PluginRuntime>();
     const pluginRuntime = (plugin: string): PluginRuntime => {
       let r = pluginRuntimes.get(plugin);
@@ -199,13 +202,19 @@ export async function createRuntime(env: Readonly<Record<string, string | undefi
           log: log.child({ plugin }),
           db,
           queue,
+          features: activeFeatures(byName.get(plugin)!),
           plugins: loaded.plugins,
           pluginConfig: loaded.pluginConfig,
+          service: <T>(token: ServiceToken<T>) => services.get(plugin, token, false) as T,
+          optionalService: <T>(token: ServiceToken<T>) => services.get(plugin, token, true),
         });
         pluginRuntimes.set(plugin, r);
       }
       return r;
     };
+    // Services after the database and queue they use, closed before them.
+    await services.start(pluginRuntime, log);
+    cleanups.push(() => services.close(log));
 
     const contextFor = (plugin: string, o: ContextOptions): HandlerContext => {
       const base = pluginRuntime(plugin);
@@ -251,6 +260,7 @@ class Context implements HandlerContext {
   readonly db: PluginRuntime['db'];
   readonly queue: QueueProvider;
   readonly plugin: string;
+  readonly features: ReadonlySet<string>;
   #log: Logger | undefined;
   readonly #base: PluginRuntime;
   readonly #receipt: ReceiptScope;
@@ -271,6 +281,7 @@ class Context implements HandlerContext {
     this.db = base.db;
     this.queue = base.queue;
     this.plugin = base.plugin;
+    this.features = base.features;
     this.#receipt = receipt;
     this.#log = log;
     this.#bindings = bindings;
@@ -282,5 +293,13 @@ class Context implements HandlerContext {
 
   once<T>(key: string, fn: (tx: PoolClient) => Promise<T>) {
     return runOnce(this.db, this.#receipt, key, fn);
+  }
+
+  service<T>(token: ServiceToken<T>): T {
+    return this.#base.service(token);
+  }
+
+  optionalService<T>(token: ServiceToken<T>): T | undefined {
+    return this.#base.optionalService(token);
   }
 }

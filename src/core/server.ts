@@ -8,6 +8,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { type ErrorRequestHandler, type Request, type Response } from 'express';
 import { createDispatcher, type Dispatch, type Kind } from './dispatch.js';
+import { remoteSchemaRouter } from './remote-schema.js';
 import type { ServerRuntime } from './runtime.js';
 
 /** Shared between the listener and the router: readiness flips to 503 as soon as shutdown starts. */
@@ -181,6 +182,7 @@ export function createRouter(runtime: ServerRuntime, opts: RouterOptions = {}): 
   router.post('/actions/:name', webhook('action'));
   router.post('/events/:name', webhook('event'));
   router.post('/cron/:name', webhook('cron'));
+  router.use(remoteSchemaRouter(runtime));
 
   for (const plugin of runtime.plugins) {
     if (!plugin.routes) continue;

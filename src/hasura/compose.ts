@@ -33,6 +33,8 @@ export function composeProject(catalog: PluginCatalog): Map<string, string> {
     files,
     catalog,
     plugins: catalog.plugins.map((p) => p.manifest.name),
+    // The suite's own project shows every object of every plugin; installs choose their features.
+    allFeatures: true,
     envDir: null,
   });
   const out = new Map<string, string>();

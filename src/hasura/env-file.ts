@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { z } from 'zod';
-import { describeSetting, isRequired, isSecret, settingDefault } from '../core/config.js';
+import { describeSetting, isRequired, isSecret, settingDefault, settingFeature } from '../core/config.js';
 import type { PluginManifest } from '../core/plugin.js';
 
 export interface EnvSetting {
@@ -15,6 +15,8 @@ export interface EnvSetting {
   required: boolean;
   /** Declared default, formatted for a .env file. */
   default?: string;
+  /** The feature the setting belongs to. */
+  feature?: string;
 }
 
 function formatValue(v: unknown): string {
@@ -29,8 +31,10 @@ export function pluginSettings(manifest: PluginManifest<any>): EnvSetting[] {
   return Object.entries(shape).map(([key, schema]) => {
     const def = settingDefault(schema);
     const description = describeSetting(schema);
+    const feature = settingFeature(schema);
     return {
       key,
+      ...(feature ? { feature } : {}),
       ...(description ? { description } : {}),
       secret: isSecret(schema),
       required: isRequired(schema),
@@ -112,4 +116,39 @@ export function removeEnvBlock(text: string, title: string, hash: string | undef
     if (hash && sha(candidate) === hash) return { text: text.slice(0, start) + text.slice(end), removed: true };
   }
   return { text, removed: false };
+}
+
+const assignment = (key: string) => new RegExp(`^(\\s*(?:export\\s+)?${key}\\s*=).*$`, 'm');
+
+/**
+ * Sets `key`'s value where the file assigns it (the first uncommented assignment). When that line lies in the
+ * block appended under `title` and the block is otherwise unchanged, the block's new hash is returned, so a
+ * later remove still recognises it. `changed: false` when the file does not assign the key.
+ */
+export function setEnvValue(
+  text: string,
+  key: string,
+  value: string,
+  block?: { title: string; hash: string | undefined },
+): { text: string; changed: boolean; hash?: string } {
+  const re = assignment(key);
+  const m = re.exec(text);
+  if (!m) return { text, changed: false };
+  const line = `${m[1]}${quote(value)}`;
+  const out = text.slice(0, m.index) + line + text.slice(m.index + m[0].length);
+  if (!block) return { text: out, changed: out !== text };
+  // Find the block as it was (unchanged), then hash the same span after the edit.
+  const head = `# ${block.title}\n`;
+  const at = text.startsWith(head) ? 0 : text.indexOf('\n' + head) + 1;
+  if (at <= 0 && !text.startsWith(head)) return { text: out, changed: out !== text };
+  const blank = text.indexOf('\n\n', at);
+  const end = blank === -1 ? text.length : blank + 1;
+  const delta = out.length - text.length;
+  for (const start of [at - 2, at - 1, at]) {
+    if (start < 0) continue;
+    if (block.hash && sha(text.slice(start, end)) === block.hash && m.index >= start && m.index < end) {
+      return { text: out, changed: out !== text, hash: sha(out.slice(start, end + delta)) };
+    }
+  }
+  return { text: out, changed: out !== text };
 }

@@ -8,7 +8,8 @@
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildASTSchema, Kind, parse, validateSchema, type DocumentNode } from 'graphql';
+import { buildASTSchema, Kind, parse, printSchema, validateSchema, type DocumentNode, type GraphQLSchema } from 'graphql';
+import { defaultFeatures, featureSelectionProblems, featureTagProblems } from '../core/features.js';
 import { CronExpressionParser } from 'cron-parser';
 import { HASURA_SCALAR_NAMES, HASURA_SCALARS_SDL } from '../core/hasura-scalars.js';
 import type { PluginManifest, TableSpec } from '../core/plugin.js';
@@ -17,9 +18,12 @@ import type {
   ActionJson,
   AnyCustomType,
   CronTriggerJson,
+  CustomObjectType,
   CustomTypeKind,
   EventTriggerJson,
   Fragment,
+  FunctionEntry,
+  RemoteSchemaJson,
   HeaderConf,
   MigrationFiles,
   TableEntry,
@@ -181,6 +185,8 @@ export function readMigrations(dir: string, owner: string, allOwners: readonly s
 
 export interface FragmentInput {
   manifest: PluginManifest<any>;
+  /** Features switched on (default: the manifest's default features). */
+  features?: readonly string[];
   /** Text of `actions/<plugin>/actions.graphql` (absent: the plugin has no actions). */
   sdl?: string;
   /** Shown in errors. */
@@ -237,6 +243,12 @@ export function buildFragment(input: FragmentInput): Fragment {
 
   const marker = markerFor(m.name, m.version);
   const sdlFile = input.sdlFile ?? `actions/${m.name}/actions.graphql`;
+  problems.push(...featureTagProblems(m));
+  const features = [...new Set(input.features ?? defaultFeatures(m))].sort();
+  problems.push(...featureSelectionProblems(m, features));
+  if (problems.length) throw new FragmentError(problems);
+  const on = new Set(features);
+  const enabled = (x: { feature?: string | undefined }) => x.feature === undefined || on.has(x.feature);
 
   // SDL ↔ manifest actions, one to one.
   let parsed: ParsedSdl = { actions: [], customTypes: { scalars: [], enums: [], input_objects: [], objects: [] }, typeOrder: [] };
@@ -262,6 +274,7 @@ export function buildFragment(input: FragmentInput): Fragment {
   for (const a of parsed.actions) {
     const spec = manifestActions[a.name];
     if (!spec) continue;
+    if (spec.feature !== undefined && !on.has(spec.feature)) continue;
     const where = `${P}: action ${a.name}`;
     if (typeof spec.handler !== 'function') problems.push(`${where}: handler is not a function`);
     if (spec.kind === 'asynchronous' && a.type === 'query') problems.push(`${where}: a query cannot be asynchronous (Hasura runs queries synchronously)`);
@@ -308,6 +321,18 @@ export function buildFragment(input: FragmentInput): Fragment {
   for (const name of parsed.typeOrder) {
     if (!reachable.has(name)) problems.push(`${P}: type ${name} in ${sdlFile} is not used by any action`);
   }
+  // Only the types of the actions that are on go into the metadata.
+  reachable.clear();
+  for (const a of actions) {
+    visit(a.definition.output_type ?? '');
+    for (const arg of a.definition.arguments ?? []) visit(arg.type);
+  }
+  const customTypes = {
+    scalars: parsed.customTypes.scalars.filter((t) => reachable.has(t.name)),
+    enums: parsed.customTypes.enums.filter((t) => reachable.has(t.name)),
+    input_objects: parsed.customTypes.input_objects.filter((t) => reachable.has(t.name)),
+    objects: parsed.customTypes.objects.filter((t) => reachable.has(t.name)).map((t) => ({ ...t })),
+  };
 
   // Tables and their event triggers.
   const tables: TableEntry[] = [];
@@ -319,12 +344,14 @@ export function buildFragment(input: FragmentInput): Fragment {
     seenTables.add(key);
     checkTable(m.name, t, problems, where);
     const triggers: EventTriggerJson[] = [];
+    const tableOn = enabled(t);
     for (const trig of t.event_triggers ?? []) {
       checkTriggerName(m.name, trig.name, 'event trigger', problems);
       const tw = `${P}: event trigger ${trig.name}`;
       if (typeof trig.handler !== 'function') problems.push(`${tw}: handler is not a function`);
       const d = trig.definition;
       if (!d.insert && !d.update && !d.delete && !d.enable_manual) problems.push(`${tw}: enable at least one of insert, update, delete, enable_manual`);
+      if (!tableOn || !enabled(trig)) continue;
       triggers.push({
         name: trig.name,
         definition: {
@@ -338,7 +365,8 @@ export function buildFragment(input: FragmentInput): Fragment {
         headers: SECRET_HEADERS.map((h) => ({ ...h })),
       });
     }
-    const { event_triggers: _omit, ...rest } = t;
+    if (!tableOn) continue;
+    const { event_triggers: _omit, feature: _feature, ...rest } = t;
     const entry: TableEntry = JSON.parse(JSON.stringify(rest)) as TableEntry;
     for (const k of ['object_relationships', 'array_relationships', 'insert_permissions', 'select_permissions', 'update_permissions', 'delete_permissions'] as const) {
       if (Array.isArray(entry[k]) && entry[k]!.length === 0) delete entry[k];
@@ -361,6 +389,7 @@ export function buildFragment(input: FragmentInput): Fragment {
         problems.push(`${cw}: schedule "${spec.schedule}" is not a valid cron expression: ${(e as Error).message}`);
       }
     }
+    if (!enabled(spec)) continue;
     crons.push({
       name,
       webhook: `${PLUGINS_URL_TEMPLATE}/cron/${name}`,
@@ -377,6 +406,10 @@ export function buildFragment(input: FragmentInput): Fragment {
     if (!mig.name.startsWith(`${m.name}_`)) problems.push(`${P}: migration ${mig.version}_${mig.name} must be named <version>_${m.name}_<what>`);
   }
 
+  attachActionRelationships(m, parsed, customTypes.objects, new Set(tables.map((t) => `${t.table.schema}.${t.table.name}`)), problems);
+  const functions = functionEntries(m, on, problems);
+  const remoteSchemas = remoteSchemaEntries(m, marker, on, problems);
+
   if (problems.length) throw new FragmentError(problems);
   return {
     plugin: m.name,
@@ -385,10 +418,151 @@ export function buildFragment(input: FragmentInput): Fragment {
     dependsOn: [...(m.dependsOn ?? [])],
     tables,
     actions,
-    customTypes: parsed.customTypes,
+    customTypes,
     crons,
+    functions,
+    remoteSchemas,
     migrations: input.migrations,
+    features,
   };
+}
+
+const SNAKE = /^[a-z_][a-z0-9_]*$/;
+
+/**
+ * Puts the manifest's action relationships on the output object types. A relationship to a table of the
+ * plugin that a disabled feature leaves untracked is left out with it (Hasura would call it inconsistent).
+ */
+function attachActionRelationships(
+  m: PluginManifest<any>,
+  parsed: ParsedSdl,
+  emitted: Array<CustomObjectType>,
+  tracked: ReadonlySet<string>,
+  problems: string[],
+): void {
+  const P = `plugin ${m.name}`;
+  const tableFeature = new Map((m.tables ?? []).map((t) => [`${t.table.schema}.${t.table.name}`, t.feature]));
+  for (const [typeName, rels] of Object.entries(m.actionRelationships ?? {})) {
+    const where = `${P}: action relationships of ${typeName}`;
+    const sdlType = parsed.customTypes.objects.find((o) => o.name === typeName);
+    if (!sdlType) {
+      problems.push(`${where}: ${typeName} is not an object type of the plugin's actions SDL`);
+      continue;
+    }
+    const fields = new Set(sdlType.fields.map((f) => f.name));
+    const names = new Set<string>();
+    const out: Array<Record<string, unknown> & { name: string }> = [];
+    for (const r of rels) {
+      const rw = `${where}: relationship ${r.name}`;
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(r.name)) problems.push(`${rw}: name must be a GraphQL name`);
+      if (names.has(r.name)) problems.push(`${rw} is declared twice`);
+      names.add(r.name);
+      if (fields.has(r.name)) problems.push(`${rw}: ${typeName} already has a field of that name`);
+      if (r.type !== 'object' && r.type !== 'array') problems.push(`${rw}: type must be object or array`);
+      if (!SNAKE.test(r.remote_table.schema) || !SNAKE.test(r.remote_table.name)) problems.push(`${rw}: remote_table must name a table in lower snake_case`);
+      const mapping = Object.entries(r.field_mapping ?? {});
+      if (mapping.length === 0) problems.push(`${rw}: field_mapping is empty`);
+      for (const [field, column] of mapping) {
+        if (!fields.has(field)) problems.push(`${rw}: field_mapping names ${field}, which ${typeName} does not have`);
+        if (!SNAKE.test(column)) problems.push(`${rw}: field_mapping column ${column} must be lower snake_case`);
+      }
+      const key = `${r.remote_table.schema}.${r.remote_table.name}`;
+      if (r.remote_table.schema === m.name) {
+        if (!tableFeature.has(key)) problems.push(`${rw}: table ${key} is not one of the plugin's tables`);
+        if (!tracked.has(key)) continue;
+      }
+      out.push({ name: r.name, type: r.type, remote_table: { ...r.remote_table }, field_mapping: { ...r.field_mapping } });
+    }
+    const target = emitted.find((o) => o.name === typeName);
+    if (target && out.length) target.relationships = out;
+  }
+}
+
+function functionEntries(m: PluginManifest<any>, on: ReadonlySet<string>, problems: string[]): FunctionEntry[] {
+  const P = `plugin ${m.name}`;
+  const out: FunctionEntry[] = [];
+  const seen = new Set<string>();
+  for (const f of m.functions ?? []) {
+    const key = `${f.function.schema}.${f.function.name}`;
+    const where = `${P}: function ${key}`;
+    if (f.function.schema !== m.name) problems.push(`${where} must live in the plugin's schema "${m.name}"`);
+    if (!SNAKE.test(f.function.name)) problems.push(`${where}: name must be lower snake_case`);
+    if (seen.has(key)) problems.push(`${where} is declared twice`);
+    seen.add(key);
+    const roles = f.permissions ?? [];
+    if (new Set(roles).size !== roles.length) problems.push(`${where}: a permission role is listed twice`);
+    if (roles.some((r) => !r || r === 'admin')) problems.push(`${where}: permission roles must be non-empty and not admin (admin always has access)`);
+    const exposed = f.configuration?.exposed_as;
+    if (exposed !== undefined && exposed !== 'query' && exposed !== 'mutation') problems.push(`${where}: exposed_as must be query or mutation`);
+    if (f.feature !== undefined && !on.has(f.feature)) continue;
+    out.push({
+      function: { ...f.function },
+      ...(f.configuration && Object.keys(f.configuration).length ? { configuration: JSON.parse(JSON.stringify(f.configuration)) as Record<string, unknown> } : {}),
+      ...(roles.length ? { permissions: roles.map((role) => ({ role })) } : {}),
+      ...(f.comment ? { comment: f.comment } : {}),
+    });
+  }
+  return out;
+}
+
+/** Where Hasura reaches a plugin's remote schema (the handler server serves it). */
+export function remoteSchemaUrl(plugin: string): string {
+  return `${PLUGINS_URL_TEMPLATE}/remote-schemas/${plugin}`;
+}
+
+const BUILTIN_TYPES = new Set(['String', 'Int', 'Float', 'Boolean', 'ID']);
+
+/** The named types a remote schema adds to Hasura's schema (those Hasura merges into one namespace). */
+export function remoteSchemaTypeNames(schema: GraphQLSchema): string[] {
+  const roots = new Set([schema.getQueryType()?.name, schema.getMutationType()?.name, schema.getSubscriptionType()?.name]);
+  return Object.keys(schema.getTypeMap())
+    .filter((n) => !n.startsWith('__') && !BUILTIN_TYPES.has(n) && !roots.has(n))
+    .sort();
+}
+
+function remoteSchemaEntries(m: PluginManifest<any>, marker: string, on: ReadonlySet<string>, problems: string[]): RemoteSchemaJson[] {
+  const spec = m.remoteSchema;
+  if (!spec) return [];
+  const where = `plugin ${m.name}: remote schema`;
+  let schema: GraphQLSchema;
+  try {
+    schema = spec.schema();
+    const errors = validateSchema(schema);
+    if (errors.length) throw new Error(errors.map((e) => e.message).join('; '));
+  } catch (e) {
+    problems.push(`${where}: the schema is invalid: ${(e as Error).message}`);
+    return [];
+  }
+  const prefix = camelPrefix(m.name);
+  for (const root of [schema.getQueryType(), schema.getMutationType()]) {
+    for (const field of Object.keys(root?.getFields() ?? {})) {
+      if (!new RegExp(`^${prefix}[A-Z_][A-Za-z0-9_]*$`).test(field)) problems.push(`${where}: root field ${field} must start with "${prefix}" (it shares Hasura's root with every plugin and table)`);
+    }
+  }
+  // Hasura merges a remote schema's types into the one schema every plugin and table shares.
+  const typePrefix = prefix.charAt(0).toUpperCase() + prefix.slice(1);
+  for (const name of remoteSchemaTypeNames(schema)) {
+    if (!name.startsWith(typePrefix)) problems.push(`${where}: type ${name} must start with "${typePrefix}" (types share Hasura's schema with every plugin and table)`);
+  }
+  if (schema.getSubscriptionType()) problems.push(`${where}: Hasura does not forward subscriptions to remote schemas; remove the Subscription type`);
+  const roles = spec.permissions ?? [];
+  if (roles.some((r) => !r || r === 'admin')) problems.push(`${where}: permission roles must be non-empty and not admin`);
+  if (spec.timeout_seconds !== undefined && (!Number.isInteger(spec.timeout_seconds) || spec.timeout_seconds <= 0)) problems.push(`${where}: timeout_seconds must be a positive whole number`);
+  if (spec.feature !== undefined && !on.has(spec.feature)) return [];
+  const sdl = printSchema(schema);
+  return [
+    {
+      name: m.name,
+      definition: {
+        url: remoteSchemaUrl(m.name),
+        headers: SECRET_HEADERS.map((h) => ({ ...h })),
+        forward_client_headers: false,
+        timeout_seconds: spec.timeout_seconds ?? 60,
+      },
+      comment: markedComment(marker, spec.comment),
+      ...(roles.length ? { permissions: roles.map((role) => ({ role, definition: { schema: sdl } })) } : {}),
+    },
+  ];
 }
 
 /** Names must be unique across plugins: actions, types, triggers, crons and tables share Hasura namespaces. */
@@ -409,6 +583,8 @@ export function checkFragmentsTogether(fragments: readonly Fragment[]): void {
       for (const trig of t.event_triggers ?? []) claim('event trigger', trig.name, f.plugin);
     }
     for (const c of f.crons) claim('cron trigger', c.name, f.plugin);
+    for (const fn of f.functions) claim('function', `${fn.function.schema}.${fn.function.name}`, f.plugin);
+    for (const r of f.remoteSchemas) claim('remote schema', r.name, f.plugin);
   }
   if (problems.length) throw new FragmentError(problems);
 }
@@ -428,11 +604,12 @@ export interface PluginCatalog {
   migrationsDir: string;
 }
 
-export function fragmentFromCatalog(catalog: PluginCatalog, entry: CatalogEntry): Fragment {
+export function fragmentFromCatalog(catalog: PluginCatalog, entry: CatalogEntry, features?: readonly string[]): Fragment {
   const owners = [FOUNDATION, ...catalog.plugins.map((p) => p.manifest.name)];
   const sdl = existsSync(entry.sdlPath) ? readFileSync(entry.sdlPath, 'utf8') : undefined;
   return buildFragment({
     manifest: entry.manifest,
+    ...(features ? { features } : {}),
     sdl,
     sdlFile: entry.sdlPath,
     migrations: readMigrations(catalog.migrationsDir, entry.manifest.name, owners),

@@ -28,7 +28,9 @@ import {
   VersionAllocator,
   writeUninstallMigration,
 } from './project-migrations.js';
-import { appendEnvBlock, pluginSettings, removeEnvBlock, type EnvLine, type EnvSetting } from './env-file.js';
+import { appendEnvBlock, envKeys, pluginSettings, removeEnvBlock, setEnvValue, type EnvLine, type EnvSetting } from './env-file.js';
+import { declaredFeatures, defaultFeatures, featureSelectionProblems, featuresKey, withFeatures } from '../core/features.js';
+import { featuresDescription } from '../core/config.js';
 import type { Fragment, MigrationFiles } from './types.js';
 
 const { join } = posix;
@@ -67,6 +69,12 @@ export interface InstallState {
 
 const STATE_NOTE =
   'Written by nself-plugins install/remove: what the installer added to this project, so that remove takes exactly that back out. Do not edit.';
+
+/** The plugins recorded as installed in a project, with their version and features. */
+export function installedPlugins(projectDir: string): Map<string, { version: string; features: string[] }> {
+  const state = readState(new FileSet(resolve(projectDir)));
+  return new Map(Object.entries(state?.plugins ?? {}).map(([name, r]) => [name, { version: r.version, features: [...r.features] }]));
+}
 
 function readState(files: FileSet): InstallState | undefined {
   const text = files.read(STATE_FILE);
@@ -123,8 +131,13 @@ export interface InstallOptions {
   files?: FileSet;
   catalog: PluginCatalog;
   plugins: readonly string[];
-  /** Feature flags, each either `feature` (every selected plugin that has it) or `plugin:feature`. */
+  /**
+   * Feature flags, each either `feature` (every selected plugin that has it) or `plugin:feature`. A plugin
+   * named here gets exactly these features; the others keep what they had (new ones: their defaults).
+   */
   features?: readonly string[];
+  /** Every feature of every selected plugin on (the suite's own composed project). */
+  allFeatures?: boolean;
   /** Hasura database the plugins go to; default: the one used before, else `default`. */
   source?: string;
   /** Folder of `.env`/`.env.example`; default: the project's parent. `null`: leave env files alone. */
@@ -176,11 +189,21 @@ function featuresFor(entries: readonly CatalogEntry[], features: readonly string
   return out;
 }
 
-function defaultFeatures(entry: CatalogEntry): string[] {
-  return Object.entries(entry.manifest.features ?? {})
-    .filter(([, d]) => d.default)
-    .map(([n]) => n)
-    .sort();
+/** The features each selected plugin installs with, checked (unknown names, unmet `requires`). */
+function featureSelection(entries: readonly CatalogEntry[], requested: readonly string[], state: InstallState | undefined, all: boolean): Map<string, string[]> {
+  const named = featuresFor(entries, requested);
+  const out = new Map<string, string[]>();
+  const problems: string[] = [];
+  for (const e of entries) {
+    const m = e.manifest;
+    const chosen = all ? declaredFeatures(m) : (named.get(m.name) ?? state?.plugins[m.name]?.features ?? defaultFeatures(m));
+    // A recorded feature the plugin no longer has (an older version) is dropped rather than refused.
+    const features = chosen.filter((f) => f in (m.features ?? {})).sort();
+    problems.push(...featureSelectionProblems(m, features));
+    out.set(m.name, features);
+  }
+  if (problems.length) throw new InstallError(problems.join('; '));
+  return out;
 }
 
 /** Names of migrations present after the owner's last uninstall migration. */
@@ -254,6 +277,55 @@ function addEnv(
   }
 }
 
+const stableKey = (list: readonly string[]) => [...list].sort().join(',');
+
+/**
+ * The features of an installed plugin changed: its block is written anew (another feature may need other
+ * settings). A block the user edited stays; only its `<PLUGIN>_FEATURES` line changes, and the settings the
+ * new features need are listed for them to add.
+ */
+function refreshEnv(
+  files: FileSet,
+  envRel: (f: string) => string,
+  title: string,
+  perFile: Record<string, EnvLine[]>,
+  record: EnvRecord,
+  result: InstallResult,
+  feature: { key: string; value: string },
+): void {
+  for (const [file, lines] of Object.entries(perFile)) {
+    const rec = record[file];
+    const rel = envRel(file);
+    const text = files.read(rel);
+    if (!rec || text === undefined) {
+      delete record[file];
+      continue;
+    }
+    const removed = removeEnvBlock(text, rec.title, rec.hash);
+    if (removed.removed) {
+      const r = appendEnvBlock(removed.text, { title, lines });
+      files.write(rel, r.text);
+      if (r.hash) {
+        record[file] = { title, hash: r.hash, keys: r.keys };
+        result.env.push({ file: rel, keys: r.keys });
+      } else delete record[file];
+      continue;
+    }
+    if (file === '.env') {
+      const set = setEnvValue(text, feature.key, feature.value, { title: rec.title, hash: rec.hash });
+      if (set.changed) files.write(rel, set.text);
+      if (set.hash) rec.hash = set.hash;
+      const present = envKeys(set.text);
+      const missing = lines.filter((l) => !l.commented && !present.has(l.key)).map((l) => l.key);
+      result.notes.push(
+        `${rel}: the block "${rec.title}" was edited, so it stays; ` +
+          (set.changed ? `${feature.key} is now ${feature.value}` : `set ${feature.key}=${feature.value} there by hand`) +
+          (missing.length ? `; also add ${missing.join(', ')}` : ''),
+      );
+    }
+  }
+}
+
 function dropEnv(files: FileSet, envRel: (f: string) => string, record: EnvRecord, notes: string[]): void {
   for (const [file, rec] of Object.entries(record)) {
     const rel = envRel(file);
@@ -267,8 +339,8 @@ function dropEnv(files: FileSet, envRel: (f: string) => string, record: EnvRecor
   }
 }
 
-function fragmentsOf(catalog: PluginCatalog, entries: readonly CatalogEntry[]): Fragment[] {
-  const fragments = entries.map((e) => fragmentFromCatalog(catalog, e));
+function fragmentsOf(catalog: PluginCatalog, entries: readonly CatalogEntry[], features?: ReadonlyMap<string, readonly string[]>): Fragment[] {
+  const fragments = entries.map((e) => fragmentFromCatalog(catalog, e, features?.get(e.manifest.name)));
   checkFragmentsTogether(fragments);
   return fragments;
 }
@@ -294,8 +366,8 @@ export function install(opts: InstallOptions): InstallResult {
   }
   const state = prior ?? emptyState(source);
   const entries = resolveSelection(opts.catalog, opts.plugins);
-  const fragments = fragmentsOf(opts.catalog, entries);
-  const features = featuresFor(entries, opts.features ?? []);
+  const features = featureSelection(entries, opts.features ?? [], prior, !!opts.allFeatures);
+  const fragments = fragmentsOf(opts.catalog, entries, features);
   const result: InstallResult = { changes: [], ops: [], migrations: [], env: [], missing: [], files: [], notes: [] };
 
   const hadSource = project.metadata.sources.some((s) => s.name === source);
@@ -336,19 +408,30 @@ export function install(opts: InstallOptions): InstallResult {
     const prior = state.plugins[f.plugin];
     const rec: PluginRecord = prior ?? { version: f.version, features: [], migrations: [], env: {} };
     rec.version = f.version;
-    // Reinstalling without --features keeps the features chosen before.
-    rec.features = features.get(f.plugin) ?? prior?.features ?? defaultFeatures(entry);
+    const featuresBefore = prior ? [...prior.features] : undefined;
+    rec.features = [...f.features];
     rec.migrations.push(...copy(f.plugin, f.marker, f.migrations));
     if (envDir !== null) {
-      const settings = pluginSettings(entry.manifest);
-      const featureKey = `${f.plugin.toUpperCase()}_FEATURES`;
+      // Only the settings of the features that are on: a disabled feature's settings are never required.
+      const running = withFeatures(entry.manifest, rec.features);
+      const settings = pluginSettings(running);
       const values: Record<string, string> = { ...(opts.settings ?? {}) };
-      if (settings.some((s) => s.key === featureKey)) values[featureKey] ??= rec.features.join(',');
       const example = envLinesFor(settings, values, true);
       const real = envLinesFor(settings, values, false);
+      const hasFeatures = declaredFeatures(entry.manifest).length > 0;
+      const featureKey = featuresKey(f.plugin);
+      const featureValue = rec.features.join(',') || 'none';
+      if (hasFeatures) {
+        const comment = featuresDescription(entry.manifest);
+        example.lines.unshift({ key: featureKey, value: defaultFeatures(entry.manifest).join(',') || 'none', comment: `${comment}\n(default: ${defaultFeatures(entry.manifest).join(',') || 'none'})`, commented: true });
+        real.lines.unshift({ key: featureKey, value: featureValue, comment });
+      }
       result.missing.push(...real.missing);
       const title = `nself-plugins ${f.plugin} (added by \`nself-plugins install ${f.plugin}\`)`;
-      addEnv(files, envRel, title, { '.env.example': example.lines, '.env': real.lines }, rec.env, result);
+      const perFile = { '.env.example': example.lines, '.env': real.lines };
+      if (featuresBefore && stableKey(featuresBefore) !== stableKey(rec.features)) {
+        refreshEnv(files, envRel, title, perFile, rec.env, result, { key: featureKey, value: featureValue });
+      } else addEnv(files, envRel, title, perFile, rec.env, result);
     }
     state.plugins[f.plugin] = rec;
   }
@@ -360,7 +443,7 @@ export function install(opts: InstallOptions): InstallResult {
   return result;
 }
 
-function locate(project: Project, kind: 'table' | 'action' | 'type' | 'cron', name: string, source: string): string | undefined {
+function locate(project: Project, kind: 'table' | 'action' | 'type' | 'cron' | 'function' | 'remote schema', name: string, source: string): string | undefined {
   const M = (f: string) => join(project.metadataDir, f);
   switch (kind) {
     case 'table': {
@@ -372,6 +455,12 @@ function locate(project: Project, kind: 'table' | 'action' | 'type' | 'cron', na
       return `${M('actions.yaml')}, ${M('actions.graphql')}`;
     case 'cron':
       return M('cron_triggers.yaml');
+    case 'function': {
+      const loc = project.functions.get(`${source}/${name}`);
+      return loc?.file ?? loc?.container.file;
+    }
+    case 'remote schema':
+      return M('remote_schemas.yaml');
   }
 }
 
@@ -403,6 +492,8 @@ const EMPTY_FORMS: Record<string, string> = {
   'actions.graphql': '',
   'cron_triggers.yaml': '[]\n',
   'tables.yaml': '[]\n',
+  'functions.yaml': '[]\n',
+  'remote_schemas.yaml': '[]\n',
   'databases.yaml': '[]\n',
 };
 

@@ -20,7 +20,9 @@ import type {
   CronTriggerJson,
   CustomTypeKind,
   Fragment,
+  FunctionEntry,
   HasuraMetadata,
+  RemoteSchemaJson,
   TableEntry,
 } from './types.js';
 import { CUSTOM_TYPE_KINDS } from './types.js';
@@ -42,7 +44,11 @@ export type Op =
   | { op: 'add_custom_type'; kind: CustomTypeKind; type: AnyCustomType }
   | { op: 'drop_custom_type'; kind: CustomTypeKind; name: string }
   | { op: 'add_cron'; cron: CronTriggerJson }
-  | { op: 'drop_cron'; name: string };
+  | { op: 'drop_cron'; name: string }
+  | { op: 'add_function'; source: string; function: FunctionEntry }
+  | { op: 'drop_function'; source: string; function: { schema: string; name: string } }
+  | { op: 'add_remote_schema'; remoteSchema: RemoteSchemaJson }
+  | { op: 'drop_remote_schema'; name: string };
 
 export class MergeConflictError extends Error {
   constructor(readonly problems: readonly string[]) {
@@ -103,6 +109,7 @@ export function findDuplicates(md: HasuraMetadata): string[] {
   for (const s of md.sources) {
     dup(`table in source ${s.name}:`, (s.tables ?? []).map((t) => tableKey(t.table)));
     dup(`event trigger in source ${s.name}:`, (s.tables ?? []).flatMap((t) => (t.event_triggers ?? []).map((e) => e.name)));
+    dup(`function in source ${s.name}:`, (s.functions ?? []).map((f) => tableKey(f.function)));
     for (const t of s.tables ?? []) {
       dup(`relationship of ${tableKey(t.table)}:`, [...(t.object_relationships ?? []), ...(t.array_relationships ?? [])].map((r) => r.name));
       for (const k of ['insert', 'select', 'update', 'delete'] as const) {
@@ -113,6 +120,7 @@ export function findDuplicates(md: HasuraMetadata): string[] {
   dup('action', (md.actions ?? []).map((a) => a.name));
   dup('custom type', allCustomTypes(md).map((t) => t.type.name));
   dup('cron trigger', (md.cron_triggers ?? []).map((c) => c.name));
+  dup('remote schema', (md.remote_schemas ?? []).map((r) => r.name));
   return problems;
 }
 
@@ -124,6 +132,8 @@ export interface Owned {
   actions: ActionJson[];
   types: Array<{ kind: CustomTypeKind; type: AnyCustomType }>;
   crons: CronTriggerJson[];
+  functions: FunctionEntry[];
+  remoteSchemas: RemoteSchemaJson[];
 }
 
 function typeIndex(md: HasuraMetadata): Map<string, { kind: CustomTypeKind; type: AnyCustomType }> {
@@ -157,24 +167,27 @@ function actionTypeRoots(actions: readonly ActionJson[]): string[] {
 export function ownedBy(md: HasuraMetadata, plugin: string, sourceName: string, tablesWithoutMarkers: boolean): Owned {
   const actions = (md.actions ?? []).filter((a) => parseMarker(a.comment)?.plugin === plugin);
   const crons = (md.cron_triggers ?? []).filter((c) => parseMarker(c.comment)?.plugin === plugin);
-  const version = parseMarker(actions[0]?.comment ?? crons[0]?.comment)?.version;
-  const marked = actions.length > 0 || crons.length > 0;
+  const remoteSchemas = (md.remote_schemas ?? []).filter((r) => parseMarker(r.comment)?.plugin === plugin);
+  const version = parseMarker(actions[0]?.comment ?? crons[0]?.comment ?? remoteSchemas[0]?.comment)?.version;
+  const marked = actions.length > 0 || crons.length > 0 || remoteSchemas.length > 0;
   const source = md.sources.find((s) => s.name === sourceName);
-  const tables = marked || tablesWithoutMarkers ? (source?.tables ?? []).filter((t) => t.table.schema === plugin) : [];
+  const inSchema = marked || tablesWithoutMarkers;
+  const tables = inSchema ? (source?.tables ?? []).filter((t) => t.table.schema === plugin) : [];
+  const functions = inSchema ? (source?.functions ?? []).filter((f) => f.function.schema === plugin) : [];
   const mine = reachableTypes(md, actionTypeRoots(actions));
   const others = reachableTypes(md, actionTypeRoots((md.actions ?? []).filter((a) => parseMarker(a.comment)?.plugin !== plugin)));
   const types = allCustomTypes(md).filter((t) => mine.has(t.type.name) && !others.has(t.type.name));
-  return { plugin, ...(version ? { version } : {}), tables, actions, types, crons };
+  return { plugin, ...(version ? { version } : {}), tables, actions, types, crons, functions, remoteSchemas };
 }
 
 export function isInstalled(o: Owned): boolean {
-  return o.tables.length + o.actions.length + o.crons.length > 0;
+  return o.tables.length + o.actions.length + o.crons.length + o.functions.length + o.remoteSchemas.length > 0;
 }
 
 /** Plugins that have marked objects in `md` (tables-only plugins are found by the caller's own records). */
 export function markedPlugins(md: HasuraMetadata): Map<string, string> {
   const out = new Map<string, string>();
-  for (const c of [...(md.actions ?? []).map((a) => a.comment), ...(md.cron_triggers ?? []).map((c) => c.comment)]) {
+  for (const c of [...(md.actions ?? []), ...(md.cron_triggers ?? []), ...(md.remote_schemas ?? [])].map((x) => x.comment)) {
     const m = parseMarker(c);
     if (m && !out.has(m.plugin)) out.set(m.plugin, m.version);
   }
@@ -228,6 +241,23 @@ export function applyOp(md: HasuraMetadata, op: Op): void {
     case 'drop_cron':
       md.cron_triggers = (md.cron_triggers ?? []).filter((c) => c.name !== op.name);
       return;
+    case 'add_function': {
+      const s = md.sources.find((x) => x.name === op.source);
+      if (!s) throw new Error(`source ${op.source} not found`);
+      (s.functions ??= []).push(structuredClone(op.function));
+      return;
+    }
+    case 'drop_function': {
+      const s = md.sources.find((x) => x.name === op.source);
+      if (s?.functions) s.functions = s.functions.filter((f) => tableKey(f.function) !== tableKey(op.function));
+      return;
+    }
+    case 'add_remote_schema':
+      (md.remote_schemas ??= []).push(structuredClone(op.remoteSchema));
+      return;
+    case 'drop_remote_schema':
+      md.remote_schemas = (md.remote_schemas ?? []).filter((r) => r.name !== op.name);
+      return;
   }
 }
 
@@ -245,7 +275,7 @@ export interface PlanOptions {
   /** Names of plugins the caller knows to be installed without markers (tables-only plugins). */
   installedTablesOnly?: ReadonlySet<string>;
   /** Where an object lives, for error messages (a file path). */
-  locate?: (kind: 'table' | 'action' | 'type' | 'cron', name: string) => string | undefined;
+  locate?: (kind: 'table' | 'action' | 'type' | 'cron' | 'function' | 'remote schema', name: string) => string | undefined;
 }
 
 export interface PluginChange {
@@ -262,7 +292,7 @@ export interface Plan {
 }
 
 function hasMarkableObjects(f: Fragment): boolean {
-  return f.actions.length > 0 || f.crons.length > 0;
+  return f.actions.length > 0 || f.crons.length > 0 || f.remoteSchemas.length > 0;
 }
 
 function ownerLabel(comment: unknown): string {
@@ -275,13 +305,14 @@ function ownerLabel(comment: unknown): string {
  * contributes nothing (installing twice is a no-op); a different version replaces exactly the objects that
  * changed. Conflicts with objects the plugin does not own are all reported at once, and nothing is planned.
  */
-export function planInstall(md: HasuraMetadata, fragments: readonly Fragment[], opts: PlanOptions): Plan {
+export function planInstall(md: HasuraMetadata, given: readonly Fragment[], opts: PlanOptions): Plan {
+  const fragments = given.map((f) => relationshipsInSource(f, opts.source));
   const dups = findDuplicates(md);
   if (dups.length) throw new DuplicateObjectError(dups);
   let current = structuredClone(md);
   const ops: Op[] = [];
   const changes: PluginChange[] = [];
-  const where = (kind: 'table' | 'action' | 'type' | 'cron', name: string) => {
+  const where = (kind: 'table' | 'action' | 'type' | 'cron' | 'function' | 'remote schema', name: string) => {
     const w = opts.locate?.(kind, name);
     return w ? ` (${w})` : '';
   };
@@ -328,6 +359,18 @@ export function planInstall(md: HasuraMetadata, fragments: readonly Fragment[], 
       const existing = (current.cron_triggers ?? []).find((x) => x.name === c.name);
       if (existing && !ownedCrons.has(c.name)) problems.push(`${P}: cron trigger ${c.name} already exists, defined by ${ownerLabel(existing.comment)}${where('cron', c.name)}`);
     }
+    const ownedFunctions = new Set(owned.functions.map((x) => tableKey(x.function)));
+    for (const fn of f.functions) {
+      const k = tableKey(fn.function);
+      if (!ownedFunctions.has(k) && (source.functions ?? []).some((x) => tableKey(x.function) === k)) {
+        problems.push(`${P}: function ${k} is already tracked by the project${where('function', k)}; it lives in the schema the plugin owns — untrack it first`);
+      }
+    }
+    const ownedRemote = new Set(owned.remoteSchemas.map((r) => r.name));
+    for (const r of f.remoteSchemas) {
+      const existing = (current.remote_schemas ?? []).find((x) => x.name === r.name);
+      if (existing && !ownedRemote.has(r.name)) problems.push(`${P}: remote schema ${r.name} already exists, defined by ${ownerLabel(existing.comment)}${where('remote schema', r.name)}`);
+    }
     if (problems.length) continue;
 
     // Diff owned ↔ wanted.
@@ -361,7 +404,22 @@ export function planInstall(md: HasuraMetadata, fragments: readonly Fragment[], 
       if (wantCrons.get(c.name) === stableJson(c)) keepCrons.add(c.name);
       else pluginOps.push({ op: 'drop_cron', name: c.name });
     }
+    const wantFunctions = new Map(f.functions.map((x) => [tableKey(x.function), stableJson(x)]));
+    const keepFunctions = new Set<string>();
+    for (const x of owned.functions) {
+      const k = tableKey(x.function);
+      if (wantFunctions.get(k) === stableJson(x)) keepFunctions.add(k);
+      else pluginOps.push({ op: 'drop_function', source: opts.source, function: { ...x.function } });
+    }
+    const wantRemote = new Map(f.remoteSchemas.map((r) => [r.name, stableJson(r)]));
+    const keepRemote = new Set<string>();
+    for (const r of owned.remoteSchemas) {
+      if (wantRemote.get(r.name) === stableJson(r)) keepRemote.add(r.name);
+      else pluginOps.push({ op: 'drop_remote_schema', name: r.name });
+    }
     for (const t of f.tables) if (!keepTables.has(tableKey(t.table))) pluginOps.push({ op: 'add_table', source: opts.source, table: t, plugin: f.plugin });
+    for (const x of f.functions) if (!keepFunctions.has(tableKey(x.function))) pluginOps.push({ op: 'add_function', source: opts.source, function: x });
+    for (const r of f.remoteSchemas) if (!keepRemote.has(r.name)) pluginOps.push({ op: 'add_remote_schema', remoteSchema: r });
     for (const a of f.actions) if (!keepActions.has(a.name)) pluginOps.push({ op: 'add_action', action: a });
     for (const kind of CUSTOM_TYPE_KINDS) {
       for (const t of f.customTypes[kind] as AnyCustomType[]) if (!keepTypes.has(t.name)) pluginOps.push({ op: 'add_custom_type', kind, type: t });
@@ -387,17 +445,38 @@ export function planInstall(md: HasuraMetadata, fragments: readonly Fragment[], 
   return { ops, metadata: current, changes };
 }
 
+// Relationships and permissions point at tables (and functions return them): tables come after what
+// refers to them when dropping and before it when adding.
+/**
+ * Action relationships name their table's database only when it is not `default` (Hasura's default), so a
+ * project whose plugins live in another database still joins them there.
+ */
+function relationshipsInSource(f: Fragment, source: string): Fragment {
+  if (source === 'default' || !f.customTypes.objects.some((o) => o.relationships?.length)) return f;
+  return {
+    ...f,
+    customTypes: {
+      ...f.customTypes,
+      objects: f.customTypes.objects.map((o) => (o.relationships?.length ? { ...o, relationships: o.relationships.map((r) => ({ ...r, source })) } : o)),
+    },
+  };
+}
+
 const RANK: Record<Op['op'], number> = {
-  drop_action: 0,
-  drop_cron: 1,
-  drop_custom_type: 2,
-  drop_table: 3,
-  drop_source: 4,
-  add_source: 5,
-  add_table: 6,
-  add_action: 7,
-  add_custom_type: 8,
-  add_cron: 9,
+  drop_remote_schema: 0,
+  drop_action: 1,
+  drop_cron: 2,
+  drop_custom_type: 3,
+  drop_function: 4,
+  drop_table: 5,
+  drop_source: 6,
+  add_source: 7,
+  add_table: 8,
+  add_function: 9,
+  add_action: 10,
+  add_custom_type: 11,
+  add_cron: 12,
+  add_remote_schema: 13,
 };
 function opRank(op: Op): number {
   return RANK[op.op];
@@ -452,9 +531,11 @@ export function planRemove(md: HasuraMetadata, plugins: readonly string[], opts:
       }
     }
     const pluginOps: Op[] = [
+      ...owned.remoteSchemas.map((r): Op => ({ op: 'drop_remote_schema', name: r.name })),
       ...owned.actions.map((a): Op => ({ op: 'drop_action', name: a.name })),
       ...owned.crons.map((c): Op => ({ op: 'drop_cron', name: c.name })),
       ...owned.types.map((t): Op => ({ op: 'drop_custom_type', kind: t.kind, name: t.type.name })),
+      ...owned.functions.map((x): Op => ({ op: 'drop_function', source: opts.source, function: { ...x.function } })),
       ...owned.tables.map((t): Op => ({ op: 'drop_table', source: opts.source, table: { ...t.table } })),
     ];
     changes.push({ plugin, status: 'removed', ...(owned.version ? { from: owned.version } : {}) });

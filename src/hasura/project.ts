@@ -25,6 +25,7 @@ import type {
   AnyCustomType,
   CronTriggerJson,
   CustomTypes,
+  FunctionEntry,
   HasuraMetadata,
   SourceJson,
   TableEntry,
@@ -64,6 +65,11 @@ export interface Project {
   metadata: HasuraMetadata;
   containers: Map<string, TablesContainer>;
   tables: Map<string, TableLocation>;
+  /** Per database: where its tracked functions are listed (absent: no `functions` key yet). */
+  functionContainers: Map<string, TablesContainer>;
+  functions: Map<string, TableLocation>;
+  /** Index of each database in databases.yaml, for adding a `functions` key to it. */
+  sourceIndex: Map<string, number>;
   /** Files the last edits created (the installer records them to delete them again on remove). */
   created: Set<string>;
 }
@@ -147,6 +153,17 @@ function asList(value: unknown, file: string, what: string): unknown[] {
   return value;
 }
 
+function checkFunctionEntry(value: unknown, file: string): FunctionEntry {
+  // Hasura also accepts a bare function name (schema public) in old exports.
+  if (typeof value === 'string') return { function: { schema: 'public', name: value } };
+  if (!isRecord(value) || !isRecord(value.function) || typeof value.function.name !== 'string') {
+    throw new MetadataFileError(file, 'a function entry needs `function: {name, schema}`');
+  }
+  const f = value as FunctionEntry;
+  if (f.function.schema === undefined) f.function.schema = 'public';
+  return f;
+}
+
 function checkTableEntry(value: unknown, file: string): TableEntry {
   if (!isRecord(value) || !isRecord(value.table) || typeof value.table.name !== 'string') {
     throw new MetadataFileError(file, 'a table entry needs `table: {name, schema}`');
@@ -182,13 +199,17 @@ export function readProject(files: FileSet): Project {
 
   const containers = new Map<string, TablesContainer>();
   const tables = new Map<string, TableLocation>();
+  const functionContainers = new Map<string, TablesContainer>();
+  const functions = new Map<string, TableLocation>();
+  const sourceIndex = new Map<string, number>();
   const dbFile = M('databases/databases.yaml');
   const dbList = asList(readYamlFile(files, dbFile, false), dbFile, 'the list of databases');
   const sources: SourceJson[] = [];
   dbList.forEach((raw, i) => {
     if (!isRecord(raw) || typeof raw.name !== 'string') throw new MetadataFileError(dbFile, `database #${i + 1} needs a name`);
-    const { tables: rawTables, ...rest } = raw;
+    const { tables: rawTables, functions: rawFunctions, ...rest } = raw;
     const source = resolveIncludes(files, rest, dbFile) as SourceJson;
+    sourceIndex.set(raw.name, i);
     const list: TableEntry[] = [];
     let container: TablesContainer;
     const addTables = (items: unknown[], itemsFile: string, c: TablesContainer) => {
@@ -213,7 +234,25 @@ export function readProject(files: FileSet): Project {
       addTables(asList(rawTables, dbFile, `tables of database ${raw.name}`), dbFile, container);
     }
     containers.set(raw.name, container);
-    sources.push({ ...source, tables: list });
+    const fnList: FunctionEntry[] = [];
+    if (rawFunctions !== undefined) {
+      const fnTarget = includeTarget(rawFunctions);
+      const fnFile = fnTarget !== undefined ? join(dirname(dbFile), fnTarget) : dbFile;
+      const c: TablesContainer =
+        fnTarget !== undefined
+          ? { file: fnFile, path: [], includeStyle: true, dir: dirname(fnFile) }
+          : { file: dbFile, path: [i, 'functions'], includeStyle: false, dir: dirname(dbFile) };
+      const items = asList(fnTarget !== undefined ? readYamlFile(files, fnFile, true) : rawFunctions, fnFile, `functions of database ${raw.name}`);
+      for (const item of items) {
+        const target = includeTarget(item);
+        const itemFile = target !== undefined ? join(dirname(fnFile), target) : undefined;
+        const entry = checkFunctionEntry(itemFile ? resolveIncludes(files, readYamlFile(files, itemFile, true), itemFile) : resolveIncludes(files, item, fnFile), itemFile ?? fnFile);
+        fnList.push(entry);
+        functions.set(`${raw.name}/${entry.function.schema}.${entry.function.name}`, { container: c, ...(itemFile ? { file: itemFile } : {}) });
+      }
+      functionContainers.set(raw.name, c);
+    }
+    sources.push({ ...source, tables: list, ...(fnList.length ? { functions: fnList } : {}) });
   });
 
   const { actions, custom_types } = readActions(files, M('actions.yaml'), M('actions.graphql'));
@@ -233,7 +272,7 @@ export function readProject(files: FileSet): Project {
 
   const dups = findDuplicates(metadata);
   if (dups.length) throw new DuplicateObjectError(dups.map((d) => `${d} (in ${metadataDir}/)`));
-  return { files, metadataDir, migrationsDir, metadata, containers, tables, created: new Set() };
+  return { files, metadataDir, migrationsDir, metadata, containers, tables, functionContainers, functions, sourceIndex, created: new Set() };
 }
 
 function readActions(files: FileSet, yamlFile: string, sdlFile: string): { actions: ActionJson[]; custom_types: CustomTypes } {
@@ -326,20 +365,30 @@ export function applyOpsToProject(project: Project, ops: readonly Op[]): void {
     switch (op.op) {
       case 'add_source': {
         const tablesFile = `${op.source.name}/tables/tables.yaml`;
-        const item = { ...op.source, tables: `!include ${tablesFile}` };
+        const functionsFile = `${op.source.name}/functions/functions.yaml`;
+        const item = { ...op.source, tables: `!include ${tablesFile}`, functions: `!include ${functionsFile}` };
         edit(project, dbFile, (t) => appendToSequence(t, dbFile, [], [item]), '[]\n');
-        const rel = join(dirname(dbFile), tablesFile);
-        if (project.files.exists(rel)) throw new ProjectError(`${rel} already exists; database ${op.source.name} cannot be added`);
-        project.files.write(rel, '[]\n');
-        project.created.add(rel);
-        project.containers.set(op.source.name, { file: rel, path: [], includeStyle: true, dir: dirname(rel) });
+        project.sourceIndex.set(op.source.name, project.sourceIndex.size);
+        for (const [file, containers] of [
+          [tablesFile, project.containers],
+          [functionsFile, project.functionContainers],
+        ] as const) {
+          const rel = join(dirname(dbFile), file);
+          if (project.files.exists(rel)) throw new ProjectError(`${rel} already exists; database ${op.source.name} cannot be added`);
+          project.files.write(rel, '[]\n');
+          project.created.add(rel);
+          containers.set(op.source.name, { file: rel, path: [], includeStyle: true, dir: dirname(rel) });
+        }
         break;
       }
       case 'drop_source': {
         const c = project.containers.get(op.name);
         edit(project, dbFile, (t) => removeFromSequence(t, dbFile, [], (it) => isRecord(it) && it.name === op.name));
         if (c?.includeStyle) project.files.remove(c.file);
+        const fc = project.functionContainers.get(op.name);
+        if (fc?.includeStyle) project.files.remove(fc.file);
         project.containers.delete(op.name);
+        project.functionContainers.delete(op.name);
         break;
       }
       case 'add_table': {
@@ -420,6 +469,53 @@ export function applyOpsToProject(project: Project, ops: readonly Op[]): void {
       }
       case 'add_cron':
         edit(project, M('cron_triggers.yaml'), (t) => appendToSequence(t, M('cron_triggers.yaml'), [], [op.cron]), '[]\n');
+        break;
+      case 'add_function': {
+        let c = project.functionContainers.get(op.source);
+        if (!c) {
+          // The database has no `functions` key yet: list them inline under it.
+          const i = project.sourceIndex.get(op.source);
+          if (i === undefined) throw new ProjectError(`database ${op.source} is not in ${dbFile}`);
+          c = { file: dbFile, path: [i, 'functions'], includeStyle: false, dir: dirname(dbFile) };
+          project.functionContainers.set(op.source, c);
+        }
+        const key = `${op.source}/${op.function.function.schema}.${op.function.function.name}`;
+        if (c.includeStyle) {
+          const name = tableFileName(op.function.function);
+          const rel = join(c.dir, name);
+          if (project.files.exists(rel)) throw new ProjectError(`${rel} already exists and is not a function the installer added; move it away first`);
+          project.files.write(rel, renderYaml(op.function));
+          const container = c;
+          edit(project, c.file, (t) => appendToSequence(t, container.file, container.path, [includeItem(name)]));
+          project.functions.set(key, { container: c, file: rel });
+        } else {
+          const container = c;
+          edit(project, c.file, (t) => appendToSequence(t, container.file, container.path, [op.function]));
+          project.functions.set(key, { container: c });
+        }
+        break;
+      }
+      case 'drop_function': {
+        const key = `${op.source}/${op.function.schema}.${op.function.name}`;
+        const loc = project.functions.get(key);
+        if (!loc) throw new ProjectError(`function ${op.function.schema}.${op.function.name} not found in database ${op.source}`);
+        const c = loc.container;
+        edit(project, c.file, (t) =>
+          removeFromSequence(t, c.file, c.path, (it) => {
+            const target = includeTarget(it);
+            if (target !== undefined) return loc.file !== undefined && join(dirname(c.file), target) === loc.file;
+            return isRecord(it) && isRecord(it.function) && it.function.name === op.function.name && (it.function.schema ?? 'public') === op.function.schema;
+          }),
+        );
+        if (loc.file) project.files.remove(loc.file);
+        project.functions.delete(key);
+        break;
+      }
+      case 'add_remote_schema':
+        edit(project, M('remote_schemas.yaml'), (t) => appendToSequence(t, M('remote_schemas.yaml'), [], [op.remoteSchema]), '[]\n');
+        break;
+      case 'drop_remote_schema':
+        edit(project, M('remote_schemas.yaml'), (t) => removeFromSequence(t, M('remote_schemas.yaml'), [], (it) => isRecord(it) && it.name === op.name));
         break;
       case 'drop_cron':
         edit(project, M('cron_triggers.yaml'), (t) => removeFromSequence(t, M('cron_triggers.yaml'), [], (it) => isRecord(it) && it.name === op.name));

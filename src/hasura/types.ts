@@ -48,6 +48,32 @@ export interface SourceJson {
   kind: string;
   configuration: Record<string, unknown>;
   tables: TableEntry[];
+  functions?: FunctionEntry[];
+  [key: string]: unknown;
+}
+
+/** A tracked SQL function (`sources[].functions[]`). */
+export interface FunctionEntry {
+  function: QualifiedTable;
+  configuration?: Record<string, unknown>;
+  permissions?: Array<{ role: string }>;
+  comment?: string;
+  [key: string]: unknown;
+}
+
+/** A remote schema (`remote_schemas[]`). */
+export interface RemoteSchemaJson {
+  name: string;
+  definition: {
+    url?: string;
+    url_from_env?: string;
+    headers?: HeaderConf[];
+    forward_client_headers?: boolean;
+    timeout_seconds?: number;
+    [key: string]: unknown;
+  };
+  comment?: string;
+  permissions?: Array<{ role: string; definition: { schema: string } }>;
   [key: string]: unknown;
 }
 
@@ -140,6 +166,7 @@ export interface HasuraMetadata {
   actions?: ActionJson[];
   custom_types?: CustomTypes;
   cron_triggers?: CronTriggerJson[];
+  remote_schemas?: RemoteSchemaJson[];
   [key: string]: unknown;
 }
 
@@ -162,5 +189,9 @@ export interface Fragment {
   actions: ActionJson[];
   customTypes: Required<CustomTypes>;
   crons: CronTriggerJson[];
+  functions: FunctionEntry[];
+  remoteSchemas: RemoteSchemaJson[];
   migrations: MigrationFiles[];
+  /** The features the fragment was built with (sorted). */
+  features: string[];
 }

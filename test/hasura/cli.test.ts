@@ -29,7 +29,8 @@ describe('nself-plugins list | info | docs', () => {
     expect(r.out).toContain('notes_note_created on notes.notes');
     expect(r.out).toContain('notes_purge_deleted  0 4 * * * (UTC)');
     expect(r.out).toContain('NOTES_API_KEY (required) [secret] — Key of the search service.');
-    expect(r.out).toContain('spellcheck (default on) — Spell-check notes');
+    expect(r.out).toContain('spellcheck [on; default on] — Spell-check notes');
+    expect(r.out).toContain('features (NOTES_FEATURES; on: spellcheck, default):');
     expect(JSON.parse((await cli(['info', 'audit', '--json'])).out).tables[0].table).toEqual({ schema: 'audit', name: 'entries' });
   });
 

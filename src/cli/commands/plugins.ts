@@ -2,11 +2,37 @@
  * `nself-plugins list | info <plugin> | docs <plugin>`: what the suite offers, before installing anything.
  */
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { CliError, type CliContext } from '../context.js';
 import { loadCatalog } from '../../hasura/catalog.js';
 import { fragmentFromCatalog, type CatalogEntry, type PluginCatalog } from '../../hasura/fragment.js';
 import { pluginSettings } from '../../hasura/env-file.js';
+import { installedPlugins } from '../../hasura/installer.js';
+import { featuresKey, parseFeatures } from '../../core/features.js';
+import { settingFeature } from '../../core/config.js';
+import type { PluginManifest } from '../../core/plugin.js';
+import type { z } from 'zod';
+
+/** One line per feature: on/off, default, description, and the objects and settings it switches. */
+function featureLines(m: PluginManifest<any>, on: ReadonlySet<string>): string[] {
+  return Object.entries(m.features ?? {})
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([name, spec]) => {
+      const parts = [
+        ...Object.entries(m.actions ?? {}).filter(([, a]) => a.feature === name).map(([n]) => `action ${n}`),
+        ...(m.tables ?? []).filter((t) => t.feature === name).map((t) => `table ${t.table.schema}.${t.table.name}`),
+        ...(m.tables ?? []).flatMap((t) => (t.event_triggers ?? []).filter((e) => e.feature === name).map((e) => `event trigger ${e.name}`)),
+        ...Object.entries(m.crons ?? {}).filter(([, c]) => c.feature === name).map(([n]) => `cron ${n}`),
+        ...(m.functions ?? []).filter((x) => x.feature === name).map((x) => `function ${x.function.schema}.${x.function.name}`),
+        ...(m.jobs ?? []).filter((j) => j.feature === name).map((j) => `job ${j.name}`),
+        ...(m.services ?? []).filter((x) => x.feature === name).map((x) => `service ${x.name}`),
+        ...Object.entries((m.config?.shape ?? {}) as Record<string, z.ZodType>).filter(([, s]) => settingFeature(s) === name).map(([k]) => `setting ${k}`),
+      ];
+      const flags = [on.has(name) ? 'on' : 'off', spec.default ? 'default on' : '', spec.requires?.length ? `needs ${spec.requires.join(', ')}` : ''].filter(Boolean);
+      return `${name} [${flags.join('; ')}] — ${spec.description}${parts.length ? ` (${parts.join(', ')})` : ''}`;
+    });
+}
 
 function find(catalog: PluginCatalog, name: string): CatalogEntry {
   const entry = catalog.plugins.find((p) => p.manifest.name === name);
@@ -50,10 +76,26 @@ export function register(program: Command, ctx: CliContext): void {
     .description("Show a plugin's Hasura objects, settings, features and migrations")
     .argument('<plugin>')
     .option('--json', 'print the metadata fragment as JSON')
-    .action(async (name: string, opts: { json?: boolean }) => {
+    .option('--features <list>', 'show the plugin with these features on (default: its default features)')
+    .option('--project <dir>', 'show the features installed in this Hasura project')
+    .action(async (name: string, opts: { json?: boolean; features?: string; project?: string }) => {
       const catalog = await loadCatalog(ctx.env, ctx.cwd);
       const entry = find(catalog, name);
-      const f = fragmentFromCatalog(catalog, entry);
+      let on: string[] | undefined;
+      let where = 'default';
+      if (opts.project) {
+        const installed = installedPlugins(resolve(ctx.cwd, opts.project)).get(name);
+        if (!installed) throw new CliError(`plugin ${name} is not installed in ${opts.project}`);
+        on = installed.features;
+        where = `installed in ${opts.project}`;
+      }
+      if (opts.features !== undefined) {
+        const r = parseFeatures(entry.manifest, opts.features);
+        if (r.problems.length) throw new CliError(r.problems.join('; '));
+        on = r.features;
+        where = 'chosen';
+      }
+      const f = fragmentFromCatalog(catalog, entry, on);
       if (opts.json) {
         ctx.out(JSON.stringify(f, null, 2));
         return;
@@ -70,8 +112,8 @@ export function register(program: Command, ctx: CliContext): void {
       list('tables', f.tables.map((t) => `${t.table.schema}.${t.table.name}`));
       list('event triggers', f.tables.flatMap((t) => (t.event_triggers ?? []).map((e) => `${e.name} on ${t.table.schema}.${t.table.name}`)));
       list('cron triggers', f.crons.map((c) => `${c.name}  ${c.schedule} (UTC)`));
-      list('settings', pluginSettings(m).map((s) => `${s.key}${s.required ? ' (required)' : s.default !== undefined ? ` = ${s.default}` : ''}${s.secret ? ' [secret]' : ''}${s.description ? ` — ${s.description}` : ''}`));
-      list('features', Object.entries(m.features ?? {}).map(([k, v]) => `${k}${v.default ? ' (default on)' : ''} — ${v.description}`));
+      list('settings', pluginSettings(m).map((s) => `${s.key}${s.required ? ' (required)' : s.default !== undefined ? ` = ${s.default}` : ''}${s.secret ? ' [secret]' : ''}${s.feature ? ` [feature ${s.feature}]` : ''}${s.description ? ` — ${s.description}` : ''}`));
+      list(`features (${featuresKey(m.name)}; on: ${f.features.join(', ') || 'none'}, ${where})`, featureLines(m, new Set(f.features)));
       list('migrations', f.migrations.map((x) => `${x.version}_${x.name}`));
     });
 

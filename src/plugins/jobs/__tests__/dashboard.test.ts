@@ -21,7 +21,21 @@ const PASSWORD = 'correct horse battery';
 const ADMIN_SECRET = 'admin-secret-0123456789';
 
 async function serve(f: Fixture, config: JobsConfig): Promise<{ url: string; server: Server }> {
-  const runtime: PluginRuntime = { plugin: 'jobs', config, core: f.core, log: silentLog, db: f.db, queue: f.provider };
+  const runtime: PluginRuntime<JobsConfig> = {
+    plugin: 'jobs',
+    config,
+    core: f.core,
+    log: silentLog,
+    db: f.db,
+    queue: f.provider,
+    features: new Set(),
+    plugins: [],
+    pluginConfig: new Map(),
+    service: () => {
+      throw new Error('the dashboard uses no service');
+    },
+    optionalService: () => undefined,
+  };
   const router = express.Router();
   jobsPlugin.routes!(router, runtime);
   const app = express();

@@ -118,6 +118,11 @@ export async function createFixture(
         once: () => {
           throw new Error('not used by jobs actions');
         },
+        features: new Set<string>(),
+        service: () => {
+          throw new Error('jobs actions find their service through jobsServiceFor');
+        },
+        optionalService: () => undefined,
       };
     },
     async close() {
