@@ -189,14 +189,22 @@ function featuresFor(entries: readonly CatalogEntry[], features: readonly string
   return out;
 }
 
-/** The features each selected plugin installs with, checked (unknown names, unmet `requires`). */
-function featureSelection(entries: readonly CatalogEntry[], requested: readonly string[], state: InstallState | undefined, all: boolean): Map<string, string[]> {
+/**
+ * The features each selected plugin goes in with, checked (unknown names, unmet `requires`): those named in
+ * `requested` for the plugins named there, else what `previous` says (what is installed), else the defaults.
+ */
+export function featureSelection(
+  entries: readonly CatalogEntry[],
+  requested: readonly string[],
+  previous: (plugin: string) => readonly string[] | undefined,
+  all = false,
+): Map<string, string[]> {
   const named = featuresFor(entries, requested);
   const out = new Map<string, string[]>();
   const problems: string[] = [];
   for (const e of entries) {
     const m = e.manifest;
-    const chosen = all ? declaredFeatures(m) : (named.get(m.name) ?? state?.plugins[m.name]?.features ?? defaultFeatures(m));
+    const chosen = all ? declaredFeatures(m) : (named.get(m.name) ?? previous(m.name) ?? defaultFeatures(m));
     // A recorded feature the plugin no longer has (an older version) is dropped rather than refused.
     const features = chosen.filter((f) => f in (m.features ?? {})).sort();
     problems.push(...featureSelectionProblems(m, features));
@@ -366,7 +374,7 @@ export function install(opts: InstallOptions): InstallResult {
   }
   const state = prior ?? emptyState(source);
   const entries = resolveSelection(opts.catalog, opts.plugins);
-  const features = featureSelection(entries, opts.features ?? [], prior, !!opts.allFeatures);
+  const features = featureSelection(entries, opts.features ?? [], (p) => prior?.plugins[p]?.features, !!opts.allFeatures);
   const fragments = fragmentsOf(opts.catalog, entries, features);
   const result: InstallResult = { changes: [], ops: [], migrations: [], env: [], missing: [], files: [], notes: [] };
 

@@ -14,6 +14,7 @@ import {
   includeTarget,
   MetadataFileError,
   parseYaml,
+  removeEmptyListKey,
   removeFromSequence,
   renderYaml,
 } from './yaml-io.js';
@@ -509,6 +510,11 @@ export function applyOpsToProject(project: Project, ops: readonly Op[]): void {
         );
         if (loc.file) project.files.remove(loc.file);
         project.functions.delete(key);
+        if (!c.includeStyle && ![...project.functions.values()].some((l) => l.container === c)) {
+          // An inline list left empty goes with its key, as the CLI writes a database without functions.
+          edit(project, c.file, (t) => removeEmptyListKey(t, c.file, c.path));
+          project.functionContainers.delete(op.source);
+        }
         break;
       }
       case 'add_remote_schema':

@@ -51,7 +51,7 @@ export function parseYaml(text: string, file: string): unknown {
  * alphabetical order, so rendering never depends on how an object was built.
  */
 const KEY_ORDER = [
-  'version', 'name', 'role', 'kind', 'type', 'table', 'handler', 'definition', 'using', 'permission',
+  'version', 'name', 'role', 'kind', 'type', 'table', 'function', 'handler', 'url', 'url_from_env', 'definition', 'using', 'permission',
   'configuration', 'is_enum', 'object_relationships', 'array_relationships', 'computed_fields',
   'remote_relationships', 'insert_permissions', 'select_permissions', 'update_permissions', 'delete_permissions',
   'event_triggers', 'tables', 'functions', 'connection_info', 'database_url', 'isolation_level', 'pool_settings',
@@ -283,4 +283,23 @@ export function valueAt(text: string, file: string, path: Path): unknown {
   const node = nodeAt(doc, path);
   if (node === undefined || node === null) return node;
   return (node as Node & { toJSON(): unknown }).toJSON();
+}
+
+/**
+ * Removes the key at `path` (its whole line, and the lines of a block value) when its value is an empty
+ * list: the form a list the installer added and emptied again takes. Any other value stays.
+ */
+export function removeEmptyListKey(text: string, file: string, path: Path): string {
+  const doc = parseYamlDocument(text, file);
+  const node = nodeAt(doc, path);
+  if (!isSeq(node) || (node as YAMLSeq).items.length > 0) return text;
+  const parent = nodeAt(doc, path.slice(0, -1));
+  if (!isMap(parent) || (parent as YAMLMap).flow) return text;
+  const key = path[path.length - 1];
+  const pair = (parent as YAMLMap).items.find((p) => isScalar(p.key) && p.key.value === key);
+  const keyNode = pair?.key as Node | undefined;
+  if (!keyNode?.range || !(node as Node).range) return text;
+  const start = lineStart(text, keyNode.range[0]);
+  const end = endOfContentLine(text, (node as Node).range![1]);
+  return text.slice(0, start) + text.slice(end);
 }

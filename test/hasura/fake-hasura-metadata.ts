@@ -17,6 +17,8 @@ export interface FakeHasuraOptions {
   adminSecret: string;
   /** `schema.table` names that exist in the database (tracking anything else is inconsistent). */
   tables?: Iterable<string>;
+  /** `schema.function` names that exist in the database. */
+  functions?: Iterable<string>;
   metadata?: Json;
 }
 
@@ -53,6 +55,7 @@ export class FakeHasuraMetadata {
   metadata: Json;
   resourceVersion = 1;
   readonly tables: Set<string>;
+  readonly functions: Set<string>;
   readonly calls: RecordedCall[] = [];
   /** Bumps the version right before the next N replace_metadata calls are handled (another writer). */
   concurrentWritesBeforeReplace = 0;
@@ -63,6 +66,7 @@ export class FakeHasuraMetadata {
 
   constructor(private readonly opts: FakeHasuraOptions) {
     this.tables = new Set(opts.tables ?? []);
+    this.functions = new Set(opts.functions ?? []);
     this.metadata = structuredClone(opts.metadata ?? { version: 3, sources: [] });
   }
 
@@ -168,9 +172,29 @@ export class FakeHasuraMetadata {
     }
   }
 
-  /** Tracked tables that do not exist in the database, as Hasura reports them. */
+  /** Tracked tables and functions that do not exist in the database, and relationships to untracked tables. */
   inconsistencies(md: Json): Json[] {
     const out: Json[] = [];
+    const tracked = new Set<string>();
+    for (const s of (md.sources as Json[]) ?? []) {
+      for (const t of (s.tables as Json[]) ?? []) tracked.add(`${String(s.name)}/${(t.table as Json).schema}.${(t.table as Json).name}`);
+      for (const f of (s.functions as Json[]) ?? []) {
+        const q = f.function as { schema: string; name: string };
+        if (!this.functions.has(`${q.schema}.${q.name}`)) {
+          out.push({ definition: q, name: `function ${q.schema}.${q.name} in source ${String(s.name)}`, reason: `Inconsistent object: no such function exists: "${q.schema}.${q.name}"`, type: 'function' });
+        }
+      }
+    }
+    const ct = isObj(md.custom_types) ? md.custom_types : {};
+    for (const o of (ct.objects as Json[]) ?? []) {
+      for (const r of (o.relationships as Json[]) ?? []) {
+        const rt = r.remote_table as { schema: string; name: string };
+        const src = typeof r.source === 'string' ? r.source : 'default';
+        if (!tracked.has(`${src}/${rt.schema}.${rt.name}`)) {
+          out.push({ definition: r, name: `custom_type ${String(o.name)}`, reason: `Inconsistent object: table "${rt.schema}.${rt.name}" is not tracked in source "${src}"`, type: 'custom_type' });
+        }
+      }
+    }
     for (const s of (md.sources as Json[]) ?? []) {
       for (const t of (s.tables as Json[]) ?? []) {
         const q = t.table as { schema: string; name: string };
@@ -230,6 +254,36 @@ export function validateMetadata(md: Json): void {
       }
     });
   });
+  (md.sources as Json[]).forEach((src, i) => {
+    const fn = seen('function', `$.args.metadata.sources[${i}].functions`);
+    for (const f of (src.functions as unknown[]) ?? []) {
+      const fp = `$.args.metadata.sources[${i}].functions`;
+      if (!isObj(f) || !isObj(f.function) || typeof f.function.name !== 'string' || typeof f.function.schema !== 'string') bad(fp, 'function needs {schema, name}');
+      const entry = f as Json & { function: { schema: string; name: string } };
+      fn(`${entry.function.schema}.${entry.function.name}`);
+      if (entry.configuration !== undefined) {
+        if (!isObj(entry.configuration)) bad(fp, 'configuration must be an object');
+        const exposed = (entry.configuration as Json).exposed_as;
+        if (exposed !== undefined && exposed !== 'query' && exposed !== 'mutation') bad(fp, 'exposed_as must be query or mutation');
+      }
+      for (const p of (entry.permissions as unknown[]) ?? []) if (!isObj(p) || typeof p.role !== 'string') bad(fp, 'permission needs a role');
+    }
+  });
+  const remote = seen('remote schema', '$.args.metadata.remote_schemas');
+  for (const r of (md.remote_schemas as unknown[]) ?? []) {
+    const rp = '$.args.metadata.remote_schemas';
+    if (!isObj(r) || typeof r.name !== 'string' || !isObj(r.definition)) bad(rp, 'remote schema needs name and definition');
+    const rs = r as Json & { definition: Json };
+    remote(rs.name as string);
+    if (!rs.definition.url === !rs.definition.url_from_env) bad(rp, 'exactly one of url and url_from_env is required');
+    for (const h of (rs.definition.headers as unknown[]) ?? []) {
+      if (!isObj(h) || typeof h.name !== 'string' || (h.value === undefined) === (h.value_from_env === undefined)) bad(rp, 'a header needs a name and one of value, value_from_env');
+    }
+    if (rs.definition.timeout_seconds !== undefined && !Number.isInteger(rs.definition.timeout_seconds)) bad(rp, 'timeout_seconds must be an integer');
+    for (const p of (rs.permissions as unknown[]) ?? []) {
+      if (!isObj(p) || typeof p.role !== 'string' || !isObj(p.definition) || typeof p.definition.schema !== 'string') bad(rp, 'permission needs a role and definition.schema');
+    }
+  }
   const types = new Map<string, string>();
   const ct = isObj(md.custom_types) ? md.custom_types : {};
   for (const kind of ['scalars', 'enums', 'input_objects', 'objects']) {
@@ -241,6 +295,16 @@ export function validateMetadata(md: Json): void {
     }
   }
   const known = (n: string) => BUILTIN_SCALARS.has(n) || types.has(n);
+  for (const o of (ct.objects as Json[]) ?? []) {
+    const fields = new Set(((o.fields as Json[]) ?? []).map((f) => f.name));
+    for (const r of (o.relationships as unknown[]) ?? []) {
+      const rp = `$.args.metadata.custom_types.objects(${String(o.name)}).relationships`;
+      if (!isObj(r) || typeof r.name !== 'string' || (r.type !== 'object' && r.type !== 'array') || !isObj(r.remote_table) || !isObj(r.field_mapping)) {
+        bad(rp, 'relationship needs name, type (object|array), remote_table and field_mapping');
+      }
+      for (const k of Object.keys((r as Json).field_mapping as Json)) if (!fields.has(k)) bad(rp, `field_mapping: ${String(o.name)} has no field ${k}`);
+    }
+  }
   for (const kind of ['input_objects', 'objects']) {
     for (const t of (ct[kind] as Json[]) ?? []) {
       for (const f of (t.fields as Json[]) ?? []) {

@@ -6,7 +6,8 @@ import type { Command } from 'commander';
 import { CliError, type CliContext } from '../context.js';
 import { loadCatalog } from '../../hasura/catalog.js';
 import { checkFragmentsTogether, fragmentFromCatalog } from '../../hasura/fragment.js';
-import { resolveSelection } from '../../hasura/installer.js';
+import { featureSelection, resolveSelection } from '../../hasura/installer.js';
+import { featuresKey, parseFeatures } from '../../core/features.js';
 import { applyPlugins, describeInconsistency, MetadataApi } from '../../hasura/metadata-api.js';
 
 export function register(program: Command, ctx: CliContext): void {
@@ -17,8 +18,9 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--admin-secret <secret>', 'admin secret (default: $HASURA_GRAPHQL_ADMIN_SECRET)')
     .option('--plugins <list>', 'comma-separated plugins (default: all); dependencies are added')
     .option('--database <name>', 'Hasura database (source) for the plugins’ tables')
+    .option('--features <list>', 'comma-separated features (feature or plugin:feature); default: <PLUGIN>_FEATURES, else each plugin’s defaults')
     .option('--max-attempts <n>', 'attempts on resource_version conflicts', '5')
-    .action(async (opts: { endpoint?: string; adminSecret?: string; plugins?: string; database?: string; maxAttempts: string }) => {
+    .action(async (opts: { endpoint?: string; adminSecret?: string; plugins?: string; database?: string; features?: string; maxAttempts: string }) => {
       const endpoint = opts.endpoint ?? ctx.env.HASURA_GRAPHQL_ENDPOINT;
       if (!endpoint) throw new CliError('--endpoint is required (or set HASURA_GRAPHQL_ENDPOINT)');
       const adminSecret = opts.adminSecret ?? ctx.env.HASURA_GRAPHQL_ADMIN_SECRET;
@@ -27,7 +29,18 @@ export function register(program: Command, ctx: CliContext): void {
       const catalog = await loadCatalog(ctx.env, ctx.cwd);
       const names = opts.plugins ? opts.plugins.split(',').map((s) => s.trim()).filter(Boolean) : catalog.plugins.map((p) => p.manifest.name);
       const entries = resolveSelection(catalog, names);
-      const fragments = entries.map((e) => fragmentFromCatalog(catalog, e));
+      // The same features the handler server runs with: its <PLUGIN>_FEATURES, unless named here.
+      const requested = opts.features ? opts.features.split(',').map((s) => s.trim()).filter(Boolean) : [];
+      const fromEnv = (plugin: string) => {
+        const entry = entries.find((e) => e.manifest.name === plugin)!;
+        const value = ctx.env[featuresKey(plugin)];
+        if (!value) return undefined;
+        const r = parseFeatures(entry.manifest, value);
+        if (r.problems.length) throw new CliError(`${featuresKey(plugin)}: ${r.problems.join('; ')}`);
+        return r.features;
+      };
+      const features = featureSelection(entries, requested, fromEnv);
+      const fragments = entries.map((e) => fragmentFromCatalog(catalog, e, features.get(e.manifest.name)));
       checkFragmentsTogether(fragments);
       const api = new MetadataApi({ endpoint, ...(adminSecret ? { adminSecret } : {}) });
       const r = await applyPlugins(api, fragments, { ...(opts.database ? { source: opts.database } : {}), maxAttempts });
