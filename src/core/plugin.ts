@@ -59,6 +59,7 @@ export interface HandlerContext<C = Record<string, unknown>> {
 
 export interface HasuraEventPayload<Row = Record<string, unknown>> {
   id: string;
+  /** `event_log.created_at` without a zone (`2023-05-01T12:34:56.123456`): read it with `parseHasuraTimestamp` (UTC). */
   created_at: string;
   trigger: { name: string };
   table: { schema: string; name: string };
