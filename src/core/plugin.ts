@@ -10,6 +10,9 @@ import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
 import type { Logger } from 'pino';
 import type { QueueProvider } from './queue-types.js';
 
+/** Reading Hasura's timestamps (an event's zone-less `created_at`, timestamptz arguments) as UTC. */
+export { hasuraTimestampMs, parseHasuraTimestamp } from './hasura-time.js';
+
 /* ------------------------------------------------------------------ handler context */
 
 /** Hasura session as our handlers see it: keys lower-case, values strings (Hasura sends nothing else). */
