@@ -64,8 +64,8 @@ function aesonTime(text: string, zone: 'Z' | ''): string {
 /**
  * An event's `created_at`: `event_log.created_at` is a `timestamp` (no zone) written by `now()`, and today's
  * Hasura encodes it as a `LocalTime` (Eventing/EventTrigger.hs, `EventPayload.epCreatedAt :: LocalTime`),
- * so the payload carries no zone: `2023-05-01T12:34:56.123456`. (Hasura before 2023 decoded it as `UTCTime`
- * and added a `Z`, as in the 2022 capture in reference/hasura.md §2.1.) Handlers read it as UTC.
+ * so the payload carries no zone: `2023-05-01T12:34:56.123456`. (Older Hasura decoded it as `UTCTime` and
+ * added a `Z`, as in the 2022 capture in reference/hasura.md §2.1.) Handlers read it as UTC.
  */
 export function formatEventCreatedAt(text: string): string {
   return aesonTime(text, '');
