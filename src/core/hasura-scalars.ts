@@ -5,39 +5,51 @@
  */
 import { GraphQLError, GraphQLScalarType, Kind, type ValueNode } from 'graphql';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
-const ISO_TIMESTAMP = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?$/i;
-const ISO_TIME = /^\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?$/i;
+/*
+ * What Hasura forwards. An action argument of a PostgreSQL scalar is parsed by Hasura only to validate it and
+ * then forwarded exactly as the client sent it (server/src-lib/Hasura/GraphQL/Schema/Action.hs,
+ * `customScalarParser`, `ASTReusedScalar`). The parse is `parsePGValue` (Backends/Postgres/SQL/Value.hs):
+ *   (_, String t) -> parseTyped <|> pure (PGValUnknown t)
+ * so ANY string passes for every type here (a `uuid` "abc", a `timestamptz` "infinity" or "tomorrow", a
+ * `bigint` "123"): PostgreSQL would be the one to judge it. A non-string must parse as the Haskell type:
+ * integers within their bounds, finite floats, numbers for numeric, anything for json/jsonb, and nothing
+ * else for the text-like types. Our checks accept exactly that: never stricter than Hasura, so a request
+ * Hasura forwards is never refused here; the handler's own parsing (e.g. `parseHasuraTimestamp`, a zod
+ * uuid) turns a text PostgreSQL would reject into a clear 4xx.
+ */
 
 type Check = (v: unknown) => boolean;
 
 const isString: Check = (v) => typeof v === 'string';
-const isFiniteNumber: Check = (v) => typeof v === 'number' && Number.isFinite(v);
-const isNumberOrNumericString: Check = (v) =>
-  isFiniteNumber(v) || (typeof v === 'string' && /^-?\d+(\.\d+)?([eE][+-]?\d+)?$/.test(v));
-const isInteger: Check = (v) =>
-  (typeof v === 'number' && Number.isSafeInteger(v)) || (typeof v === 'string' && /^-?\d{1,19}$/.test(v));
-const isTimestamp: Check = (v) => typeof v === 'string' && ISO_TIMESTAMP.test(v) && !Number.isNaN(Date.parse(v.replace(' ', 'T')));
+const anyJson: Check = () => true;
+const stringOrFinite: Check = (v) => typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v));
+const stringOrIntegerIn =
+  (min: number, max: number): Check =>
+  (v) =>
+    typeof v === 'string' || (typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max);
 
-/** name → runtime check of the JSON value Hasura passes in `input` (and accepts in output). */
-const CHECKS: Record<string, { check: Check; ts: string; what: string }> = {
-  uuid: { check: (v) => typeof v === 'string' && UUID.test(v), ts: 'string', what: 'a UUID string' },
-  json: { check: () => true, ts: 'unknown', what: 'JSON' },
-  jsonb: { check: () => true, ts: 'unknown', what: 'JSON' },
-  timestamptz: { check: isTimestamp, ts: 'string', what: 'an ISO-8601 timestamp' },
-  timestamp: { check: isTimestamp, ts: 'string', what: 'an ISO-8601 timestamp' },
-  date: { check: (v) => typeof v === 'string' && ISO_DATE.test(v) && !Number.isNaN(Date.parse(v)), ts: 'string', what: 'a YYYY-MM-DD date' },
-  time: { check: (v) => typeof v === 'string' && ISO_TIME.test(v), ts: 'string', what: 'a time' },
-  timetz: { check: (v) => typeof v === 'string' && ISO_TIME.test(v), ts: 'string', what: 'a time' },
-  interval: { check: isString, ts: 'string', what: 'an interval string' },
-  numeric: { check: isNumberOrNumericString, ts: 'number | string', what: 'a number' },
-  float8: { check: isFiniteNumber, ts: 'number', what: 'a number' },
-  bigint: { check: isInteger, ts: 'number | string', what: 'an integer' },
-  smallint: { check: (v) => typeof v === 'number' && Number.isInteger(v) && Math.abs(v) <= 32767, ts: 'number', what: 'a small integer' },
+/** TypeScript type of the value: what a handler receives (`input`) and what it should answer (`output`). */
+export type ScalarTs = string | { input: string; output: string };
+
+/** name → runtime check of the JSON value Hasura forwards in `input`, its TypeScript type, and its wording. */
+const CHECKS: Record<string, { check: Check; ts: ScalarTs; what: string }> = {
+  uuid: { check: isString, ts: 'string', what: 'a string' },
+  json: { check: anyJson, ts: 'unknown', what: 'JSON' },
+  jsonb: { check: anyJson, ts: 'unknown', what: 'JSON' },
+  timestamptz: { check: isString, ts: 'string', what: 'a string' },
+  timestamp: { check: isString, ts: 'string', what: 'a string' },
+  date: { check: isString, ts: 'string', what: 'a string' },
+  time: { check: isString, ts: 'string', what: 'a string' },
+  timetz: { check: isString, ts: 'string', what: 'a string' },
+  interval: { check: isString, ts: 'string', what: 'a string' },
+  numeric: { check: stringOrFinite, ts: 'number | string', what: 'a number or a string' },
+  float8: { check: stringOrFinite, ts: { input: 'number | string', output: 'number' }, what: 'a number or a string' },
+  // JSON.parse rounds int8's largest values (2^63 - 512 … 2^63 - 1) up to 2^63, so that double is allowed too.
+  bigint: { check: stringOrIntegerIn(-(2 ** 63), 2 ** 63), ts: 'number | string', what: 'an integer within 64 bits or a string' },
+  smallint: { check: stringOrIntegerIn(-32768, 32767), ts: { input: 'number | string', output: 'number' }, what: 'an integer within 16 bits or a string' },
   citext: { check: isString, ts: 'string', what: 'a string' },
   bpchar: { check: isString, ts: 'string', what: 'a string' },
-  inet: { check: isString, ts: 'string', what: 'an address string' },
+  inet: { check: isString, ts: 'string', what: 'a string' },
 };
 
 export const HASURA_SCALAR_NAMES = Object.keys(CHECKS);
@@ -46,7 +58,7 @@ export const HASURA_SCALAR_NAMES = Object.keys(CHECKS);
 export const HASURA_SCALARS_SDL = HASURA_SCALAR_NAMES.map((n) => `scalar ${n}`).join('\n') + '\n';
 
 /** TypeScript types for codegen's `scalars` map. */
-export const HASURA_SCALARS_TS: Record<string, string> = Object.fromEntries(
+export const HASURA_SCALARS_TS: Record<string, ScalarTs> = Object.fromEntries(
   Object.entries(CHECKS).map(([n, c]) => [n, c.ts]),
 );
 
@@ -77,22 +89,28 @@ function literalToJson(ast: ValueNode): unknown {
   }
 }
 
-/** GraphQLScalarType instances that validate like Hasura's PG scalars (used to build executable schemas). */
+/** Hasura reports a PostgreSQL scalar it cannot parse with `parseErrorWith ParseFailed`: code `parse-failed`. */
+export const SCALAR_PARSE_FAILED = 'parse-failed';
+
+/**
+ * GraphQLScalarType instances that validate like Hasura's PG scalars (used to build executable schemas). They
+ * return the value unchanged: Hasura forwards the client's JSON as sent.
+ */
 export function hasuraScalarTypes(): GraphQLScalarType[] {
-  return Object.entries(CHECKS).map(
-    ([name, c]) =>
-      new GraphQLScalarType({
-        name,
-        serialize: (v) => v,
-        parseValue: (v) => {
-          if (!c.check(v)) throw new GraphQLError(`expected ${c.what} for ${name}`);
-          return v;
-        },
-        parseLiteral: (ast) => {
-          const v = literalToJson(ast);
-          if (!c.check(v)) throw new GraphQLError(`expected ${c.what} for ${name}`);
-          return v;
-        },
-      }),
-  );
+  return Object.entries(CHECKS).map(([name, c]) => {
+    const fail = () => new GraphQLError(`expected ${c.what} for ${name}`, { extensions: { code: SCALAR_PARSE_FAILED } });
+    return new GraphQLScalarType({
+      name,
+      serialize: (v) => v,
+      parseValue: (v) => {
+        if (!c.check(v)) throw fail();
+        return v;
+      },
+      parseLiteral: (ast) => {
+        const v = literalToJson(ast);
+        if (!c.check(v)) throw fail();
+        return v;
+      },
+    });
+  });
 }

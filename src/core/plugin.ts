@@ -10,6 +10,9 @@ import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
 import type { Logger } from 'pino';
 import type { QueueProvider } from './queue-types.js';
 
+/** Reading Hasura's timestamps (an event's zone-less `created_at`, timestamptz arguments) as UTC. */
+export { hasuraTimestampMs, parseHasuraTimestamp } from './hasura-time.js';
+
 /* ------------------------------------------------------------------ handler context */
 
 /** Hasura session as our handlers see it: keys lower-case, values strings (Hasura sends nothing else). */
@@ -68,6 +71,7 @@ export interface HandlerContext<C = Record<string, unknown>> {
 
 export interface HasuraEventPayload<Row = Record<string, unknown>> {
   id: string;
+  /** `event_log.created_at` without a zone (`2023-05-01T12:34:56.123456`): read it with `parseHasuraTimestamp` (UTC). */
   created_at: string;
   trigger: { name: string };
   table: { schema: string; name: string };

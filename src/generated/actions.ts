@@ -12,13 +12,13 @@ export type Scalars = {
   bpchar: { input: string; output: string; }
   citext: { input: string; output: string; }
   date: { input: string; output: string; }
-  float8: { input: number; output: number; }
+  float8: { input: number | string; output: number; }
   inet: { input: string; output: string; }
   interval: { input: string; output: string; }
   json: { input: unknown; output: unknown; }
   jsonb: { input: unknown; output: unknown; }
   numeric: { input: number | string; output: number | string; }
-  smallint: { input: number; output: number; }
+  smallint: { input: number | string; output: number; }
   time: { input: string; output: string; }
   timestamp: { input: string; output: string; }
   timestamptz: { input: string; output: string; }

@@ -2,7 +2,10 @@
  * Hasura's treatment of an action webhook's 2xx body (GraphQL/Execute/Action.hs `validateResponse`,
  * `validateResponseObject`, `makeActionResponseNoRelations`; reference/hasura.md §1.2), quirks included:
  * only the top level is validated, a JSON number against a non-numeric type is reported as "scalar String",
- * omitted nullable fields are left out of the result, and nested objects are looked up by their alias.
+ * and nested objects are looked up by their alias. A selected field the handler left out comes back as
+ * `null` (Hasura's server/tests-py/queries/actions/sync/omitted_field_response_for_nullable_field.yaml:
+ * the handler answers `{"country": "India"}`, the client gets `{city: null, country: "India"}`; issue
+ * #9191). reference/hasura.md §1.2 still describes the older engine, which dropped such fields.
  */
 import {
   getNamedType,
@@ -104,11 +107,14 @@ function projectObject(obj: Record<string, unknown>, selection: Selected[], type
       continue;
     }
     if (s.sub === null) {
-      if (Object.prototype.hasOwnProperty.call(obj, s.field)) out[s.key] = obj[s.field];
+      out[s.key] = Object.prototype.hasOwnProperty.call(obj, s.field) ? obj[s.field] : null;
       continue;
     }
-    // Hasura looks nested objects up by the response key, so an aliased nested object drops out.
-    if (!Object.prototype.hasOwnProperty.call(obj, s.key)) continue;
+    // Hasura looks nested objects up by the response key, so an aliased nested object is not found: null.
+    if (!Object.prototype.hasOwnProperty.call(obj, s.key)) {
+      out[s.key] = null;
+      continue;
+    }
     const v = projectNested(obj[s.key], s.sub, s.typename ?? typename);
     if (v !== undefined) out[s.key] = v;
   }

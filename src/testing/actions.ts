@@ -4,6 +4,7 @@
  * actions through `hdb_catalog.hdb_action_log` (reference/hasura.md §1).
  */
 import {
+  GraphQLError,
   GraphQLIncludeDirective,
   GraphQLSkipDirective,
   Kind,
@@ -30,7 +31,7 @@ import {
   getVariableValues,
 } from 'graphql';
 import type pg from 'pg';
-import { HASURA_SCALAR_NAMES, hasuraScalarTypes } from '../core/hasura-scalars.js';
+import { HASURA_SCALAR_NAMES, SCALAR_PARSE_FAILED, hasuraScalarTypes } from '../core/hasura-scalars.js';
 import { projectActionResponse, validateActionResponse, type Selected } from './action-output.js';
 import { defaultHeaders } from './delivery.js';
 import { HarnessConfigError, HarnessUnsupportedError, HasuraError } from './errors.js';
@@ -39,7 +40,7 @@ import { sortedJson } from './json.js';
 import { resolveHeaders, resolveTemplate, type ActionMeta, type HasuraMetadata, type HeaderConf } from './metadata.js';
 import { roleOf, type SessionVariables } from './session.js';
 import { Sleeper } from './sleeper.js';
-import { formatPgTimestamp } from './events.js';
+import { formatUtcTimestamp } from './events.js';
 
 export interface GraphQLErrorJson {
   message: string;
@@ -90,6 +91,8 @@ function forwardedClientHeaders(headers: Record<string, string>): HeaderList {
   }
   return out;
 }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
@@ -256,9 +259,9 @@ export class ActionEngine {
     const missing = findMissingField(op.selectionSet, rootType, fragments, '$', new Set(), this.relationships);
     if (missing) return { errors: [missing] };
     const invalid = validate(schema, doc);
-    if (invalid.length) return { errors: [hasuraError(invalid[0]!.message, 'validation-failed')] };
+    if (invalid.length) return { errors: [hasuraError(invalid[0]!.message, errorCode(invalid[0]!))] };
     const coerced = getVariableValues(schema, op.variableDefinitions ?? [], variables ?? {});
-    if (coerced.errors) return { errors: [hasuraError(coerced.errors[0]!.message, 'validation-failed')] };
+    if (coerced.errors) return { errors: [hasuraError(coerced.errors[0]!.message, errorCode(coerced.errors[0]!))] };
     const vars = coerced.coerced;
     const fields = collectFields(op.selectionSet, fragments, vars);
 
@@ -276,11 +279,15 @@ export class ActionEngine {
       try {
         args = getArgumentValues(fieldDef, nodes[0]!, vars);
       } catch (e) {
-        throw new HasuraError((e as Error).message, 'validation-failed');
+        throw new HasuraError((e as Error).message, errorCode(e));
       }
       const action = this.actions.get(name)!;
       const selection = selectionFor(fieldDef, nodes, fragments, vars);
-      if (op.operation === 'query' && action.async) return [key, await this.asyncResult(action, String(args.id), session, fieldDef, selection)];
+      if (op.operation === 'query' && action.async) {
+        // The action id is parsed by Hasura's own `uuid` parser (strict), unlike a `uuid` action argument.
+        if (typeof args.id !== 'string' || !UUID.test(args.id)) throw new HasuraError('invalid UUID', 'parse-failed', `$.selectionSet.${key}.args.id`);
+        return [key, await this.asyncResult(action, args.id, session, fieldDef, selection)];
+      }
       if (action.async) return [key, await this.enqueue(action, args, session, opts.headers ?? {})];
       const res = await this.call(action, args, session, document, opts.headers ?? {}, fieldDef.type);
       if (!res.ok) throw res.failure;
@@ -306,11 +313,27 @@ export class ActionEngine {
     }
   }
 
+  /** Hasura's `shouldIncludeInternal`: every role in dev mode, otherwise admin only (HASURA_GRAPHQL_ADMIN_INTERNAL_ERRORS, on by default). */
+  private showsInternal(role: string): boolean {
+    return this.opts.devMode || (this.opts.adminInternalErrors && role === 'admin');
+  }
+
   private toGraphQLError(f: ActionFailure, role: string): GraphQLErrorJson {
     if (f.extensions !== undefined) return { message: f.message, extensions: f.extensions };
     const ext: Record<string, unknown> = { path: '$', code: f.code };
-    if (f.internal !== undefined && (this.opts.devMode || (this.opts.adminInternalErrors && role === 'admin'))) ext.internal = f.internal;
+    if (f.internal !== undefined && this.showsInternal(role)) ext.internal = f.internal;
     return { message: f.message, extensions: ext };
+  }
+
+  /**
+   * An async action's stored `errors` as `role` reads them: `hdb_action_log.errors` keeps `internal` (request,
+   * response), which only roles allowed internal errors see (server/tests-py/test_actions.py,
+   * `test_async_actions_error_response_user_role` / `_admin_role`).
+   */
+  private visibleErrors(errors: unknown, role: string): unknown {
+    if (!isPlainObject(errors) || !('internal' in errors) || this.showsInternal(role)) return errors;
+    const { internal: _hidden, ...rest } = errors;
+    return rest;
   }
 
   /** POSTs the action payload and applies Hasura's response rules. */
@@ -325,7 +348,10 @@ export class ActionEngine {
     const body = { action: { name: a.name }, input, session_variables: session, request_query: requestQuery };
     const forwarded = a.meta.definition.forward_client_headers ? forwardedClientHeaders(clientHeaders) : [];
     const headers: HeaderList = [...a.headers, ...defaultHeaders(this.opts.hasuraVersion), ...forwarded];
-    const requestInfo = { url: a.meta.definition.handler, body, headers: loggedHeaders(a.meta.definition.headers, forwarded) };
+    // Hasura's ActionRequestInfo (Execute/Action/Types.hs): the handler as written in metadata (its template,
+    // never the resolved URL), the body sent, the configured and forwarded headers, and the transformed request
+    // (`null`: the harness refuses request transforms).
+    const requestInfo = { url: a.meta.definition.handler, body, headers: loggedHeaders(a.meta.definition.headers, forwarded), transformed_request: null };
     const result = await this.http.post(a.url, headers, sortedJson(body), a.timeoutSec * 1000);
     const fail = (message: string, code: string, internal?: unknown): CallResult => ({ ok: false, failure: { message, code, internal } });
     if (result.kind === 'error') {
@@ -391,8 +417,8 @@ export class ActionEngine {
     for (const s of selection) {
       if (s.field === '__typename') out[s.key] = a.name;
       else if (s.field === 'id') out[s.key] = r.id;
-      else if (s.field === 'created_at') out[s.key] = formatPgTimestamp(r.created_at);
-      else if (s.field === 'errors') out[s.key] = r.errors;
+      else if (s.field === 'created_at') out[s.key] = formatUtcTimestamp(r.created_at);
+      else if (s.field === 'errors') out[s.key] = this.visibleErrors(r.errors, roleOf(session));
       else if (s.field === 'output') out[s.key] = r.response_payload === null ? null : projectActionResponse(r.response_payload, outputType, s.sub ?? [], false);
     }
     return out;
@@ -405,7 +431,7 @@ export class ActionEngine {
       [id],
     );
     const r = row.rows[0];
-    return r ? { id: r.id, created_at: formatPgTimestamp(r.created_at), errors: r.errors, output: r.response_payload, status: r.status } : null;
+    return r ? { id: r.id, created_at: formatUtcTimestamp(r.created_at), errors: r.errors, output: r.response_payload, status: r.status } : null;
   }
 
   start(): void {
@@ -469,6 +495,14 @@ export class ActionEngine {
     this.sleeper.wake();
     await this.loop;
   }
+}
+
+/** `parse-failed` when a PostgreSQL scalar refused the value (directly or as the cause), else `validation-failed`. */
+function errorCode(e: unknown): string {
+  for (let x = e; x instanceof GraphQLError; x = x.originalError) {
+    if (x.extensions?.code === SCALAR_PARSE_FAILED) return SCALAR_PARSE_FAILED;
+  }
+  return 'validation-failed';
 }
 
 function isFailure(e: unknown): e is ActionFailure {

@@ -50,15 +50,30 @@ const RAW_TIMESTAMPS = {
 };
 
 /**
- * `event_log.created_at` is a `timestamp` written by `now()`; Hasura reads it as UTC and encodes it with
- * aeson: ISO-8601, `T`, microseconds as stored (trailing zeros dropped), `Z`.
+ * aeson's text of a PostgreSQL timestamp read back as Haskell time: ISO-8601 with `T`, the fraction as stored
+ * minus trailing zeros (none when zero), and `Z` for a `UTCTime`, nothing for a `LocalTime`.
  */
-export function formatPgTimestamp(text: string): string {
+function aesonTime(text: string, zone: 'Z' | ''): string {
   const [date, time = '00:00:00'] = text.trim().split(/[ T]/);
   const clean = time.replace(/([+-]\d{2}(:?\d{2})?|Z)$/, '');
   const [hms, frac] = clean.split('.');
   const f = (frac ?? '').replace(/0+$/, '');
-  return `${date}T${hms}${f ? '.' + f : ''}Z`;
+  return `${date}T${hms}${f ? '.' + f : ''}${zone}`;
+}
+
+/**
+ * An event's `created_at`: `event_log.created_at` is a `timestamp` (no zone) written by `now()`, and today's
+ * Hasura encodes it as a `LocalTime` (Eventing/EventTrigger.hs, `EventPayload.epCreatedAt :: LocalTime`),
+ * so the payload carries no zone: `2023-05-01T12:34:56.123456`. (Older Hasura decoded it as `UTCTime` and
+ * added a `Z`, as in the 2022 capture in reference/hasura.md §2.1.) Handlers read it as UTC.
+ */
+export function formatEventCreatedAt(text: string): string {
+  return aesonTime(text, '');
+}
+
+/** A `timestamptz` Hasura decodes as `UTCTime` and encodes itself (an async action's `created_at`): `…Z`. */
+export function formatUtcTimestamp(utcText: string): string {
+  return aesonTime(utcText, 'Z');
 }
 
 /**
@@ -256,7 +271,7 @@ export class EventProcessor {
       trigger: { name: ev.trigger_name },
       event: ev.payload,
       delivery_info: { max_retries: t.numRetries, current_retry: ev.tries },
-      created_at: formatPgTimestamp(ev.created_at),
+      created_at: formatEventCreatedAt(ev.created_at),
     };
   }
 

@@ -2,6 +2,10 @@
  * Action fidelity: the webhook body and headers, role permissions, Hasura's response validation messages
  * (reference/hasura.md §1.2), 4xx/5xx mapping (§1.3) and async actions (§1.4).
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInputValidators } from '../../src/core/action-input.js';
+import { definePlugin } from '../../src/core/plugin.js';
 import { createScratchDatabase, type ScratchDatabase } from '../support/db.js';
 import { createHasuraHarness, HarnessUnsupportedError, type HasuraHarness } from '../../src/testing/index.js';
 import { RecordingServer, type ScriptedResponse } from './support/recorder.js';
@@ -133,7 +137,6 @@ describe('permissions', () => {
       `mutation { sendMessage(roomId: "one", body: "x") { id } }`,
       `mutation { sendMessage(body: "x") { id } }`,
       `mutation { sendMessage(roomId: 1, body: "x", nope: 1) { id } }`,
-      `query { roomStats(roomId: 1, since: "yesterday") { messages } }`,
       `mutation { sendMessage(roomId: 1 body: }`,
     ];
     for (const doc of bad) {
@@ -167,26 +170,71 @@ describe('response validation (reference/hasura.md §1.2)', () => {
     expect(r).toEqual({ errors: [{ message, extensions: { path: '$', code: 'unexpected' } }] });
   });
 
-  it('admin sees extensions.internal with the request and response', async () => {
+  it("admin sees extensions.internal in today's shape: {error, request: {url, body, headers, transformed_request}, response}", async () => {
+    // Execute/Action/Types.hs ActionInternalError / ActionRequestInfo / ActionResponseInfo; Execute/Action.hs
+    // callWebhook builds the request part from the handler as written in metadata (its {{ENV}} template,
+    // never the resolved URL), the body sent, the configured and forwarded headers, and the transformed
+    // request (null without a request_transform). reference/hasura.md §1.3 lists it without transformed_request.
     rec.script('/actions/adminOnly', ok('yes'));
     const r = await h.graphql(`mutation { adminOnly }`);
-    expect(r.errors![0]).toMatchObject({
-      message: 'got scalar String for the action webhook response, expecting Boolean',
-      extensions: { path: '$', code: 'unexpected', internal: { error: 'unexpected response', response: { status: 200, body: 'yes' } } },
+    expect(r.errors).toEqual([
+      {
+        message: 'got scalar String for the action webhook response, expecting Boolean',
+        extensions: {
+          path: '$',
+          code: 'unexpected',
+          internal: {
+            error: 'unexpected response',
+            request: {
+              url: '{{NSELF_PLUGINS_URL}}/actions/adminOnly',
+              body: { action: { name: 'adminOnly' }, input: {}, session_variables: { 'x-hasura-role': 'admin' }, request_query: 'mutation { adminOnly }' },
+              headers: [],
+              transformed_request: null,
+            },
+            response: { status: 200, body: 'yes', headers: expect.arrayContaining([{ name: 'Content-Type', value: 'application/json' }]) },
+          },
+        },
+      },
+    ]);
+  });
+
+  it('internal names configured secret headers by their env var and lists forwarded client headers, never the secret value', async () => {
+    rec.script('/actions/sendMessage', { status: 503, body: { message: 'down' } });
+    const r = await h.graphql(SEND, { room: 1, body: 'x' }, null, { headers: { Authorization: 'Bearer t', 'X-Hasura-Role': 'user' } });
+    const internal = (r.errors![0]!.extensions as any).internal;
+    expect(internal.error).toBe('expecting 2xx or 4xx status code, but found 503');
+    expect(internal.request.url).toBe('{{NSELF_PLUGINS_URL}}/actions/sendMessage');
+    expect(internal.request.headers).toEqual([
+      { name: 'x-nself-plugins-secret', value_from_env: 'HOOK_SECRET' },
+      { name: 'Authorization', value: 'Bearer t' },
+    ]);
+    expect(internal.request.transformed_request).toBeNull();
+    expect(JSON.stringify(r)).not.toContain('s3cret');
+  });
+
+  it('ignores extra fields, projects aliases, __typename and nested objects', async () => {
+    rec.script('/actions/sendMessage', ok({ id: 1, createdAt: 't', warning: 'w', extra: 'ignored', author: { id: 2, name: 'bob', x: 1 } }));
+    const r = await h.graphql(`mutation { sendMessage(roomId: 1, body: "x") { __typename ident: id id warning author { __typename id name } } }`, undefined, USER);
+    expect(r).toEqual({ data: { sendMessage: { __typename: 'SendMessageOutput', ident: 1, id: 1, warning: 'w', author: { __typename: 'Author', id: 2, name: 'bob' } } } });
+  });
+
+  it('a selected field the handler left out comes back as null, at the top and in nested objects', async () => {
+    // server/tests-py/queries/actions/sync/omitted_field_response_for_nullable_field.yaml: the handler answers
+    // {"country": "India"}, the client gets {city: null, country: "India"} (issue #9191). reference/hasura.md
+    // §1.2 describes the older engine, which left such fields out of the result.
+    rec.script('/actions/sendMessage', ok({ id: 1, createdAt: 't', author: { id: 2 } }), ok({ id: 1, createdAt: 't' }));
+    expect(await h.graphql(`mutation { sendMessage(roomId: 1, body: "x") { id warning author { id name } } }`, undefined, USER)).toEqual({
+      data: { sendMessage: { id: 1, warning: null, author: { id: 2, name: null } } },
+    });
+    expect(await h.graphql(`mutation { sendMessage(roomId: 1, body: "x") { warning w2: warning author { id } } }`, undefined, USER)).toEqual({
+      data: { sendMessage: { warning: null, w2: null, author: null } },
     });
   });
 
-  it('ignores extra fields, leaves omitted nullable fields out, projects aliases, __typename and nested objects', async () => {
-    rec.script('/actions/sendMessage', ok({ id: 1, createdAt: 't', extra: 'ignored', author: { id: 2, name: 'bob', x: 1 } }));
-    const r = await h.graphql(`mutation { sendMessage(roomId: 1, body: "x") { __typename ident: id id warning author { __typename id name } } }`, undefined, USER);
-    expect(r).toEqual({ data: { sendMessage: { __typename: 'SendMessageOutput', ident: 1, id: 1, author: { __typename: 'Author', id: 2, name: 'bob' } } } });
-    expect('warning' in (r.data as any).sendMessage).toBe(false);
-  });
-
-  it('nested objects are looked up by their alias, as Hasura does (an aliased nested object drops out)', async () => {
+  it('nested objects are looked up by their alias, as Hasura does (an aliased nested object is not found: null)', async () => {
     rec.script('/actions/sendMessage', ok({ id: 1, createdAt: 't', author: { id: 2 } }));
     const r = await h.graphql(`mutation { sendMessage(roomId: 1, body: "x") { id writer: author { id } } }`, undefined, USER);
-    expect(r).toEqual({ data: { sendMessage: { id: 1 } } });
+    expect(r).toEqual({ data: { sendMessage: { id: 1, writer: null } } });
   });
 
   it('an action relationship to a table is refused loudly, never silently dropped', async () => {
@@ -292,6 +340,106 @@ describe('async actions (reference/hasura.md §1.4)', () => {
     expect(await h.asyncActionResult(r.data!.exportRoom)).toMatchObject({ status: 'error', output: null, errors: { path: '$', error: 'room too big', code: 'TOO_BIG' } });
     expect(rec.to('/actions/exportRoom')).toHaveLength(1);
     expect(rec.to('/actions/exportRoom')[0]!.body.input).toEqual({ roomId: 5, format: 'zip' });
+  });
+});
+
+describe('async action errors and ids (reference/hasura.md §1.4)', () => {
+  const Q = `query($id: uuid!) { exportRoom(id: $id) { id errors output { url } } }`;
+
+  it('keep internal for admin and hide it from other roles', async () => {
+    // server/tests-py/test_actions.py, test_async_actions_error_response_user_role / _admin_role: the user
+    // reads {code, path, error}; admin's errors carry `internal`. hdb_action_log.errors stores it either way.
+    rec.script('/actions/exportRoom', { status: 200, raw: 'not json' });
+    const id = (await h.graphql<{ exportRoom: string }>(`mutation { exportRoom(roomId: 6) }`, undefined, USER)).data!.exportRoom;
+    await h.drain();
+    expect(await h.graphql(Q, { id }, USER)).toEqual({
+      data: { exportRoom: { id, errors: { code: 'unexpected', path: '$', error: 'not a valid json response from webhook' }, output: null } },
+    });
+    const admin = await h.graphql<any>(Q, { id });
+    expect(admin.data.exportRoom.errors).toEqual({
+      code: 'unexpected',
+      path: '$',
+      error: 'not a valid json response from webhook',
+      internal: {
+        error: expect.stringMatching(/^invalid json: /),
+        request: {
+          url: '{{NSELF_PLUGINS_URL}}/actions/exportRoom',
+          body: { action: { name: 'exportRoom' }, input: { roomId: 6 }, session_variables: { 'x-hasura-role': 'user', 'x-hasura-user-id': '1' }, request_query: null },
+          headers: [],
+          transformed_request: null,
+        },
+        response: { status: 200, body: 'not json', headers: expect.any(Array) },
+      },
+    });
+    expect((await h.asyncActionResult(id))!.errors).toHaveProperty('internal');
+  });
+
+  it("parse the action id strictly (Hasura's own uuid parser), unlike a uuid argument", async () => {
+    expect(await h.graphql(Q, { id: 'not-an-id' }, USER)).toEqual({
+      errors: [{ message: 'invalid UUID', extensions: { path: '$.selectionSet.exportRoom.args.id', code: 'parse-failed' } }],
+    });
+  });
+});
+
+describe('arguments of PostgreSQL scalars are forwarded as the client sent them', () => {
+  // Schema/Action.hs customScalarParser (ASTReusedScalar) validates with parsePGValue (Backends/Postgres/SQL/
+  // Value.hs), where `(_, String t) -> parseTyped <|> pure (PGValUnknown t)`: any string passes, and the
+  // original JSON is forwarded. Non-strings must parse as the type. Built-in scalars stay strict.
+  const ECHO = `query ($id: uuid, $at: timestamptz, $day: date, $n: numeric, $big: bigint, $small: smallint, $f8: float8, $j: jsonb, $ids: [uuid!], $key: ID) {
+    echoScalars(id: $id, at: $at, day: $day, n: $n, big: $big, small: $small, f8: $f8, j: $j, ids: $ids, key: $key) }`;
+  const fixtureValidator = createInputValidators(
+    [definePlugin({ name: 'fx', version: '1', description: 'fixture', actions: { echoScalars: { handler: async () => null } } })],
+    () => readFileSync(join(FIXTURE_METADATA, 'actions.graphql'), 'utf8'),
+  ).get('echoScalars')!;
+
+  beforeEach(() => rec.respond('/actions/echoScalars', (req) => ok(req.body.input)));
+
+  /** Runs a request and returns what the handler received; also checks our own dispatcher would accept it. */
+  async function forwarded(doc: string, vars?: Record<string, unknown>): Promise<unknown> {
+    const before = rec.to('/actions/echoScalars').length;
+    const r = await h.graphql<{ echoScalars: unknown }>(doc, vars, USER);
+    expect(r.errors).toBeUndefined();
+    const input = rec.to('/actions/echoScalars')[before]!.body.input;
+    expect(r.data!.echoScalars).toEqual(input);
+    expect(fixtureValidator(input)).toEqual(input);
+    return input;
+  }
+
+  it('any string, for every PostgreSQL scalar: infinity, relative dates, numbers as text, ids that are not UUIDs', async () => {
+    const vars = { id: 'not-a-uuid', at: 'infinity', day: 'tomorrow', n: '123.4500', big: '9223372036854775807', small: '7', f8: 'NaN', j: 'text', ids: ['x', 'y'] };
+    expect(await forwarded(ECHO, vars)).toEqual(vars);
+    expect(await forwarded(ECHO, { at: '2024-05-01 10:00', day: '2024-05-01' })).toEqual({ at: '2024-05-01 10:00', day: '2024-05-01' });
+  });
+
+  it('numbers within the type, any JSON for jsonb, and an ID number as a string', async () => {
+    const vars = { n: 1e21, big: 2 ** 53, small: -32768, f8: 1.5, j: [1, { a: null }], key: 12 };
+    expect(await forwarded(ECHO, vars)).toEqual({ ...vars, key: '12' });
+    expect(await forwarded(`{ echoScalars(at: "2024-05-01T10:00:00+02", n: 12.50, big: -5, small: 32767, j: {a: [1, "b"], c: null}) }`)).toEqual({
+      at: '2024-05-01T10:00:00+02',
+      n: 12.5,
+      big: -5,
+      small: 32767,
+      j: { a: [1, 'b'], c: null },
+    });
+  });
+
+  it('refuses non-strings that do not parse as the type with parse-failed, and never calls the handler', async () => {
+    const bad: Record<string, unknown>[] = [{ id: 5 }, { at: 1714557600000 }, { day: true }, { big: 1.5 }, { small: 40000 }, { n: true }, { f8: false }, { ids: [1] }];
+    for (const vars of bad) {
+      const r = await h.graphql(ECHO, vars, USER);
+      expect(r.errors![0]!.extensions).toEqual({ path: '$', code: 'parse-failed' });
+    }
+    expect((await h.graphql(`{ echoScalars(small: 32768) }`, undefined, USER)).errors![0]!.extensions).toEqual({ path: '$', code: 'parse-failed' });
+    expect(rec.to('/actions/echoScalars')).toHaveLength(0);
+  });
+
+  it('keeps the built-in scalars strict: no numbers as strings, no Int overflow', async () => {
+    const doc = `query ($i: Int, $fl: Float, $s: String, $b: Boolean) { echoScalars(i: $i, fl: $fl, s: $s, b: $b) }`;
+    for (const vars of [{ i: '123' }, { i: 2 ** 31 }, { i: 1.5 }, { fl: '1.5' }, { s: 5 }, { b: 'true' }]) {
+      expect((await h.graphql(doc, vars, USER)).errors![0]!.extensions).toEqual({ path: '$', code: 'validation-failed' });
+    }
+    expect(rec.to('/actions/echoScalars')).toHaveLength(0);
+    expect(await forwarded(doc, { i: -(2 ** 31), fl: 3, s: '', b: false })).toEqual({ i: -(2 ** 31), fl: 3, s: '', b: false });
   });
 });
 

@@ -4,11 +4,15 @@
  */
 import pg from 'pg';
 import { createScratchDatabase, type ScratchDatabase } from '../support/db.js';
+import { parseHasuraTimestamp } from '../../src/core/hasura-time.js';
 import { createHasuraHarness, HasuraError, type HasuraHarness } from '../../src/testing/index.js';
 import { RecordingServer } from './support/recorder.js';
 import { createFixtureSchema, FIXTURE_METADATA } from './support/schema.js';
 
-/** The captured payload from reference/hasura.md §2.1. */
+/**
+ * The captured payload from reference/hasura.md §2.1 (2022). Its `created_at` ends in `Z` because Hasura then
+ * decoded event_log.created_at as a UTCTime; today's EventPayload.epCreatedAt is a LocalTime (see below).
+ */
 const HASURA_EXAMPLE = {
   id: '3692b725-6337-4e35-8c9c-7ccac263f453',
   created_at: '2022-09-19T20:04:47.569918Z',
@@ -32,7 +36,8 @@ function shape(v: unknown): unknown {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const HASURA_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/;
+/** aeson's encoding of a Haskell LocalTime: no zone, the fraction without trailing zeros. */
+const HASURA_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{0,5}[1-9])?$/;
 
 let db: ScratchDatabase;
 let rec: RecordingServer;
@@ -164,12 +169,40 @@ describe('payloads', () => {
     expect(req!.headers['x-static']).toBe('fixed');
   });
 
-  it('created_at is event_log.created_at read as UTC, with its microseconds', async () => {
+  it('created_at is event_log.created_at as Hasura encodes a LocalTime: no zone, the stored fraction without trailing zeros', async () => {
+    // server/src-lib/Hasura/Eventing/EventTrigger.hs: `EventPayload { …, epCreatedAt :: Time.LocalTime }`
+    // and `createEventPayload … epCreatedAt = eCreatedAt e`, encoded by aeson. reference/hasura.md §2.1 shows
+    // the older UTCTime encoding with a `Z`; the code wins. Handlers read it with parseHasuraTimestamp (UTC).
+    const stored = ['2023-05-01 12:34:56.123456', '2023-05-01 12:34:56.12', '2023-05-01 12:34:50', '2023-05-01 00:00:00.5'];
+    const sent = ['2023-05-01T12:34:56.123456', '2023-05-01T12:34:56.12', '2023-05-01T12:34:50', '2023-05-01T00:00:00.5'];
+    const ids: string[] = [];
+    for (const at of stored) {
+      const r = await h.pool.query<{ id: string }>(
+        `INSERT INTO hdb_catalog.event_log (schema_name, table_name, trigger_name, payload, created_at)
+         VALUES ('public', 'messages', 'message_created', $1, $2) RETURNING id`,
+        [{ op: 'INSERT', data: { old: null, new: { id: 0 } }, session_variables: null, trace_context: null }, at],
+      );
+      ids.push(r.rows[0]!.id);
+    }
+    await h.drain();
+    const byId = new Map(rec.to('/events/message_created').map((q) => [q.body.id as string, q.body.created_at as string]));
+    expect(ids.map((id) => byId.get(id))).toEqual(sent);
+    expect(sent.map((t) => parseHasuraTimestamp(t)!.toISOString())).toEqual([
+      '2023-05-01T12:34:56.123Z',
+      '2023-05-01T12:34:56.120Z',
+      '2023-05-01T12:34:50.000Z',
+      '2023-05-01T00:00:00.500Z',
+    ]);
+  });
+
+  it('created_at of a trigger-written event is now() in the writing session, as stored', async () => {
     await insertMessage('time');
     await h.drain();
     const p = rec.to('/events/message_created')[0]!.body;
     const r = await h.pool.query(`SELECT created_at::text AS t FROM hdb_catalog.event_log WHERE id = $1`, [p.id]);
-    expect(p.created_at).toBe(r.rows[0].t.replace(' ', 'T').replace(/\.?0+$/, '') + 'Z');
+    expect(p.created_at).toMatch(HASURA_TIME);
+    const [date, time] = (r.rows[0].t as string).split(' ');
+    expect(p.created_at).toBe(`${date}T${time!.replace(/(\.\d*?)0+$/, '$1').replace(/\.$/, '')}`);
   });
 
   it('withSession puts the session (lower-case keys, string values) and a trace context in the payload', async () => {

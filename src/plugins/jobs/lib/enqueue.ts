@@ -8,6 +8,7 @@ import type { QueueProvider } from '../../../core/queue-types.js';
 import { jobsConfig, type JobsConfig } from '../config.js';
 import type { JobDefinition } from './define-job.js';
 import { jobIdProblem } from './names.js';
+import { hasuraTimestampMs } from '../../../core/hasura-time.js';
 
 export interface EnqueueOptions {
   /** Deduplication: a second enqueue with the same id (while the job is kept) returns the first job. */
@@ -118,8 +119,9 @@ export function jobOptions(def: JobDefinition, opts: EnqueueOptions, defaults: J
   }
   let delay = opts.delayMs ?? 0;
   if (opts.runAt !== undefined) {
-    const at = opts.runAt instanceof Date ? opts.runAt.getTime() : Date.parse(opts.runAt);
-    if (Number.isNaN(at)) throw new JobOptionsError('runAt must be a date');
+    // A text without a zone is UTC, as every timestamp Hasura hands over is meant (never the server's local time).
+    const at = opts.runAt instanceof Date ? opts.runAt.getTime() : hasuraTimestampMs(opts.runAt);
+    if (!Number.isFinite(at)) throw new JobOptionsError('runAt must be a date');
     delay = Math.max(0, at - Date.now());
   }
   const backoff = def.backoff;

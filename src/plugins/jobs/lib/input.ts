@@ -3,6 +3,7 @@
  * A failure is a 400 naming the field; nothing is touched.
  */
 import { z } from 'zod';
+import { hasuraTimestampMs } from '../../../core/hasura-time.js';
 import { jobsError } from './errors.js';
 import { JOB_STATES } from './output.js';
 
@@ -25,7 +26,7 @@ const enqueueOptionsInput = z
     })
     .refine((o) => o.delayMs == null || o.runAt == null, { message: 'give delayMs or runAt, not both' })
     .refine((o) => o.dedupTtlMs == null || o.dedupKey != null, { message: 'dedupTtlMs needs dedupKey' })
-    .refine((o) => o.runAt == null || !Number.isNaN(Date.parse(o.runAt)), { message: 'runAt must be an ISO-8601 timestamp', path: ['runAt'] })
+    .refine((o) => o.runAt == null || Number.isFinite(hasuraTimestampMs(o.runAt)), { message: 'runAt must be an ISO-8601 timestamp (read as UTC without a zone)', path: ['runAt'] })
     .nullish();
 
 export const enqueueInput = z.object({
