@@ -305,18 +305,12 @@ function refreshEnv(
     const rec = record[file];
     const rel = envRel(file);
     const text = files.read(rel);
-    if (!rec || text === undefined) {
-      delete record[file];
-      continue;
-    }
+    if (!rec || text === undefined) continue;
     const removed = removeEnvBlock(text, rec.title, rec.hash);
     if (removed.removed) {
-      const r = appendEnvBlock(removed.text, { title, lines });
-      files.write(rel, r.text);
-      if (r.hash) {
-        record[file] = { title, hash: r.hash, keys: r.keys };
-        result.env.push({ file: rel, keys: r.keys });
-      } else delete record[file];
+      // Written anew below, with the settings of the features now on.
+      files.write(rel, removed.text);
+      delete record[file];
       continue;
     }
     if (file === '.env') {
@@ -332,6 +326,7 @@ function refreshEnv(
       );
     }
   }
+  addEnv(files, envRel, title, perFile, record, result);
 }
 
 function dropEnv(files: FileSet, envRel: (f: string) => string, record: EnvRecord, notes: string[]): void {
