@@ -20,7 +20,9 @@ import { delay } from './sleeper.js';
 export interface HarnessOptions {
   databaseUrl: string;
   /** A Hasura CLI v3 `metadata/` directory (the composed one is `hasura/metadata`). */
-  metadataDir: string;
+  metadataDir?: string;
+  /** The metadata itself instead of `metadataDir` (see `metadataFromJson` for Hasura's JSON form). */
+  metadata?: HasuraMetadata;
   /** Base URL of the handler server; provides `NSELF_PLUGINS_URL` unless `env` sets it. */
   handlerBaseUrl?: string;
   /** What Hasura's process environment would hold: `{{ENV}}` templates and `value_from_env` headers read it. */
@@ -95,6 +97,8 @@ export interface HasuraHarness {
   /** The harness's pool: raw SQL through it carries no session (`session_variables: null`, like raw SQL writes). */
   readonly pool: pg.Pool;
   readonly clock: HarnessClock;
+  /** The engines behind the harness, for tools built on it (the `nself-plugins dev` endpoint). */
+  readonly engines: { readonly actions: ActionEngine; readonly permissions: PermissionEngine };
   /** Runs `fn` in a transaction with `SET LOCAL "hasura.user"`, as Hasura runs a GraphQL mutation. */
   withSession<T>(session: SessionInput, fn: (client: pg.PoolClient) => Promise<T>, opts?: WithSessionOptions): Promise<T>;
   /** `pg_invoke_event_trigger`: a MANUAL event with `data: {old: null, new: payload}`. */
@@ -161,7 +165,8 @@ async function tableColumns(client: pg.PoolClient, t: QualifiedTable): Promise<C
 }
 
 export async function createHasuraHarness(options: HarnessOptions): Promise<HasuraHarness> {
-  const metadata = readMetadataDir(options.metadataDir);
+  if ((options.metadataDir === undefined) === (options.metadata === undefined)) throw new HarnessConfigError('give exactly one of metadataDir and metadata');
+  const metadata = options.metadata ?? readMetadataDir(options.metadataDir!);
   const env: Record<string, string | undefined> = { ...options.env };
   if (options.handlerBaseUrl !== undefined && env.NSELF_PLUGINS_URL === undefined) env.NSELF_PLUGINS_URL = options.handlerBaseUrl.replace(/\/+$/, '');
   const hasuraVersion = options.hasuraVersion ?? HASURA_VERSION;
@@ -307,6 +312,7 @@ export async function createHasuraHarness(options: HarnessOptions): Promise<Hasu
     metadata,
     pool,
     clock,
+    engines: { actions, permissions },
 
     async withSession(sessionInput, fn, opts = {}) {
       const session = toSessionVariables(sessionInput);

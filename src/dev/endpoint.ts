@@ -1,0 +1,196 @@
+/**
+ * The development stand-in for Hasura's `/v1/graphql`: the harness (actions, event triggers, crons, async
+ * actions, permissions) plus tracked tables as GraphQL, over HTTP and `graphql-transport-ws`. It is for local
+ * development and end-to-end tests only; production runs behind the real Hasura.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer } from 'ws';
+import { createHasuraHarness, type HarnessOptions, type HasuraHarness } from '../testing/harness.js';
+import { metadataFromJson } from '../testing/metadata.js';
+import { Authenticator, AuthError, type AuthOptions } from './auth.js';
+import { Executor, hasuraError, rawResultBody, toGraphQLError, type GraphQLRequest } from './execute.js';
+import { loadModel, type TableModel } from './model.js';
+import { SchemaBuilder } from './schema.js';
+import { Subscriptions, serveSubscriptions, type SubscriptionOptions } from './subscriptions.js';
+
+export const GRAPHQL_PATH = '/v1/graphql';
+
+export interface DevEndpointOptions {
+  databaseUrl: string;
+  /** Hasura metadata in its JSON form (`export_metadata`; a composed or user project read as JSON). */
+  metadata: Record<string, unknown>;
+  /** Base URL of the handler server (fills `{{NSELF_PLUGINS_URL}}`). */
+  handlerBaseUrl?: string;
+  /** Hasura's environment for `{{ENV}}` templates and `value_from_env` headers. */
+  env?: Record<string, string | undefined>;
+  auth?: AuthOptions;
+  subscriptions?: SubscriptionOptions;
+  /** Passed to the harness (event, cron and async-action intervals…). */
+  harness?: Partial<Omit<HarnessOptions, 'databaseUrl' | 'metadata' | 'metadataDir' | 'handlerBaseUrl' | 'env'>>;
+  /** Largest request body accepted (default 10 MiB). */
+  bodyLimitBytes?: number;
+}
+
+export interface DevEndpoint {
+  readonly harness: HasuraHarness;
+  readonly executor: Executor;
+  readonly subscriptions: Subscriptions;
+  readonly auth: Authenticator;
+  /** Metadata the endpoint cannot serve, each named (remote schemas, tracked functions, …). */
+  readonly unsupported: string[];
+  /** Serves `/v1/graphql` (POST) and `/v1/version`; answers false for any other path. */
+  handle(req: http.IncomingMessage, res: http.ServerResponse): boolean;
+  /** Takes over WebSocket upgrades of `/v1/graphql` on `server`. */
+  attach(server: http.Server): void;
+  /** A server of its own (tests): `/v1/graphql` only. */
+  listen(port?: number, host?: string): Promise<{ url: string; port: number; server: http.Server }>;
+  close(): Promise<void>;
+}
+
+/** What the metadata holds that this endpoint does not serve; listed at start, never silently ignored. */
+export function unsupportedMetadata(json: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  for (const r of (json.remote_schemas as { name: string }[] | undefined) ?? []) out.push(`remote schema "${r.name}" (its fields are not served)`);
+  for (const s of (json.sources as { name: string; functions?: { function: { name: string; schema?: string } | string }[] }[] | undefined) ?? []) {
+    for (const f of s.functions ?? []) {
+      const fn = typeof f.function === 'string' ? f.function : `${f.function.schema ?? 'public'}.${f.function.name}`;
+      out.push(`tracked function ${fn} in source ${s.name} (not exposed as a field)`);
+    }
+    for (const t of (s as { tables?: { table: { name: string; schema?: string }; computed_fields?: unknown[]; remote_relationships?: unknown[] }[] }).tables ?? []) {
+      if (t.computed_fields?.length) out.push(`computed fields of table ${t.table.schema ?? 'public'}.${t.table.name}`);
+      if (t.remote_relationships?.length) out.push(`remote relationships of table ${t.table.schema ?? 'public'}.${t.table.name}`);
+    }
+  }
+  const objects = ((json.custom_types as { objects?: { name: string; relationships?: { name: string }[] }[] } | undefined)?.objects ?? []).filter((o) => o.relationships?.length);
+  for (const o of objects) for (const r of o.relationships!) out.push(`action relationship ${o.name}.${r.name} (refused when selected)`);
+  for (const r of (json.inherited_roles as { role_name: string }[] | undefined) ?? []) out.push(`inherited role "${r.role_name}" (requests as it are refused)`);
+  return out;
+}
+
+function readBody(req: http.IncomingMessage, limit: number): Promise<string | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) over = true;
+      else chunks.push(c);
+    });
+    req.on('end', () => resolve(over ? null : Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function send(res: http.ServerResponse, status: number, body: string): void {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+export async function createDevEndpoint(opts: DevEndpointOptions): Promise<DevEndpoint> {
+  const auth = new Authenticator(opts.auth ?? {});
+  const harness = await createHasuraHarness({
+    ...opts.harness,
+    databaseUrl: opts.databaseUrl,
+    metadata: metadataFromJson(opts.metadata),
+    ...(opts.handlerBaseUrl !== undefined ? { handlerBaseUrl: opts.handlerBaseUrl } : {}),
+    env: opts.env ?? {},
+  });
+  let models: Map<string, TableModel>;
+  let schemas: SchemaBuilder;
+  try {
+    const source = harness.metadata.sources.find((s) => s.name === (opts.harness?.source ?? 'default')) ?? (harness.metadata.sources.length === 1 ? harness.metadata.sources[0] : undefined);
+    models = await loadModel(harness.pool, source);
+    schemas = new SchemaBuilder(models, harness.engines.actions, new Map(harness.metadata.inheritedRoles.map((r) => [r.role_name, r.role_set])));
+    for (const role of schemas.roles()) schemas.forRole(role);
+  } catch (e) {
+    await harness.close();
+    throw e;
+  }
+  const executor = new Executor(harness, schemas, models);
+  const subscriptions = new Subscriptions(executor, opts.subscriptions);
+  const wss = new WebSocketServer({ noServer: true });
+  const ws = serveSubscriptions(wss, executor, auth, subscriptions);
+  const limit = opts.bodyLimitBytes ?? 10 * 1024 * 1024;
+  const servers = new Set<http.Server>();
+
+  async function serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const body = await readBody(req, limit);
+    if (body === null) return send(res, 413, JSON.stringify({ path: '$', error: `request body exceeds ${limit} bytes`, code: 'payload-too-large' }));
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body);
+    } catch (e) {
+      return send(res, 400, JSON.stringify({ path: '$', error: `Error in $: ${(e as Error).message}`, code: 'parse-failed' }));
+    }
+    let session;
+    try {
+      session = await auth.authenticate(req.headers);
+    } catch (e) {
+      if (e instanceof AuthError) return send(res, 200, JSON.stringify({ errors: [hasuraError(e.message, e.code)] }));
+      throw e;
+    }
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers[k] = v;
+    const one = async (r: unknown): Promise<string> => {
+      if (!r || typeof r !== 'object' || Array.isArray(r)) return JSON.stringify({ errors: [hasuraError('expected a GraphQL request object {query, variables, operationName}', 'parse-failed')] });
+      return rawResultBody(await executor.execute(r as GraphQLRequest, session, headers));
+    };
+    // Hasura accepts a batch (a JSON array of requests) and answers an array.
+    if (Array.isArray(parsed)) return send(res, 200, `[${(await Promise.all(parsed.map(one))).join(',')}]`);
+    send(res, 200, await one(parsed));
+  }
+
+  const endpoint: DevEndpoint = {
+    harness,
+    executor,
+    subscriptions,
+    auth,
+    unsupported: unsupportedMetadata(opts.metadata),
+    handle(req, res) {
+      const path = (req.url ?? '/').split('?')[0];
+      if (path === '/v1/version' && req.method === 'GET') {
+        send(res, 200, JSON.stringify({ version: 'v2-compatible (nself-plugins dev stand-in)', server_type: 'nself-plugins-dev' }));
+        return true;
+      }
+      if (path !== GRAPHQL_PATH) return false;
+      if (req.method !== 'POST') {
+        send(res, 405, JSON.stringify({ path: '$', error: `${req.method} is not allowed on ${GRAPHQL_PATH}; POST a GraphQL request`, code: 'method-not-allowed' }));
+        return true;
+      }
+      serve(req, res).catch((e) => {
+        if (!res.headersSent) send(res, 200, JSON.stringify({ errors: [toGraphQLError(e, 'user')] }));
+      });
+      return true;
+    },
+    attach(server) {
+      server.on('upgrade', (req, socket, head) => {
+        if ((req.url ?? '').split('?')[0] !== GRAPHQL_PATH) return;
+        wss.handleUpgrade(req, socket, head, (client) => wss.emit('connection', client, req));
+      });
+    },
+    async listen(port = 0, host = '127.0.0.1') {
+      const server = http.createServer((req, res) => {
+        if (!endpoint.handle(req, res)) send(res, 404, JSON.stringify({ path: '$', error: `no route ${req.method} ${req.url}`, code: 'not-found' }));
+      });
+      endpoint.attach(server);
+      servers.add(server);
+      await new Promise<void>((resolve) => server.listen(port, host, resolve));
+      const addr = server.address() as AddressInfo;
+      return { url: `http://${host}:${addr.port}`, port: addr.port, server };
+    },
+    async close() {
+      subscriptions.close();
+      for (const c of wss.clients) c.terminate();
+      await Promise.resolve(ws.dispose()).catch(() => undefined);
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      for (const s of servers) {
+        s.closeAllConnections();
+        await new Promise<void>((resolve) => s.close(() => resolve()));
+      }
+      await harness.close();
+    },
+  };
+  return endpoint;
+}
