@@ -180,7 +180,10 @@ export class Executor {
     const missing = findMissingField(op.selectionSet, rootType, fragments, '$', new Set());
     if (missing) return new GraphQLFailure([missing]);
     const invalid = validate(schema, doc);
-    if (invalid.length) return new GraphQLFailure([hasuraError(this.explainInvalid(invalid[0]!.message), invalid[0]!.message.includes('not supported by nself-plugins dev') ? 'not-supported' : 'validation-failed')]);
+    if (invalid.length) {
+      const message = this.explainInvalid(invalid[0]!.message);
+      return new GraphQLFailure([hasuraError(message, message.startsWith('not supported by nself-plugins dev') ? 'not-supported' : 'validation-failed')]);
+    }
     const rawVariables = req.variables ?? {};
     const coerced = getVariableValues(schema, op.variableDefinitions ?? [], rawVariables);
     if (coerced.errors) return new GraphQLFailure([hasuraError(coerced.errors[0]!.message, 'validation-failed')]);
