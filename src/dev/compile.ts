@@ -265,6 +265,18 @@ export class SqlCompiler {
     return `(SELECT ${jsonObject(pairs)} FROM (${inner}) ${a})`;
   }
 
+  /** Rows of `t` matching `pairs` (an action output joined to a table), under the caller's select permission. */
+  async related(t: TableModel, type: GraphQLObjectType, nodes: FieldNode[], kind: 'object' | 'array', pairs: [string, unknown][]): Promise<string> {
+    const match = (a: string) => pairs.map(([c, v]) => `${a}.${ident(c)} = ${this.columnParam(t.byName.get(c)!, v)}`).join(' AND ');
+    const fields = subFields(nodes, this.fragments, this.vars);
+    if (kind === 'object') {
+      const a = this.alias();
+      return `(SELECT ${await this.row(t, type, a, fields)} FROM ${qualified(t.table)} ${a} WHERE ${match(a)} AND (${await this.selectFilter(t, a)}) LIMIT 1)`;
+    }
+    const { alias, inner, order } = await this.rows(t, {}, undefined, match);
+    return `(SELECT coalesce(json_agg(${await this.row(t, type, alias, fields)}${order ? ` ORDER BY ${order}` : ''}), '[]'::json) FROM (${inner}) ${alias})`;
+  }
+
   /** `<t>_stream`: the next batch after the cursor, and the cursor value of its last row. */
   async stream(t: TableModel, type: GraphQLObjectType, args: Args, nodes: FieldNode[], cursorValue: unknown): Promise<{ sql: string; column: Column; ordering: 'ASC' | 'DESC' }> {
     const cursors = (args.cursor as Json[] | undefined) ?? [];

@@ -10,8 +10,10 @@ import { createHasuraHarness, type HarnessOptions, type HasuraHarness } from '..
 import { metadataFromJson } from '../testing/metadata.js';
 import { Authenticator, AuthError, type AuthOptions } from './auth.js';
 import { Executor, hasuraError, rawResultBody, toGraphQLError, type GraphQLRequest } from './execute.js';
-import { loadModel, type TableModel } from './model.js';
-import { SchemaBuilder } from './schema.js';
+import { HarnessConfigError } from '../testing/errors.js';
+import { qualify, type QualifiedTable } from '../testing/metadata.js';
+import { loadModel, tableKey, type TableModel } from './model.js';
+import { SchemaBuilder, type ActionRelationship } from './schema.js';
 import { Subscriptions, serveSubscriptions, type SubscriptionOptions } from './subscriptions.js';
 
 export const GRAPHQL_PATH = '/v1/graphql';
@@ -62,9 +64,27 @@ export function unsupportedMetadata(json: Record<string, unknown>): string[] {
       if (t.remote_relationships?.length) out.push(`remote relationships of table ${t.table.schema ?? 'public'}.${t.table.name}`);
     }
   }
-  const objects = ((json.custom_types as { objects?: { name: string; relationships?: { name: string }[] }[] } | undefined)?.objects ?? []).filter((o) => o.relationships?.length);
-  for (const o of objects) for (const r of o.relationships!) out.push(`action relationship ${o.name}.${r.name} (refused when selected)`);
   for (const r of (json.inherited_roles as { role_name: string }[] | undefined) ?? []) out.push(`inherited role "${r.role_name}" (requests as it are refused)`);
+  return out;
+}
+
+/** `custom_types.objects[].relationships` resolved to tracked tables. */
+function actionRelationships(json: Record<string, unknown>, models: ReadonlyMap<string, TableModel>): Map<string, ActionRelationship[]> {
+  const out = new Map<string, ActionRelationship[]>();
+  const objects = ((json.custom_types as { objects?: { name: string; relationships?: Record<string, unknown>[] }[] } | undefined)?.objects ?? []);
+  const problems: string[] = [];
+  for (const o of objects) {
+    for (const r of o.relationships ?? []) {
+      const name = String(r.name);
+      const t = qualify(r.remote_table as QualifiedTable | string);
+      const model = models.get(tableKey(t));
+      const mapping = Object.entries((r.field_mapping ?? {}) as Record<string, string>);
+      if (!model) problems.push(`action relationship ${o.name}.${name}: table ${t.schema}.${t.name} is not tracked`);
+      else if (!mapping.length || mapping.some(([, c]) => !model.byName.has(c))) problems.push(`action relationship ${o.name}.${name}: field_mapping must map output fields to columns of ${t.schema}.${t.name}`);
+      else out.set(o.name, [...(out.get(o.name) ?? []), { name, kind: r.type === 'array' ? 'array' : 'object', table: model, mapping }]);
+    }
+  }
+  if (problems.length) throw new HarnessConfigError(`inconsistent metadata:\n  ${problems.join('\n  ')}`);
   return out;
 }
 
@@ -102,7 +122,7 @@ export async function createDevEndpoint(opts: DevEndpointOptions): Promise<DevEn
   try {
     const source = harness.metadata.sources.find((s) => s.name === (opts.harness?.source ?? 'default')) ?? (harness.metadata.sources.length === 1 ? harness.metadata.sources[0] : undefined);
     models = await loadModel(harness.pool, source);
-    schemas = new SchemaBuilder(models, harness.engines.actions, new Map(harness.metadata.inheritedRoles.map((r) => [r.role_name, r.role_set])));
+    schemas = new SchemaBuilder(models, harness.engines.actions, new Map(harness.metadata.inheritedRoles.map((r) => [r.role_name, r.role_set])), actionRelationships(opts.metadata, models));
     for (const role of schemas.roles()) schemas.forRole(role);
   } catch (e) {
     await harness.close();

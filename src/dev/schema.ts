@@ -9,6 +9,15 @@ import type { ActionEngine } from '../testing/actions.js';
 import { HarnessConfigError } from '../testing/errors.js';
 import { NUMERIC_SCALARS, ORDERED_SCALARS, TEXT_SCALARS, type Column, type TableModel } from './model.js';
 
+/** A relationship of an action's output object type to a table, joined under the caller's select permission. */
+export interface ActionRelationship {
+  name: string;
+  kind: 'object' | 'array';
+  table: TableModel;
+  /** [output field, table column] pairs. */
+  mapping: [string, string][];
+}
+
 /** What a root field of a role's schema does. */
 export type RootField =
   | { kind: 'select' | 'select_by_pk' | 'select_aggregate' | 'select_stream'; table: TableModel }
@@ -46,6 +55,8 @@ export class SchemaBuilder {
     private readonly tables: ReadonlyMap<string, TableModel>,
     private readonly actions: ActionEngine,
     private readonly inheritedRoles: ReadonlyMap<string, readonly string[]>,
+    /** Relationships of action output types to tables (`custom_types.objects[].relationships`), by type name. */
+    readonly actionRelationships: ReadonlyMap<string, ActionRelationship[]> = new Map(),
   ) {}
 
   /** Every role the metadata mentions (permissions of tables and actions), plus admin. */
@@ -325,6 +336,17 @@ export class SchemaBuilder {
       }
     }
 
+    // Action output types joined to tables: the field exists when the role may select the table.
+    const extensions: string[] = [];
+    for (const [typeName, rels] of this.actionRelationships) {
+      const fields: string[] = [];
+      for (const r of rels) {
+        const v = viewOf(r.table);
+        if (!v) continue;
+        fields.push(r.kind === 'object' ? `${r.name}: ${objectType(v)}` : `${r.name}: [${objectType(v)}!]!`);
+      }
+      if (fields.length) extensions.push(`extend type ${typeName} {\n  ${fields.join('\n  ')}\n}`);
+    }
     const actions = this.actions.rootFieldsFor(role);
     for (const line of actions.query) rq.set(fieldName(line), { kind: 'action', name: fieldName(line) });
     for (const line of actions.mutation) rm.set(fieldName(line), { kind: 'action', name: fieldName(line) });
@@ -347,6 +369,7 @@ export class SchemaBuilder {
       ...actions.types,
       ...extraScalars.map((s) => `scalar ${s}`),
       ...[...defs.values()],
+      ...extensions,
       `type query_root {\n  ${query.join('\n  ')}\n}`,
       mutation.length ? `type mutation_root {\n  ${mutation.join('\n  ')}\n}` : '',
       subscription.length ? `type subscription_root {\n  ${subscription.join('\n  ')}\n}` : '',

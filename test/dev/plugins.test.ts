@@ -81,7 +81,7 @@ describe('nself-plugins dev', () => {
             complete: () => undefined,
           },
         );
-        setTimeout(() => reject(new Error('the self-test run was not delivered')), 15_000);
+        setTimeout(() => reject(new Error('the self-test run was not delivered')), 15_000).unref();
       });
       expect(delivered).toMatchObject({ id, note: 'after deploy' });
     } finally {
