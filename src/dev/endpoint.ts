@@ -162,6 +162,28 @@ export async function createDevEndpoint(opts: DevEndpointOptions): Promise<DevEn
     send(res, 200, await one(parsed));
   }
 
+  /** `{query: {query, variables, operationName}, user: {x-hasura-role, …}}`, admin only, as in Hasura. */
+  async function explain(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const body = await readBody(req, limit);
+    let session;
+    try {
+      session = await auth.authenticate(req.headers);
+    } catch (e) {
+      if (e instanceof AuthError) return send(res, 400, JSON.stringify({ path: '$', error: e.message, code: e.code }));
+      throw e;
+    }
+    if (session['x-hasura-role'] !== 'admin') return send(res, 400, JSON.stringify({ path: '$', error: 'restricted access : admin only', code: 'access-denied' }));
+    let parsed: { query?: GraphQLRequest; user?: Record<string, string> };
+    try {
+      parsed = JSON.parse(body ?? '');
+    } catch (e) {
+      return send(res, 400, JSON.stringify({ path: '$', error: `Error in $: ${(e as Error).message}`, code: 'parse-failed' }));
+    }
+    const user = Object.fromEntries(Object.entries(parsed.user ?? {}).map(([k, v]) => [k.toLowerCase(), String(v)]));
+    const r = await executor.explain(parsed.query ?? { query: '' }, { 'x-hasura-role': 'admin', ...user });
+    send(res, 'errors' in r ? 400 : 200, JSON.stringify(r));
+  }
+
   const endpoint: DevEndpoint = {
     harness,
     executor,
@@ -172,6 +194,12 @@ export async function createDevEndpoint(opts: DevEndpointOptions): Promise<DevEn
       const path = (req.url ?? '/').split('?')[0];
       if (path === '/v1/version' && req.method === 'GET') {
         send(res, 200, JSON.stringify({ version: 'v2-compatible (nself-plugins dev stand-in)', server_type: 'nself-plugins-dev' }));
+        return true;
+      }
+      if (path === `${GRAPHQL_PATH}/explain` && req.method === 'POST') {
+        explain(req, res).catch((e) => {
+          if (!res.headersSent) send(res, 500, JSON.stringify({ path: '$', error: (e as Error).message, code: 'unexpected' }));
+        });
         return true;
       }
       if (path !== GRAPHQL_PATH) return false;

@@ -104,6 +104,13 @@ export function toGraphQLError(e: unknown, role: string): GraphQLErrorJson {
 
 type Json = Record<string, unknown>;
 
+interface Checked {
+  doc: DocumentNode;
+  op: OperationDefinitionNode;
+  fragments: Fragments;
+  rootType: GraphQLObjectType;
+}
+
 interface RelationshipPlan {
   key: string;
   nodes: FieldNode[];
@@ -158,16 +165,9 @@ export class Executor {
     readonly models: ReadonlyMap<string, TableModel>,
   ) {}
 
-  /** Parses, picks the operation and validates it against the role's schema. */
-  prepare(req: GraphQLRequest, session: SessionVariables, allowSubscription: boolean): Prepared | GraphQLFailure {
-    const role = roleOf(session);
-    let rs: RoleSchema;
-    try {
-      rs = this.schemas.forRole(role);
-    } catch (e) {
-      return new GraphQLFailure([toGraphQLError(e, role)]);
-    }
-    if (typeof req.query !== 'string') return new GraphQLFailure([hasuraError('the key "query" was not present', 'parse-failed')]);
+  private readonly checked = new Map<string, Checked | GraphQLFailure>();
+
+  private check(req: GraphQLRequest, rs: RoleSchema, allowSubscription: boolean): Checked | GraphQLFailure {
     let doc: DocumentNode;
     try {
       doc = parse(req.query);
@@ -195,6 +195,30 @@ export class Executor {
       const message = this.explainInvalid(invalid[0]!.message);
       return new GraphQLFailure([hasuraError(message, message.startsWith('not supported by nself-plugins dev') ? 'not-supported' : 'validation-failed')]);
     }
+    return { doc, op, fragments, rootType };
+  }
+
+  /** Parses, picks the operation and validates it against the role's schema. */
+  prepare(req: GraphQLRequest, session: SessionVariables, allowSubscription: boolean): Prepared | GraphQLFailure {
+    const role = roleOf(session);
+    let rs: RoleSchema;
+    try {
+      rs = this.schemas.forRole(role);
+    } catch (e) {
+      return new GraphQLFailure([toGraphQLError(e, role)]);
+    }
+    if (typeof req.query !== 'string') return new GraphQLFailure([hasuraError('the key "query" was not present', 'parse-failed')]);
+    // Parsing and validation depend only on the role's schema and the document: checked once, as Hasura caches plans.
+    const cacheKey = `${role}\u0000${req.operationName ?? ''}\u0000${allowSubscription ? 's' : ''}\u0000${req.query}`;
+    let checked = this.checked.get(cacheKey);
+    if (!checked) {
+      checked = this.check(req, rs, allowSubscription);
+      if (this.checked.size >= 1000) this.checked.delete(this.checked.keys().next().value!);
+      this.checked.set(cacheKey, checked);
+    }
+    if (checked instanceof GraphQLFailure) return checked;
+    const { doc, op, fragments, rootType } = checked;
+    const schema = rs.schema;
     const rawVariables = req.variables ?? {};
     const coerced = getVariableValues(schema, op.variableDefinitions ?? [], rawVariables);
     if (coerced.errors) return new GraphQLFailure([hasuraError(coerced.errors[0]!.message, 'validation-failed')]);
@@ -345,17 +369,8 @@ export class Executor {
       if (root.kind === 'select_stream') throw new GraphQLFailure([hasuraError('streaming subscriptions run over websockets only', 'validation-failed')]);
       work.push(
         (async () => {
-          const c = new SqlCompiler(this.harness.engines.permissions, p.session, p.vars, p.fragments);
-          const def = p.rootType.getFields()[name]!;
-          const args = c.args(def, nodes[0]!);
-          const type = objectTypeOf(def);
-          const expr =
-            root.kind === 'select'
-              ? await c.list(root.table, type, args, nodes)
-              : root.kind === 'select_by_pk'
-                ? await c.byPk(root.table, type, args, nodes)
-                : await c.aggregate(root.table, type, args, nodes);
-          const r = await this.harness.pool.query<{ root: string | null }>(`SELECT (${expr})::text AS root`, c.params);
+          const { sql, params } = await this.compileRead(p, nodes, root);
+          const r = await this.harness.pool.query<{ root: string | null }>(sql, params);
           out.set(key, r.rows[0]?.root ?? 'null');
         })(),
       );
@@ -366,6 +381,39 @@ export class Executor {
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed) throw failed.reason;
     return [...p.fields.keys()].map((k) => [k, out.get(k)!]);
+  }
+
+  /** The one statement of a select, by-pk or aggregate root field. */
+  private async compileRead(p: Prepared, nodes: FieldNode[], root: RootField): Promise<{ sql: string; params: unknown[] }> {
+    const c = new SqlCompiler(this.harness.engines.permissions, p.session, p.vars, p.fragments);
+    const def = p.rootType.getFields()[nodes[0]!.name.value]!;
+    const args = c.args(def, nodes[0]!);
+    const type = objectTypeOf(def);
+    const t = (root as { table: TableModel }).table;
+    const expr = root.kind === 'select' ? await c.list(t, type, args, nodes) : root.kind === 'select_by_pk' ? await c.byPk(t, type, args, nodes) : await c.aggregate(t, type, args, nodes);
+    return { sql: `SELECT (${expr})::text AS root`, params: c.params };
+  }
+
+  /**
+   * Hasura's `/v1/graphql/explain`: the SQL of each table root field of a query (with its parameters here,
+   * where Hasura inlines them) and PostgreSQL's plan.
+   */
+  async explain(req: GraphQLRequest, session: SessionVariables): Promise<{ field: string; sql: string; params: unknown[]; plan: string[] }[] | { errors: GraphQLErrorJson[] }> {
+    const p = this.prepare(req, session, true);
+    if (p instanceof GraphQLFailure) return { errors: p.errors };
+    const out: { field: string; sql: string; params: unknown[]; plan: string[] }[] = [];
+    try {
+      for (const [key, nodes] of p.fields) {
+        const root = p.roots.get(nodes[0]!.name.value);
+        if (!root || (root.kind !== 'select' && root.kind !== 'select_by_pk' && root.kind !== 'select_aggregate')) continue;
+        const { sql, params } = await this.compileRead(p, nodes, root);
+        const plan = await this.harness.pool.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${sql}`, params);
+        out.push({ field: key, sql, params, plan: plan.rows.map((r) => r['QUERY PLAN']) });
+      }
+    } catch (e) {
+      return { errors: [toGraphQLError(e, roleOf(session))] };
+    }
+    return out;
   }
 
   /** Mutations: root fields in order, table writes in one transaction with the session in `hasura.user`. */
