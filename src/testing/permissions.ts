@@ -56,6 +56,8 @@ const COMPARISONS: Record<string, string> = {
   _iregex: '~*',
   _niregex: '!~*',
 };
+const TEXT_ONLY = new Set(['_similar', '_nsimilar', '_regex', '_nregex', '_iregex', '_niregex']);
+const TEXT_TYPES = new Set(['text', 'varchar', 'bpchar', 'citext', 'name']);
 /** Column-to-column comparisons (`{a: {_ceq: "b"}}`), compared within the same row. */
 const COLUMN_COMPARISONS: Record<string, string> = { _ceq: '=', _cne: '<>', _cneq: '<>', _cgt: '>', _cgte: '>=', _clt: '<', _clte: '<=' };
 /** jsonb operators: the value's parameter type and the SQL operator. */
@@ -303,13 +305,20 @@ export class PermissionEngine {
         parts.push(`${ref} ${COLUMN_COMPARISONS[op]} ${alias}.${ident(other.name)}`);
       } else if (op in JSONB_OPERATORS) {
         if (col.type !== 'jsonb') throw new HasuraError(`"${op}" is only defined on jsonb columns, not on "${name}"`, 'validation-failed');
+        if (ctx.mode === 'permission' && !(typeof raw === 'string' && SESSION_VAR.test(raw)) && JSON.stringify(raw).match(/"x-hasura-/i)) {
+          // Whether Hasura reads a session variable nested inside a JSON value is not settled here: refuse, never guess.
+          throw new HarnessUnsupportedError(`column operator "${op}" is not supported by the harness with a session variable nested in its JSON value (${name})`);
+        }
         const [sqlOp, type] = JSONB_OPERATORS[op]!;
         if (type === 'text[]' && !(Array.isArray(val) && val.every((x) => typeof x === 'string'))) throw new HasuraError(`expected a list of strings for ${op} on "${name}"`, 'validation-failed');
         if (type === 'text' && typeof val !== 'string') throw new HasuraError(`expected a string for ${op} on "${name}"`, 'validation-failed');
-        parts.push(`${ref} ${sqlOp} ${this.param(ctx, type === 'jsonb' ? JSON.stringify(val) : val)}::${type}`);
+        // A session variable holds JSON text for the jsonb operators.
+        const fromSession = ctx.mode === 'permission' && typeof raw === 'string' && SESSION_VAR.test(raw);
+        parts.push(`${ref} ${sqlOp} ${this.param(ctx, type === 'jsonb' && !fromSession ? JSON.stringify(val) : val)}::${type}`);
       } else if (op === '_cast') {
         throw new HarnessUnsupportedError(`"_cast" on column "${name}" is not supported; compare the column with its own type's operators`);
       } else if (op in COMPARISONS) {
+        if (TEXT_ONLY.has(op) && !TEXT_TYPES.has(col.type)) throw new HarnessUnsupportedError(`column operator "${op}" is only defined on text columns, not on "${name}" (${col.type})`);
         if (typeof val === 'object' && !json) throw new HasuraError(`unexpected ${Array.isArray(val) ? 'array' : 'object'} for ${op} on "${name}"`, 'validation-failed');
         parts.push(`${ref} ${COMPARISONS[op]} ${this.param(ctx, json ? JSON.stringify(val) : val)}`);
       } else if (op === '_in' || op === '_nin') {
