@@ -16,7 +16,7 @@ import type { PermissionEngine } from '../testing/permissions.js';
 import { roleOf, type SessionVariables } from '../testing/session.js';
 import { ident, literal, qualified } from '../testing/sql.js';
 import { subFields, type Fragments } from './ast.js';
-import type { Column, Relationship, TableModel } from './model.js';
+import type { Column, FunctionModel, Relationship, TableModel } from './model.js';
 
 const DIRECTIONS: Record<string, string> = {
   asc: 'ASC NULLS LAST',
@@ -155,7 +155,7 @@ export class SqlCompiler {
   /* ------------------------------------------------------------------ reading */
 
   /** `SELECT a.* FROM t a WHERE join AND permission AND where ORDER BY … LIMIT … OFFSET …` and the ordering to aggregate by. */
-  private async rows(t: TableModel, args: Args, j: Join | undefined, extra?: (alias: string) => string): Promise<{ alias: string; inner: string; order: string }> {
+  private async rows(t: TableModel, args: Args, j: Join | undefined, extra?: (alias: string) => string, from?: string): Promise<{ alias: string; inner: string; order: string }> {
     const a = this.alias();
     const conds = [this.joinCondition(j, a), await this.selectFilter(t, a), await this.where(args.where, t, a)];
     if (extra) conds.push(extra(a));
@@ -177,7 +177,7 @@ export class SqlCompiler {
     const permLimit = this.role === 'admin' ? undefined : t.select.get(this.role)?.limit;
     if (permLimit !== undefined) limit = limit === undefined || limit === null ? permLimit : Math.min(limit, permLimit);
     const inner =
-      `SELECT ${distinct}${a}.* FROM ${qualified(t.table)} ${a} WHERE ${conds.map((c) => `(${c})`).join(' AND ')}` +
+      `SELECT ${distinct}${a}.* FROM ${from ?? qualified(t.table)} ${a} WHERE ${conds.map((c) => `(${c})`).join(' AND ')}` +
       (order ? ` ORDER BY ${order}` : '') +
       (limit !== undefined && limit !== null ? ` LIMIT ${Number(limit)}` : '') +
       (offset ? ` OFFSET ${Number(offset)}` : '');
@@ -215,8 +215,8 @@ export class SqlCompiler {
     return jsonObject(pairs);
   }
 
-  async list(t: TableModel, type: GraphQLObjectType, args: Args, nodes: FieldNode[], j?: Join): Promise<string> {
-    const { alias, inner, order } = await this.rows(t, args, j);
+  async list(t: TableModel, type: GraphQLObjectType, args: Args, nodes: FieldNode[], j?: Join, from?: string): Promise<string> {
+    const { alias, inner, order } = await this.rows(t, args, j, undefined, from);
     const body = await this.row(t, type, alias, subFields(nodes, this.fragments, this.vars));
     return `(SELECT coalesce(json_agg(${body}${order ? ` ORDER BY ${order}` : ''}), '[]'::json) FROM (${inner}) ${alias})`;
   }
@@ -228,8 +228,8 @@ export class SqlCompiler {
     return `(SELECT ${body} FROM ${qualified(t.table)} ${a} WHERE ${pk} AND (${await this.selectFilter(t, a)}) LIMIT 1)`;
   }
 
-  async aggregate(t: TableModel, type: GraphQLObjectType, args: Args, nodes: FieldNode[], j?: Join): Promise<string> {
-    const { alias: a, inner, order } = await this.rows(t, args, j);
+  async aggregate(t: TableModel, type: GraphQLObjectType, args: Args, nodes: FieldNode[], j?: Join, from?: string): Promise<string> {
+    const { alias: a, inner, order } = await this.rows(t, args, j, undefined, from);
     const pairs: [string, string][] = [];
     for (const [key, sub] of subFields(nodes, this.fragments, this.vars)) {
       const name = sub[0]!.name.value;
@@ -263,6 +263,18 @@ export class SqlCompiler {
       }
     }
     return `(SELECT ${jsonObject(pairs)} FROM (${inner}) ${a})`;
+  }
+
+  /** `schema.fn(arg => $n::type, …)`: a tracked function's call, its session argument filled from the session. */
+  functionCall(fn: FunctionModel, args: Args): string {
+    const given = (args.args ?? {}) as Json;
+    const parts: string[] = [];
+    for (const a of fn.args) {
+      if (a.name === fn.sessionArgument) parts.push(`${ident(a.name)} => ${this.param(JSON.stringify(this.session), a.sqlType)}`);
+      else if (a.name in given) parts.push(`${ident(a.name)} => ${given[a.name] === null ? `NULL::${a.sqlType}` : this.param(isObject(given[a.name]) || Array.isArray(given[a.name]) ? JSON.stringify(given[a.name]) : given[a.name], a.sqlType)}`);
+      else if (!a.hasDefault) throw new HasuraError(`missing argument "${a.name}" of function ${fn.schema}.${fn.name}`, 'validation-failed');
+    }
+    return `${ident(fn.schema)}.${ident(fn.name)}(${parts.join(', ')})`;
   }
 
   /** Rows of `t` matching `pairs` (an action output joined to a table), under the caller's select permission. */

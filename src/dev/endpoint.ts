@@ -12,7 +12,7 @@ import { Authenticator, AuthError, type AuthOptions } from './auth.js';
 import { Executor, hasuraError, rawResultBody, toGraphQLError, type GraphQLRequest } from './execute.js';
 import { HarnessConfigError } from '../testing/errors.js';
 import { qualify, type QualifiedTable } from '../testing/metadata.js';
-import { loadModel, tableKey, type TableModel } from './model.js';
+import { loadFunctions, loadModel, tableKey, type TableModel } from './model.js';
 import { SchemaBuilder, type ActionRelationship } from './schema.js';
 import { Subscriptions, serveSubscriptions, type SubscriptionOptions } from './subscriptions.js';
 
@@ -54,11 +54,7 @@ export interface DevEndpoint {
 export function unsupportedMetadata(json: Record<string, unknown>): string[] {
   const out: string[] = [];
   for (const r of (json.remote_schemas as { name: string }[] | undefined) ?? []) out.push(`remote schema "${r.name}" (its fields are not served)`);
-  for (const s of (json.sources as { name: string; functions?: { function: { name: string; schema?: string } | string }[] }[] | undefined) ?? []) {
-    for (const f of s.functions ?? []) {
-      const fn = typeof f.function === 'string' ? f.function : `${f.function.schema ?? 'public'}.${f.function.name}`;
-      out.push(`tracked function ${fn} in source ${s.name} (not exposed as a field)`);
-    }
+  for (const s of (json.sources as { name: string }[] | undefined) ?? []) {
     for (const t of (s as { tables?: { table: { name: string; schema?: string }; computed_fields?: unknown[]; remote_relationships?: unknown[] }[] }).tables ?? []) {
       if (t.computed_fields?.length) out.push(`computed fields of table ${t.table.schema ?? 'public'}.${t.table.name}`);
       if (t.remote_relationships?.length) out.push(`remote relationships of table ${t.table.schema ?? 'public'}.${t.table.name}`);
@@ -122,13 +118,19 @@ export async function createDevEndpoint(opts: DevEndpointOptions): Promise<DevEn
   try {
     const source = harness.metadata.sources.find((s) => s.name === (opts.harness?.source ?? 'default')) ?? (harness.metadata.sources.length === 1 ? harness.metadata.sources[0] : undefined);
     models = await loadModel(harness.pool, source);
-    schemas = new SchemaBuilder(models, harness.engines.actions, new Map(harness.metadata.inheritedRoles.map((r) => [r.role_name, r.role_set])), actionRelationships(opts.metadata, models));
+    const functions = await loadFunctions(harness.pool, source, models);
+    schemas = new SchemaBuilder(models, harness.engines.actions, new Map(harness.metadata.inheritedRoles.map((r) => [r.role_name, r.role_set])), actionRelationships(opts.metadata, models), functions);
     for (const role of schemas.roles()) schemas.forRole(role);
   } catch (e) {
     await harness.close();
     throw e;
   }
-  const executor = new Executor(harness, schemas, models);
+  const remoteRoots = new Map<string, string>();
+  for (const r of (opts.metadata.remote_schemas as { name: string; definition?: { customization?: { root_fields_namespace?: string } } }[] | undefined) ?? []) {
+    const ns = r.definition?.customization?.root_fields_namespace;
+    if (ns) remoteRoots.set(ns, r.name);
+  }
+  const executor = new Executor(harness, schemas, models, remoteRoots);
   const subscriptions = new Subscriptions(executor, opts.subscriptions);
   const wss = new WebSocketServer({ noServer: true });
   const ws = serveSubscriptions(wss, executor, auth, subscriptions);

@@ -163,6 +163,8 @@ export class Executor {
     readonly harness: HasuraHarness,
     readonly schemas: SchemaBuilder,
     readonly models: ReadonlyMap<string, TableModel>,
+    /** Root field names that belong to a remote schema (its `root_fields_namespace`), refused by name. */
+    readonly remoteRoots: ReadonlyMap<string, string> = new Map(),
   ) {}
 
   private readonly checked = new Map<string, Checked | GraphQLFailure>();
@@ -188,6 +190,10 @@ export class Executor {
     const rootType = op.operation === 'mutation' ? schema.getMutationType() : op.operation === 'subscription' ? schema.getSubscriptionType() : schema.getQueryType();
     if (!rootType) return new GraphQLFailure([hasuraError(op.operation === 'mutation' ? 'no mutations exist' : 'no subscriptions exist', 'validation-failed')]);
     const fragments = fragmentsOf(doc);
+    for (const sel of op.selectionSet.selections) {
+      const remote = sel.kind === Kind.FIELD ? this.remoteRoots.get(sel.name.value) : undefined;
+      if (remote) return new GraphQLFailure([hasuraError(`not supported by nself-plugins dev: field "${(sel as FieldNode).name.value}" belongs to remote schema "${remote}", which is not served`, 'not-supported', `$.selectionSet.${(sel as FieldNode).name.value}`)]);
+    }
     const missing = findMissingField(op.selectionSet, rootType, fragments, '$', new Set());
     if (missing) return new GraphQLFailure([missing]);
     const invalid = validate(schema, doc);
@@ -390,7 +396,11 @@ export class Executor {
     const args = c.args(def, nodes[0]!);
     const type = objectTypeOf(def);
     const t = (root as { table: TableModel }).table;
-    const expr = root.kind === 'select' ? await c.list(t, type, args, nodes) : root.kind === 'select_by_pk' ? await c.byPk(t, type, args, nodes) : await c.aggregate(t, type, args, nodes);
+    let expr: string;
+    if (root.kind === 'function' || root.kind === 'function_aggregate') {
+      const from = c.functionCall(root.fn, args);
+      expr = root.kind === 'function' ? await c.list(t, type, args, nodes, undefined, from) : await c.aggregate(t, type, args, nodes, undefined, from);
+    } else expr = root.kind === 'select' ? await c.list(t, type, args, nodes) : root.kind === 'select_by_pk' ? await c.byPk(t, type, args, nodes) : await c.aggregate(t, type, args, nodes);
     return { sql: `SELECT (${expr})::text AS root`, params: c.params };
   }
 
@@ -405,7 +415,7 @@ export class Executor {
     try {
       for (const [key, nodes] of p.fields) {
         const root = p.roots.get(nodes[0]!.name.value);
-        if (!root || (root.kind !== 'select' && root.kind !== 'select_by_pk' && root.kind !== 'select_aggregate')) continue;
+        if (!root || root.kind === 'action' || root.kind === 'select_stream' || !['select', 'select_by_pk', 'select_aggregate', 'function', 'function_aggregate'].includes(root.kind)) continue;
         const { sql, params } = await this.compileRead(p, nodes, root);
         const plan = await this.harness.pool.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${sql}`, params);
         out.push({ field: key, sql, params, plan: plan.rows.map((r) => r['QUERY PLAN']) });
@@ -461,6 +471,12 @@ export class Executor {
           case 'delete_by_pk':
             out.push([key, await runOne(await compile().delete(t, type, args, nodes, root.kind === 'delete_by_pk'))]);
             break;
+          case 'function': {
+            const { sql, params } = await this.compileRead(p, nodes, root);
+            const r = await client.query<{ root: string | null }>(sql, params);
+            out.push([key, r.rows[0]?.root ?? 'null']);
+            break;
+          }
           default:
             throw new HasuraError(`field "${name}" not found in type: 'mutation_root'`, 'validation-failed');
         }

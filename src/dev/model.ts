@@ -309,3 +309,87 @@ export function tableKey(t: QualifiedTable | string): string {
   const q = qualify(t);
   return `${q.schema}.${q.name}`;
 }
+
+export interface FunctionArgument {
+  name: string;
+  sqlType: string;
+  scalar: string;
+  hasDefault: boolean;
+}
+
+/** A tracked SQL function returning rows of a tracked table (`sources[].functions`). */
+export interface FunctionModel {
+  schema: string;
+  name: string;
+  /** Root field names. */
+  field: string;
+  aggregateField: string;
+  table: TableModel;
+  args: FunctionArgument[];
+  sessionArgument?: string;
+  exposedAs: 'query' | 'mutation';
+  /** Roles listed in `permissions`; undefined: inferred from the select permission of the returned table. */
+  roles?: Set<string>;
+}
+
+interface FunctionMeta {
+  function: QualifiedTable | string;
+  configuration?: { custom_name?: string; custom_root_fields?: { function?: string; function_aggregate?: string }; session_argument?: string; exposed_as?: 'query' | 'mutation' };
+  permissions?: { role: string }[];
+}
+
+/** Reads the tracked functions of `source`: each must return SETOF (or one row of) a tracked table. */
+export async function loadFunctions(pool: pg.Pool, source: SourceMeta | undefined, tables: ReadonlyMap<string, TableModel>): Promise<FunctionModel[]> {
+  const metas = ((source as { functions?: FunctionMeta[] } | undefined)?.functions ?? []) as FunctionMeta[];
+  const out: FunctionModel[] = [];
+  const problems: string[] = [];
+  for (const m of metas) {
+    const f = qualify(m.function);
+    const r = await pool.query<{ argnames: string[] | null; argtypes: string[]; scalars: string[]; ndefaults: number; retschema: string | null; rettable: string | null; retset: boolean; count: string }>(
+      `SELECT p.proargnames AS argnames, p.pronargdefaults AS ndefaults, p.proretset AS retset,
+              ARRAY(SELECT format_type(t, NULL) FROM unnest(p.proargtypes) WITH ORDINALITY x(t, i) ORDER BY i) AS argtypes,
+              ARRAY(SELECT ty.typname::text FROM unnest(p.proargtypes) WITH ORDINALITY x(t, i) JOIN pg_type ty ON ty.oid = x.t ORDER BY i) AS scalars,
+              rn.nspname AS retschema, rc.relname AS rettable, count(*) OVER () AS count
+         FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+         JOIN pg_type rt ON rt.oid = p.prorettype LEFT JOIN pg_class rc ON rc.oid = rt.typrelid LEFT JOIN pg_namespace rn ON rn.oid = rc.relnamespace
+        WHERE n.nspname = $1 AND p.proname = $2`,
+      [f.schema, f.name],
+    );
+    const what = `tracked function ${f.schema}.${f.name}`;
+    const row = r.rows[0];
+    if (!row) {
+      problems.push(`${what} does not exist in the database`);
+      continue;
+    }
+    if (Number(row.count) > 1) {
+      problems.push(`${what} is overloaded; Hasura tracks functions without overloads`);
+      continue;
+    }
+    const table = row.rettable ? tables.get(`${row.retschema}.${row.rettable}`) : undefined;
+    if (!table) {
+      problems.push(`${what} must return rows of a tracked table`);
+      continue;
+    }
+    const names = row.argnames ?? [];
+    if (names.length < row.argtypes.length || names.some((n) => !n)) {
+      problems.push(`${what}: every argument needs a name`);
+      continue;
+    }
+    const firstDefault = row.argtypes.length - row.ndefaults;
+    const config = m.configuration ?? {};
+    const field = config.custom_root_fields?.function ?? config.custom_name ?? (f.schema === 'public' ? f.name : `${f.schema}_${f.name}`);
+    out.push({
+      schema: f.schema,
+      name: f.name,
+      field,
+      aggregateField: config.custom_root_fields?.function_aggregate ?? `${field}_aggregate`,
+      table,
+      args: row.argtypes.map((sqlType, i) => ({ name: names[i]!, sqlType, scalar: scalarOf(row.scalars[i]!), hasDefault: i >= firstDefault })),
+      ...(config.session_argument ? { sessionArgument: config.session_argument } : {}),
+      exposedAs: config.exposed_as ?? 'query',
+      ...(m.permissions ? { roles: new Set(m.permissions.map((p) => p.role)) } : {}),
+    });
+  }
+  if (problems.length) throw new HarnessConfigError(`inconsistent metadata:\n  ${problems.join('\n  ')}`);
+  return out;
+}

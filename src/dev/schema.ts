@@ -7,7 +7,7 @@ import { buildSchema, type GraphQLSchema } from 'graphql';
 import { HASURA_SCALAR_NAMES, hasuraScalarTypes } from '../core/hasura-scalars.js';
 import type { ActionEngine } from '../testing/actions.js';
 import { HarnessConfigError } from '../testing/errors.js';
-import { NUMERIC_SCALARS, ORDERED_SCALARS, TEXT_SCALARS, type Column, type TableModel } from './model.js';
+import { NUMERIC_SCALARS, ORDERED_SCALARS, TEXT_SCALARS, type Column, type FunctionModel, type TableModel } from './model.js';
 
 /** A relationship of an action's output object type to a table, joined under the caller's select permission. */
 export interface ActionRelationship {
@@ -22,7 +22,8 @@ export interface ActionRelationship {
 export type RootField =
   | { kind: 'select' | 'select_by_pk' | 'select_aggregate' | 'select_stream'; table: TableModel }
   | { kind: 'insert' | 'insert_one' | 'update' | 'update_by_pk' | 'update_many' | 'delete' | 'delete_by_pk'; table: TableModel }
-  | { kind: 'action'; name: string };
+  | { kind: 'action'; name: string }
+  | { kind: 'function' | 'function_aggregate'; table: TableModel; fn: FunctionModel };
 
 export interface RoleSchema {
   role: string;
@@ -57,6 +58,7 @@ export class SchemaBuilder {
     private readonly inheritedRoles: ReadonlyMap<string, readonly string[]>,
     /** Relationships of action output types to tables (`custom_types.objects[].relationships`), by type name. */
     readonly actionRelationships: ReadonlyMap<string, ActionRelationship[]> = new Map(),
+    private readonly functions: readonly FunctionModel[] = [],
   ) {}
 
   /** Every role the metadata mentions (permissions of tables and actions), plus admin. */
@@ -333,6 +335,37 @@ export class SchemaBuilder {
           mutation.push(`${d(`delete single row from the table: "${t.table.name}"`)}\n  ${t.roots.delete_by_pk}(${pkArgs(t)}): ${objectType(v)}`);
           rm.set(t.roots.delete_by_pk, { kind: 'delete_by_pk', table: t });
         }
+      }
+    }
+
+    // Tracked functions: rows of their table under its select permission; `permissions` (when listed) narrow the roles.
+    for (const fn of this.functions) {
+      const v = viewOf(fn.table);
+      if (!v || (!admin && fn.roles && !fn.roles.has(role))) continue;
+      const inputs = fn.args.filter((a) => a.name !== fn.sessionArgument);
+      let argsArg = '';
+      if (inputs.length) {
+        const name = `${fn.field}_args`;
+        def(name, `${d(`input parameters for function "${fn.name}"`)}\ninput ${name} {\n  ${inputs.map((a) => `${a.name}: ${useScalar(a.scalar)}`).join('\n  ')}\n}`);
+        argsArg = `\n    ${d(`input parameters for function "${fn.name}"`)}\n    args: ${name}${inputs.some((a) => !a.hasDefault) ? '!' : ''}`;
+      }
+      const args = `(${argsArg}${selectArgs(v).slice(1)}`;
+      const line = `${d(`execute function "${fn.name}" which returns "${fn.table.table.name}"`)}\n  ${fn.field}${args}: [${objectType(v)}!]!`;
+      if (fn.exposedAs === 'mutation') {
+        mutation.push(line);
+        rm.set(fn.field, { kind: 'function', table: fn.table, fn });
+        continue;
+      }
+      query.push(line);
+      subscription.push(line);
+      rq.set(fn.field, { kind: 'function', table: fn.table, fn });
+      rs.set(fn.field, { kind: 'function', table: fn.table, fn });
+      if (v.aggregations) {
+        const agg = `${fn.aggregateField}${args}: ${aggregate(v)}!`;
+        query.push(agg);
+        subscription.push(agg);
+        rq.set(fn.aggregateField, { kind: 'function_aggregate', table: fn.table, fn });
+        rs.set(fn.aggregateField, { kind: 'function_aggregate', table: fn.table, fn });
       }
     }
 

@@ -109,10 +109,10 @@ export interface ChatFixture {
   close(): Promise<void>;
 }
 
-export async function startChat(label: string, opts: Partial<DevEndpointOptions> = {}, metadata = chatMetadata()): Promise<ChatFixture> {
+export async function startChat(label: string, opts: Partial<DevEndpointOptions> = {}, metadata = chatMetadata(), extraSql = ''): Promise<ChatFixture> {
   const db = await createScratchDatabase(label);
   const pool = new pg.Pool({ connectionString: db.url, max: 4 });
-  await pool.query(CHAT_SQL);
+  await pool.query(CHAT_SQL + extraSql);
   const endpoint = await createDevEndpoint({ databaseUrl: db.url, metadata, ...opts });
   const { url } = await endpoint.listen();
   return {
