@@ -14,6 +14,7 @@ import { HarnessConfigError } from '../testing/errors.js';
 import { qualify, type QualifiedTable } from '../testing/metadata.js';
 import { loadFunctions, loadModel, tableKey, type TableModel } from './model.js';
 import { SchemaBuilder, type ActionRelationship } from './schema.js';
+import { CronScheduler } from './crons.js';
 import { Subscriptions, serveSubscriptions, type SubscriptionOptions } from './subscriptions.js';
 
 export const GRAPHQL_PATH = '/v1/graphql';
@@ -32,6 +33,8 @@ export interface DevEndpointOptions {
   harness?: Partial<Omit<HarnessOptions, 'databaseUrl' | 'metadata' | 'metadataDir' | 'handlerBaseUrl' | 'env'>>;
   /** Largest request body accepted (default 10 MiB). */
   bodyLimitBytes?: number;
+  /** Create cron events on wall time (default false: tests fire crons through the harness). */
+  cronScheduler?: boolean;
 }
 
 export interface DevEndpoint {
@@ -39,6 +42,7 @@ export interface DevEndpoint {
   readonly executor: Executor;
   readonly subscriptions: Subscriptions;
   readonly auth: Authenticator;
+  readonly crons: CronScheduler;
   /** Metadata the endpoint cannot serve, each named (remote schemas, tracked functions, …). */
   readonly unsupported: string[];
   /** Serves `/v1/graphql` (POST) and `/v1/version`; answers false for any other path. */
@@ -134,6 +138,8 @@ export async function createDevEndpoint(opts: DevEndpointOptions): Promise<DevEn
   const subscriptions = new Subscriptions(executor, opts.subscriptions);
   const wss = new WebSocketServer({ noServer: true });
   const ws = serveSubscriptions(wss, executor, auth, subscriptions);
+  const crons = new CronScheduler(harness);
+  if (opts.cronScheduler) crons.start();
   const limit = opts.bodyLimitBytes ?? 10 * 1024 * 1024;
   const servers = new Set<http.Server>();
 
@@ -191,6 +197,7 @@ export async function createDevEndpoint(opts: DevEndpointOptions): Promise<DevEn
     executor,
     subscriptions,
     auth,
+    crons,
     unsupported: unsupportedMetadata(opts.metadata),
     handle(req, res) {
       const path = (req.url ?? '/').split('?')[0];
@@ -231,6 +238,7 @@ export async function createDevEndpoint(opts: DevEndpointOptions): Promise<DevEn
       return { url: `http://${host}:${addr.port}`, port: addr.port, server };
     },
     async close() {
+      await crons.stop();
       subscriptions.close();
       for (const c of wss.clients) c.terminate();
       await Promise.resolve(ws.dispose()).catch(() => undefined);

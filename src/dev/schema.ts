@@ -423,5 +423,5 @@ export class SchemaBuilder {
 }
 
 function fieldName(sdlLine: string): string {
-  return /^\s*(?:"""[\s\S]*?"""\s*)?([_A-Za-z][_0-9A-Za-z]*)/.exec(sdlLine)![1]!;
+  return /^\s*(?:(?:"""[\s\S]*?"""|"(?:[^"\\]|\\.)*")\s*)?([_A-Za-z][_0-9A-Za-z]*)/.exec(sdlLine)![1]!;
 }

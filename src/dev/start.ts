@@ -53,6 +53,7 @@ export async function startDev(env: Readonly<Record<string, string | undefined>>
       databaseUrl: runtime.databaseUrl,
       metadata,
       handlerBaseUrl: url,
+      cronScheduler: true,
       env: { ...env, NSELF_PLUGINS_WEBHOOK_SECRET: runtime.webhookSecret },
       auth: {
         ...(env.HASURA_GRAPHQL_ADMIN_SECRET ? { adminSecret: env.HASURA_GRAPHQL_ADMIN_SECRET } : {}),

@@ -118,6 +118,11 @@ export interface HasuraHarness {
   fireCron(name: string, opts?: { scheduledTime?: Date }): Promise<FiredCron>;
   /** The next `count` fire times of a cron trigger after `from` (default: the harness clock), in UTC. */
   nextCronTimes(name: string, count?: number, from?: Date): Date[];
+  /**
+   * Creates the cron events of every occurrence after `from` up to `to`, as Hasura's cron scheduler does; the
+   * background processor delivers them when due (`nself-plugins dev` calls it on wall time). Returns how many.
+   */
+  scheduleCronEvents(from: Date, to: Date): Promise<number>;
   /** Moves the clock to `to`, firing every cron occurrence on the way in order (and retries that fall due). */
   advanceClock(to: Date): Promise<FiredCron[]>;
   /** Waits until nothing deliverable is pending: events, cron events and async actions. */
@@ -377,6 +382,18 @@ export async function createHasuraHarness(options: HarnessOptions): Promise<Hasu
 
     nextCronTimes(name, count = 1, from) {
       return nextFireTimes(cron.get(name).meta.schedule, from ?? clock.now(), count);
+    },
+
+    async scheduleCronEvents(from, to) {
+      let n = 0;
+      for (const c of crons.values()) {
+        for (const at of fireTimesBetween(c.meta.schedule, from, to, 10_000)) {
+          await cron.schedule(c.name, at);
+          n++;
+        }
+      }
+      if (n) cron.wake();
+      return n;
     },
 
     async advanceClock(to) {
