@@ -117,8 +117,15 @@ export class Authenticator {
     return this.key;
   }
 
+  /** The session, and when a JWT authenticated it, the token's expiry (websockets close then, as in Hasura). */
+  async authenticateWithExpiry(rawHeaders: Record<string, string | string[] | undefined>): Promise<{ session: SessionVariables; expiresAt?: Date }> {
+    const box: { exp?: number } = {};
+    const session = await this.authenticate(rawHeaders, box);
+    return box.exp !== undefined ? { session, expiresAt: new Date(box.exp * 1000) } : { session };
+  }
+
   /** The session for a request with these headers (HTTP headers, or `connection_init`'s for websockets). */
-  async authenticate(rawHeaders: Record<string, string | string[] | undefined>): Promise<SessionVariables> {
+  async authenticate(rawHeaders: Record<string, string | string[] | undefined>, expiry?: { exp?: number }): Promise<SessionVariables> {
     const headers = lower(rawHeaders);
     const fromHeaders = (): SessionVariables => {
       const s: SessionVariables = {};
@@ -138,7 +145,7 @@ export class Authenticator {
         if (this.opts.unauthorizedRole) return { 'x-hasura-role': this.opts.unauthorizedRole };
         throw new AuthError("Missing 'Authorization' or 'Cookie' header in JWT authentication mode", 'invalid-headers');
       }
-      return this.fromJwt(token, headers['x-hasura-role']);
+      return this.fromJwt(token, headers['x-hasura-role'], expiry);
     }
     if (given !== undefined) throw new AuthError('invalid x-hasura-admin-secret/x-hasura-access-key', 'access-denied');
     if (this.opts.unauthorizedRole) return { 'x-hasura-role': this.opts.unauthorizedRole };
@@ -164,7 +171,7 @@ export class Authenticator {
     return m[1]!.trim();
   }
 
-  private async fromJwt(token: string, requestedRole: string | undefined): Promise<SessionVariables> {
+  private async fromJwt(token: string, requestedRole: string | undefined, expiry?: { exp?: number }): Promise<SessionVariables> {
     const j = this.jwt!;
     let payload: JWTPayload;
     try {
@@ -179,6 +186,7 @@ export class Authenticator {
     } catch (e) {
       throw new AuthError(`Could not verify JWT: ${joseReason(e)}`, 'invalid-jwt');
     }
+    if (expiry && typeof payload.exp === 'number') expiry.exp = payload.exp;
     const claims = this.claims(payload);
     const allowed = claims['x-hasura-allowed-roles'];
     const defaultRole = claims['x-hasura-default-role'];

@@ -237,8 +237,16 @@ export function serveSubscriptions(wss: WebSocketServer, executor: Executor, aut
       onConnect: async (ctx) => {
         const headers = initHeaders(ctx.connectionParams);
         try {
-          ctx.extra.session = await auth.authenticate(headers);
+          const { session, expiresAt } = await auth.authenticateWithExpiry(headers);
+          ctx.extra.session = session;
           ctx.extra.headers = headers;
+          if (expiresAt) {
+            // Hasura ends a websocket whose JWT expires; the client reconnects with a fresh token.
+            const socket = ctx.extra.socket;
+            const timer = setTimeout(() => socket.close(4400, 'Could not verify JWT: JWTExpired'), Math.max(0, expiresAt.getTime() - Date.now()));
+            timer.unref();
+            socket.once('close', () => clearTimeout(timer));
+          }
           return true;
         } catch (e) {
           const message = e instanceof AuthError ? e.message : 'authentication failed';

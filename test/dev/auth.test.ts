@@ -160,4 +160,19 @@ describe('websocket connection_init', () => {
     expect(closed.reason).toMatch(/^Could not verify JWT/);
     await bad.dispose();
   });
+
+  it('closes the socket when the JWT expires, as Hasura does', async () => {
+    const token = await hs(userClaims('u1'), { exp: Math.floor(Date.now() / 1000) + 2 });
+    const client = createClient({ url: wsUrl(), webSocketImpl: WebSocket, connectionParams: { headers: { Authorization: `Bearer ${token}` } }, retryAttempts: 0 });
+    try {
+      const closed = await new Promise<any>((resolve) => {
+        client.on('closed', resolve);
+        client.subscribe({ query: 'subscription { rooms { id } }' }, { next: () => undefined, error: () => undefined, complete: () => undefined });
+      });
+      expect(closed.code).toBe(4400);
+      expect(closed.reason).toBe('Could not verify JWT: JWTExpired');
+    } finally {
+      await client.dispose();
+    }
+  });
 });
