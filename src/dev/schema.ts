@@ -6,7 +6,7 @@
 import { buildSchema, type GraphQLSchema } from 'graphql';
 import { HASURA_SCALAR_NAMES, hasuraScalarTypes } from '../core/hasura-scalars.js';
 import type { ActionEngine } from '../testing/actions.js';
-import { HarnessConfigError } from '../testing/errors.js';
+import { HarnessConfigError, HarnessUnsupportedError } from '../testing/errors.js';
 import { NUMERIC_SCALARS, ORDERED_SCALARS, TEXT_SCALARS, type Column, type FunctionModel, type TableModel } from './model.js';
 
 /** A relationship of an action's output object type to a table, joined under the caller's select permission. */
@@ -70,12 +70,17 @@ export class SchemaBuilder {
   }
 
   forRole(role: string): RoleSchema {
-    const hit = this.cache.get(role);
+    // Every role the metadata never mentions sees the same (empty) schema: build it once, whatever the name.
+    this.known ??= new Set(this.roles());
+    const key = this.known.has(role) || this.inheritedRoles.has(role) ? role : '\u0000unknown';
+    const hit = this.cache.get(key);
     if (hit) return hit;
     const built = this.build(role);
-    this.cache.set(role, built);
+    this.cache.set(key, built);
     return built;
   }
+
+  private known: Set<string> | undefined;
 
   private view(t: TableModel, role: string): View | undefined {
     if (role === 'admin') return { t, select: t.columns, aggregations: true };
@@ -86,7 +91,7 @@ export class SchemaBuilder {
   }
 
   private build(role: string): RoleSchema {
-    if (this.inheritedRoles.has(role)) throw new HarnessConfigError(`role "${role}" is an inherited role; nself-plugins dev does not combine the permissions of inherited roles`);
+    if (this.inheritedRoles.has(role)) throw new HarnessUnsupportedError(`role "${role}" is an inherited role; nself-plugins dev does not combine the permissions of inherited roles`);
     const admin = role === 'admin';
     const defs = new Map<string, string>();
     const def = (name: string, text: string) => {

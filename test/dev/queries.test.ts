@@ -180,3 +180,19 @@ describe('select as role user', () => {
     expect(r.errors![0]).toMatchObject({ message: 'missing session variable: "x-hasura-user-id"', extensions: { code: 'not-found' } });
   });
 });
+
+describe('roles the endpoint does not emulate', () => {
+  it('refuses an inherited role by name', async () => {
+    const meta = (await import('./support/fixture.js')).chatMetadata() as any;
+    meta.inherited_roles = [{ role_name: 'staff', role_set: ['user', 'anonymous'] }];
+    const g = await startChat('dev_inherited', {}, meta);
+    try {
+      expect(g.endpoint.unsupported).toContain('inherited role "staff" (requests as it are refused)');
+      const r = await g.gql(`{ rooms { id } }`, undefined, { 'x-hasura-role': 'staff' });
+      expect(r.errors![0]!.extensions).toMatchObject({ code: 'not-supported' });
+      expect(r.errors![0]!.message).toContain('inherited role');
+    } finally {
+      await g.close();
+    }
+  });
+});
