@@ -10,7 +10,6 @@ import {
   getVariableValues,
   isObjectType,
   parse,
-  print,
   validate,
   type DocumentNode,
   type FieldNode,
@@ -23,15 +22,13 @@ import pg from 'pg';
 import type { HasuraHarness } from '../testing/harness.js';
 import { HarnessConfigError, HarnessUnsupportedError, HasuraError } from '../testing/errors.js';
 import { roleOf, type SessionInput, type SessionVariables } from '../testing/session.js';
-import { collectFields, fragmentsOf, subDocument, subFields, type Fragments } from './ast.js';
+import { collectFields, fragmentsOf, subDocument, type Fragments } from './ast.js';
 import { objectTypeOf, SqlCompiler, type Statement } from './compile.js';
 import type { TableModel } from './model.js';
-import type { ActionRelationship, RoleSchema, RootField, SchemaBuilder } from './schema.js';
+import type { RoleSchema, RootField, SchemaBuilder } from './schema.js';
+import { runActionFields } from './action-fields.js';
+import { GraphQLFailure, hasuraError, type GraphQLErrorJson } from './errors.js';
 
-export interface GraphQLErrorJson {
-  message: string;
-  extensions: Record<string, unknown>;
-}
 
 export interface GraphQLRequest {
   query: string;
@@ -47,9 +44,6 @@ export function rawResultBody(r: RawResult): string {
   return `{"data":{${r.data.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(',')}}}`;
 }
 
-export function hasuraError(message: string, code: string, path = '$'): GraphQLErrorJson {
-  return { message, extensions: { path, code } };
-}
 
 /** A checked operation, ready to run (again, for live queries). */
 export interface Prepared {
@@ -102,26 +96,11 @@ export function toGraphQLError(e: unknown, role: string): GraphQLErrorJson {
   return err;
 }
 
-type Json = Record<string, unknown>;
-
 interface Checked {
   doc: DocumentNode;
   op: OperationDefinitionNode;
   fragments: Fragments;
   rootType: GraphQLObjectType;
-}
-
-interface RelationshipPlan {
-  key: string;
-  nodes: FieldNode[];
-  type: GraphQLObjectType;
-  /** Response keys of the output object in selection order. */
-  order: string[];
-  joins: { key: string; rel: ActionRelationship; nodes: FieldNode[]; aliases: string[] }[];
-}
-
-class GraphQLFailure {
-  constructor(readonly errors: GraphQLErrorJson[]) {}
 }
 
 /** Hasura's own "field not found" check, with its message and path, before graphql-js validation. */
@@ -281,73 +260,8 @@ export class Executor {
     return new Map(keys.map((k) => [k, JSON.stringify((r.data as Record<string, unknown>)[k] ?? null)]));
   }
 
-  /**
-   * Action fields through the harness's action engine. Relationship fields of the output type are taken out of
-   * the selection (their mapped output fields are asked for instead) and joined to their tables here, under the
-   * caller's select permission, as Hasura joins the webhook's JSON in SQL.
-   */
-  private async actions(p: Prepared, keys: string[], headers: Record<string, string>): Promise<Map<string, string>> {
-    const plans = keys.map((k) => this.relationshipPlan(p, k));
-    const nodes = plans.flatMap((pl) => pl.nodes);
-    const operation = p.op.operation === 'subscription' ? 'query' : p.op.operation;
-    const doc = subDocument({ ...p.op, operation: operation as never }, nodes, p.fragments);
-    const r = await this.harness.engines.actions.execute(print(doc), p.rawVariables, p.session, { headers, requestQuery: p.query });
-    if (r.errors?.length) throw new GraphQLFailure(r.errors as GraphQLErrorJson[]);
-    const out = new Map<string, string>();
-    for (const plan of plans) {
-      let value = (r.data as Record<string, unknown>)[plan.key] ?? null;
-      if (plan.joins.length && value !== null) value = Array.isArray(value) ? await Promise.all(value.map((o) => this.join(p, o as Json, plan))) : await this.join(p, value as Json, plan);
-      out.set(plan.key, JSON.stringify(value));
-    }
-    return out;
-  }
-
-  private relationshipPlan(p: Prepared, key: string): RelationshipPlan {
-    const fieldNodes = p.fields.get(key)!;
-    const def = p.rootType.getFields()[fieldNodes[0]!.name.value]!;
-    const output = getNamedType(def.type);
-    const rels = isObjectType(output) ? this.schemas.actionRelationships.get(output.name) : undefined;
-    const plan: RelationshipPlan = { key, nodes: fieldNodes, joins: [], order: [], type: output as GraphQLObjectType };
-    if (!rels) return plan;
-    const sub = subFields(fieldNodes, p.fragments, p.vars);
-    const kept: FieldNode[] = [];
-    let n = 0;
-    for (const [subKey, subNodes] of sub) {
-      plan.order.push(subKey);
-      const rel = rels.find((r) => r.name === subNodes[0]!.name.value);
-      if (!rel) {
-        kept.push(...subNodes);
-        continue;
-      }
-      const aliases = rel.mapping.map(([field]) => {
-        const alias = `_nself_rel_${n++}`;
-        kept.push({ kind: Kind.FIELD, alias: { kind: Kind.NAME, value: alias }, name: { kind: Kind.NAME, value: field } });
-        return alias;
-      });
-      plan.joins.push({ key: subKey, rel, nodes: subNodes, aliases });
-    }
-    if (!plan.joins.length) return plan;
-    plan.nodes = [{ ...fieldNodes[0]!, alias: { kind: Kind.NAME, value: key }, selectionSet: { kind: Kind.SELECTION_SET, selections: kept } }];
-    return plan;
-  }
-
-  private async join(p: Prepared, o: Json, plan: RelationshipPlan): Promise<Json> {
-    const joined = new Map<string, unknown>();
-    for (const j of plan.joins) {
-      const values = j.aliases.map((a) => o[a]);
-      if (values.some((v) => v === null || v === undefined)) {
-        joined.set(j.key, j.rel.kind === 'object' ? null : []);
-        continue;
-      }
-      const c = new SqlCompiler(this.harness.engines.permissions, p.session, p.vars, p.fragments);
-      const type = getNamedType(plan.type.getFields()[j.rel.name]!.type) as GraphQLObjectType;
-      const expr = await c.related(j.rel.table, type, j.nodes, j.rel.kind, j.rel.mapping.map(([, col], i) => [col, values[i]]));
-      const r = await this.harness.pool.query<{ root: string | null }>(`SELECT (${expr})::text AS root`, c.params);
-      joined.set(j.key, JSON.parse(r.rows[0]?.root ?? 'null'));
-    }
-    const out: Json = {};
-    for (const k of plan.order) out[k] = joined.has(k) ? joined.get(k) : o[k];
-    return out;
+  private actions(p: Prepared, keys: string[], headers: Record<string, string>): Promise<Map<string, string>> {
+    return runActionFields(this, p, keys, headers);
   }
 
   /** Queries and live-query refetches: one statement per table root field, run concurrently. */
@@ -486,5 +400,5 @@ export class Executor {
   }
 }
 
-export { GraphQLFailure };
+export { GraphQLFailure, hasuraError, type GraphQLErrorJson };
 
