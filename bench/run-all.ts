@@ -16,6 +16,8 @@ const benches: Array<[string, () => Promise<unknown>]> = [
   ['harness-events', async () => (await import('./harness-events.js')).run()],
   ['install', async () => (await import('./install.js')).run()],
   ['jobs-throughput', async () => (await import('./jobs-throughput.js')).run()],
+  ['dev-bypk', async () => (await import('./dev-bypk.js')).run()],
+  ['dev-live', async () => (await import('./dev-live.js')).run()],
 ];
 
 await mkdir(dir, { recursive: true });

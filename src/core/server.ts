@@ -237,6 +237,8 @@ export interface NselfServer {
 export interface ServerOptions {
   /** Close the runtime (pools, queue, embedded PostgreSQL) at the end of shutdown (default true). */
   closeRuntime?: boolean;
+  /** Serves a request before the suite's routes when it returns true (`nself-plugins dev` adds /v1/graphql). */
+  intercept?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
 }
 
 const PREFIXES: ReadonlyArray<readonly [string, Kind]> = [
@@ -272,6 +274,7 @@ export function createServer(runtime: ServerRuntime, opts: ServerOptions = {}): 
     inFlight++;
     res.on('close', onDone);
     if (state.shuttingDown) res.setHeader('connection', 'close');
+    if (opts.intercept?.(req, res)) return;
     const url = req.url ?? '/';
     for (const [prefix, kind] of PREFIXES) {
       if (!url.startsWith(prefix)) continue;

@@ -180,10 +180,13 @@ export class ActionEngine {
     return (this.inheritedRoles.get(role) ?? []).some((r) => a.roles.has(r));
   }
 
-  /** The schema `role` sees: only the actions it has permission for (absent fields, exactly as Hasura). */
-  schemaFor(role: string): GraphQLSchema {
-    const cached = this.schemas.get(role);
-    if (cached) return cached;
+  /** The type definitions of `actions.graphql` plus Hasura's PG scalars it does not declare. */
+  get sdlTypes(): string {
+    return this.typeDefs;
+  }
+
+  /** The root fields (SDL lines) and extra types `role` gets from the actions it may call; async results included. */
+  rootFieldsFor(role: string): { query: string[]; mutation: string[]; types: string[] } {
     const q: string[] = [];
     const m: string[] = [];
     const asyncTypes: string[] = [];
@@ -199,6 +202,14 @@ export class ActionEngine {
         asyncTypes.push(`type ${a.name} {\n  id: uuid!\n  created_at: timestamptz!\n  errors: json\n  output: ${print(out)}\n}`);
       }
     }
+    return { query: q, mutation: m, types: asyncTypes };
+  }
+
+  /** The schema `role` sees: only the actions it has permission for (absent fields, exactly as Hasura). */
+  schemaFor(role: string): GraphQLSchema {
+    const cached = this.schemas.get(role);
+    if (cached) return cached;
+    const { query: q, mutation: m, types: asyncTypes } = this.rootFieldsFor(role);
     // Hasura keeps query_root valid for roles that can query nothing with this placeholder field.
     if (q.length === 0) q.push('no_queries_available: String!');
     const sdl = [
@@ -228,7 +239,7 @@ export class ActionEngine {
     document: string,
     variables: Record<string, unknown> | undefined,
     session: SessionVariables,
-    opts: { operationName?: string; headers?: Record<string, string> } = {},
+    opts: { operationName?: string; headers?: Record<string, string>; requestQuery?: string } = {},
   ): Promise<GraphQLResult> {
     const role = roleOf(session);
     const schema = this.schemaFor(role);
@@ -289,7 +300,7 @@ export class ActionEngine {
         return [key, await this.asyncResult(action, args.id, session, fieldDef, selection)];
       }
       if (action.async) return [key, await this.enqueue(action, args, session, opts.headers ?? {})];
-      const res = await this.call(action, args, session, document, opts.headers ?? {}, fieldDef.type);
+      const res = await this.call(action, args, session, opts.requestQuery ?? document, opts.headers ?? {}, fieldDef.type);
       if (!res.ok) throw res.failure;
       return [key, projectActionResponse(res.value, fieldDef.type, selection)];
     };

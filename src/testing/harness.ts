@@ -20,7 +20,9 @@ import { delay } from './sleeper.js';
 export interface HarnessOptions {
   databaseUrl: string;
   /** A Hasura CLI v3 `metadata/` directory (the composed one is `hasura/metadata`). */
-  metadataDir: string;
+  metadataDir?: string;
+  /** The metadata itself instead of `metadataDir` (see `metadataFromJson` for Hasura's JSON form). */
+  metadata?: HasuraMetadata;
   /** Base URL of the handler server; provides `NSELF_PLUGINS_URL` unless `env` sets it. */
   handlerBaseUrl?: string;
   /** What Hasura's process environment would hold: `{{ENV}}` templates and `value_from_env` headers read it. */
@@ -95,6 +97,8 @@ export interface HasuraHarness {
   /** The harness's pool: raw SQL through it carries no session (`session_variables: null`, like raw SQL writes). */
   readonly pool: pg.Pool;
   readonly clock: HarnessClock;
+  /** The engines behind the harness, for tools built on it (the `nself-plugins dev` endpoint). */
+  readonly engines: { readonly actions: ActionEngine; readonly permissions: PermissionEngine };
   /** Runs `fn` in a transaction with `SET LOCAL "hasura.user"`, as Hasura runs a GraphQL mutation. */
   withSession<T>(session: SessionInput, fn: (client: pg.PoolClient) => Promise<T>, opts?: WithSessionOptions): Promise<T>;
   /** `pg_invoke_event_trigger`: a MANUAL event with `data: {old: null, new: payload}`. */
@@ -114,6 +118,11 @@ export interface HasuraHarness {
   fireCron(name: string, opts?: { scheduledTime?: Date }): Promise<FiredCron>;
   /** The next `count` fire times of a cron trigger after `from` (default: the harness clock), in UTC. */
   nextCronTimes(name: string, count?: number, from?: Date): Date[];
+  /**
+   * Creates the cron events of every occurrence after `from` up to `to`, as Hasura's cron scheduler does; the
+   * background processor delivers them when due (`nself-plugins dev` calls it on wall time). Returns how many.
+   */
+  scheduleCronEvents(from: Date, to: Date): Promise<number>;
   /** Moves the clock to `to`, firing every cron occurrence on the way in order (and retries that fall due). */
   advanceClock(to: Date): Promise<FiredCron[]>;
   /** Waits until nothing deliverable is pending: events, cron events and async actions. */
@@ -161,7 +170,8 @@ async function tableColumns(client: pg.PoolClient, t: QualifiedTable): Promise<C
 }
 
 export async function createHasuraHarness(options: HarnessOptions): Promise<HasuraHarness> {
-  const metadata = readMetadataDir(options.metadataDir);
+  if ((options.metadataDir === undefined) === (options.metadata === undefined)) throw new HarnessConfigError('give exactly one of metadataDir and metadata');
+  const metadata = options.metadata ?? readMetadataDir(options.metadataDir!);
   const env: Record<string, string | undefined> = { ...options.env };
   if (options.handlerBaseUrl !== undefined && env.NSELF_PLUGINS_URL === undefined) env.NSELF_PLUGINS_URL = options.handlerBaseUrl.replace(/\/+$/, '');
   const hasuraVersion = options.hasuraVersion ?? HASURA_VERSION;
@@ -307,6 +317,7 @@ export async function createHasuraHarness(options: HarnessOptions): Promise<Hasu
     metadata,
     pool,
     clock,
+    engines: { actions, permissions },
 
     async withSession(sessionInput, fn, opts = {}) {
       const session = toSessionVariables(sessionInput);
@@ -371,6 +382,18 @@ export async function createHasuraHarness(options: HarnessOptions): Promise<Hasu
 
     nextCronTimes(name, count = 1, from) {
       return nextFireTimes(cron.get(name).meta.schedule, from ?? clock.now(), count);
+    },
+
+    async scheduleCronEvents(from, to) {
+      let n = 0;
+      for (const c of crons.values()) {
+        for (const at of fireTimesBetween(c.meta.schedule, from, to, 10_000)) {
+          await cron.schedule(c.name, at);
+          n++;
+        }
+      }
+      if (n) cron.wake();
+      return n;
     },
 
     async advanceClock(to) {

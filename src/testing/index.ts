@@ -17,7 +17,7 @@ export type { GraphQLErrorJson, GraphQLResult } from './actions.js';
 export type { CronEventState, CronEventStatus } from './cron.js';
 export { HarnessClock } from './clock.js';
 export { HarnessConfigError, HarnessUnsupportedError, HasuraError } from './errors.js';
-export { readMetadataDir, resolveIncludes } from './metadata.js';
+export { metadataFromJson, readMetadataDir, resolveIncludes } from './metadata.js';
 export type { HasuraMetadata, QualifiedTable } from './metadata.js';
 export type { SessionInput, SessionVariables } from './session.js';
 export { toSessionVariables } from './session.js';

@@ -10,7 +10,8 @@ import { dirname, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { HarnessConfigError } from './errors.js';
 
-import type { HeaderConf, QualifiedTable } from '../hasura/types.js';
+import { printActionSdl, printCustomTypeSdl } from '../hasura/sdl.js';
+import { CUSTOM_TYPE_KINDS, type ActionArgument, type AnyCustomType, type CustomTypeKind, type HeaderConf, type QualifiedTable } from '../hasura/types.js';
 
 export type { HeaderConf, QualifiedTable };
 
@@ -231,4 +232,45 @@ export function resolveHeaders(headers: HeaderConf[] | undefined, env: Readonly<
     if (h.value === undefined) throw new HarnessConfigError(`${what}: header ${h.name} has neither value nor value_from_env`);
     return [h.name, h.value];
   });
+}
+
+/* ------------------------------------------------------------------ the JSON form */
+
+/**
+ * Hasura metadata in its JSON form (`export_metadata`, or a project read with `src/hasura/project.ts`) as the
+ * harness reads it: action arguments and output types become the `actions.graphql` text the CLI would write.
+ */
+export function metadataFromJson(json: {
+  sources?: unknown;
+  actions?: unknown;
+  custom_types?: unknown;
+  cron_triggers?: unknown;
+  inherited_roles?: unknown;
+  [key: string]: unknown;
+}): HasuraMetadata {
+  const sources = asList<SourceMeta>(json.sources, 'sources').map((s) => ({
+    ...s,
+    tables: asList<TableMeta>(s.tables, `tables of source ${s.name}`).map((t) => ({ ...t, table: qualify(t.table) })),
+  }));
+  const actions = asList<ActionMeta & { definition: { arguments?: ActionArgument[]; output_type?: string; type?: 'query' | 'mutation' } }>(json.actions, 'actions');
+  const customTypes = (json.custom_types ?? {}) as Partial<Record<CustomTypeKind, AnyCustomType[]>>;
+  const sdl: string[] = [];
+  for (const kind of CUSTOM_TYPE_KINDS) for (const t of customTypes[kind] ?? []) sdl.push(printCustomTypeSdl(kind, t));
+  for (const a of actions) {
+    sdl.push(
+      printActionSdl({ name: a.name, type: a.definition.type ?? 'mutation', arguments: a.definition.arguments ?? [], output_type: a.definition.output_type ?? 'Boolean' }),
+    );
+  }
+  return {
+    version: 3,
+    sources,
+    actions: actions.map((a) => {
+      const { arguments: _a, output_type: _o, ...definition } = a.definition;
+      return { ...a, definition: { ...definition, type: a.definition.type ?? 'mutation' } };
+    }),
+    actionsSdl: sdl.join('\n\n'),
+    customTypes: customTypes as Record<string, unknown>,
+    cronTriggers: asList<CronMeta>(json.cron_triggers, 'cron_triggers'),
+    inheritedRoles: asList<InheritedRoleMeta>(json.inherited_roles, 'inherited_roles'),
+  };
 }

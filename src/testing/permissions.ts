@@ -10,7 +10,7 @@ import { qualify, type QualifiedTable, type RelationshipMeta, type TableMeta } f
 import { ident, qualified, type ColumnInfo } from './sql.js';
 import { roleOf, type SessionVariables } from './session.js';
 
-interface Relationship {
+export interface Relationship {
   name: string;
   target: QualifiedTable;
   /** [local column, remote column] pairs. */
@@ -24,7 +24,7 @@ interface TableInfo {
   relationships: Map<string, Relationship>;
 }
 
-interface ForeignKey {
+export interface ForeignKey {
   src: QualifiedTable;
   srcCols: string[];
   tgt: QualifiedTable;
@@ -38,7 +38,36 @@ const SESSION_VAR = /^x-hasura-/i;
 /** Hasura's GraphQL type name prefix for a table: `name` in public, `schema_name` elsewhere. */
 const typePrefix = (t: QualifiedTable): string => (t.schema === 'public' ? t.name : `${t.schema}_${t.name}`);
 
-const COMPARISONS: Record<string, string> = { _eq: '=', _neq: '<>', _gt: '>', _gte: '>=', _lt: '<', _lte: '<=', _like: 'LIKE', _nlike: 'NOT LIKE', _ilike: 'ILIKE', _nilike: 'NOT ILIKE' };
+const COMPARISONS: Record<string, string> = {
+  _eq: '=',
+  _neq: '<>',
+  _gt: '>',
+  _gte: '>=',
+  _lt: '<',
+  _lte: '<=',
+  _like: 'LIKE',
+  _nlike: 'NOT LIKE',
+  _ilike: 'ILIKE',
+  _nilike: 'NOT ILIKE',
+  _similar: 'SIMILAR TO',
+  _nsimilar: 'NOT SIMILAR TO',
+  _regex: '~',
+  _nregex: '!~',
+  _iregex: '~*',
+  _niregex: '!~*',
+};
+const TEXT_ONLY = new Set(['_similar', '_nsimilar', '_regex', '_nregex', '_iregex', '_niregex']);
+const TEXT_TYPES = new Set(['text', 'varchar', 'bpchar', 'citext', 'name']);
+/** Column-to-column comparisons (`{a: {_ceq: "b"}}`), compared within the same row. */
+const COLUMN_COMPARISONS: Record<string, string> = { _ceq: '=', _cne: '<>', _cneq: '<>', _cgt: '>', _cgte: '>=', _clt: '<', _clte: '<=' };
+/** jsonb operators: the value's parameter type and the SQL operator. */
+const JSONB_OPERATORS: Record<string, [string, string]> = {
+  _contains: ['@>', 'jsonb'],
+  _contained_in: ['<@', 'jsonb'],
+  _has_key: ['?', 'text'],
+  _has_keys_any: ['?|', 'text[]'],
+  _has_keys_all: ['?&', 'text[]'],
+};
 
 interface CompileCtx {
   role: string;
@@ -181,6 +210,22 @@ export class PermissionEngine {
     }
   }
 
+  /**
+   * Compiles a boolean expression on `table` (rows aliased `alias`) to SQL, appending its values to `params`.
+   * `mode: 'permission'` reads `X-Hasura-*` values from the session; `'where'` treats values literally and
+   * keeps relationship traversal inside the role's select permission (a client's `where`).
+   */
+  async compileBoolExp(exp: unknown, table: QualifiedTable, alias: string, session: SessionVariables, params: unknown[], mode: 'permission' | 'where'): Promise<string> {
+    const info = await this.info(table);
+    const ctx: CompileCtx = { role: roleOf(session), session, params, mode, depth: 0 };
+    return this.compile(exp, info, alias, ctx);
+  }
+
+  /** A permission value (`X-Hasura-*` read from the session), as inserted by presets. */
+  sessionValue(v: unknown, session: SessionVariables): unknown {
+    return this.value(v, { role: roleOf(session), session, params: [], mode: 'permission', depth: 0 });
+  }
+
   /* ------------------------------------------------------------------ compiler */
 
   private param(ctx: CompileCtx, v: unknown): string {
@@ -253,7 +298,27 @@ export class PermissionEngine {
     for (const [op, raw] of Object.entries(v)) {
       if (raw === null && op !== '_is_null') throw new HarnessUnsupportedError(`"${op}": null on column "${name}": Hasura versions disagree on null comparisons; use _is_null`);
       const val = this.value(raw, ctx);
-      if (op in COMPARISONS) {
+      if (op in COLUMN_COMPARISONS) {
+        if (typeof raw !== 'string') throw new HarnessUnsupportedError(`"${op}" on column "${name}": only a column of the same table is supported (not the ["$", …] root-table form)`);
+        const other = info.columns.find((c) => c.name === raw);
+        if (!other) throw new HasuraError(`column "${raw}" not found in table ${key(info.table)} for ${op}`, 'validation-failed');
+        parts.push(`${ref} ${COLUMN_COMPARISONS[op]} ${alias}.${ident(other.name)}`);
+      } else if (op in JSONB_OPERATORS) {
+        if (col.type !== 'jsonb') throw new HasuraError(`"${op}" is only defined on jsonb columns, not on "${name}"`, 'validation-failed');
+        if (ctx.mode === 'permission' && !(typeof raw === 'string' && SESSION_VAR.test(raw)) && JSON.stringify(raw).match(/"x-hasura-/i)) {
+          // Whether Hasura reads a session variable nested inside a JSON value is not settled here: refuse, never guess.
+          throw new HarnessUnsupportedError(`column operator "${op}" is not supported by the harness with a session variable nested in its JSON value (${name})`);
+        }
+        const [sqlOp, type] = JSONB_OPERATORS[op]!;
+        if (type === 'text[]' && !(Array.isArray(val) && val.every((x) => typeof x === 'string'))) throw new HasuraError(`expected a list of strings for ${op} on "${name}"`, 'validation-failed');
+        if (type === 'text' && typeof val !== 'string') throw new HasuraError(`expected a string for ${op} on "${name}"`, 'validation-failed');
+        // A session variable holds JSON text for the jsonb operators.
+        const fromSession = ctx.mode === 'permission' && typeof raw === 'string' && SESSION_VAR.test(raw);
+        parts.push(`${ref} ${sqlOp} ${this.param(ctx, type === 'jsonb' && !fromSession ? JSON.stringify(val) : val)}::${type}`);
+      } else if (op === '_cast') {
+        throw new HarnessUnsupportedError(`"_cast" on column "${name}" is not supported; compare the column with its own type's operators`);
+      } else if (op in COMPARISONS) {
+        if (TEXT_ONLY.has(op) && !TEXT_TYPES.has(col.type)) throw new HarnessUnsupportedError(`column operator "${op}" is only defined on text columns, not on "${name}" (${col.type})`);
         if (typeof val === 'object' && !json) throw new HasuraError(`unexpected ${Array.isArray(val) ? 'array' : 'object'} for ${op} on "${name}"`, 'validation-failed');
         parts.push(`${ref} ${COMPARISONS[op]} ${this.param(ctx, json ? JSON.stringify(val) : val)}`);
       } else if (op === '_in' || op === '_nin') {
@@ -282,7 +347,7 @@ export class PermissionEngine {
   }
 }
 
-function resolveRelationship(table: QualifiedTable, r: RelationshipMeta, kind: 'object' | 'array', fks: ForeignKey[]): Relationship {
+export function resolveRelationship(table: QualifiedTable, r: RelationshipMeta, kind: 'object' | 'array', fks: ForeignKey[]): Relationship {
   const what = `${kind} relationship ${r.name} on ${key(table)}`;
   const same = (a: QualifiedTable, b: QualifiedTable) => a.schema === b.schema && a.name === b.name;
   const sameCols = (a: string[], b: string[]) => a.length === b.length && a.every((c) => b.includes(c));
