@@ -133,7 +133,8 @@ export class FileSet {
       fd = openSync(p, READ_FLAGS);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR') {
+      // A link that points nowhere counts as missing (writing it replaces the link, following nothing).
+      if (code === 'ENOENT' || code === 'ENOTDIR' || (code === 'ELOOP' && !existsSync(p))) {
         this.disk.set(rel, undefined);
         return undefined;
       }
