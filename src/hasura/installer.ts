@@ -255,8 +255,9 @@ function addEnv(
     const secretFile = file === '.env';
     files.write(rel, r.text, secretFile ? { mode: 0o600 } : {});
     const mode = secretFile ? files.mode(rel) : undefined;
-    if (mode !== undefined && mode & 0o077 && r.keys.includes(SECRET_ENV)) {
-      result.notes.push(`${rel} is readable by other users (mode ${mode.toString(8).padStart(4, '0')}) and now holds ${SECRET_ENV}; consider: chmod 600 ${rel}`);
+    const secrets = lines.filter((l) => r.keys.includes(l.key) && /\(secret\b/.test(l.comment ?? '')).map((l) => l.key);
+    if (mode !== undefined && mode & 0o077 && secrets.length) {
+      result.notes.push(`${rel} is readable by other users (mode ${mode.toString(8).padStart(4, '0')}) and now holds ${secrets.join(', ')}; consider: chmod 600 ${rel}`);
     }
     record[file] = { title, hash: r.hash, keys: r.keys };
     result.env.push({ file: rel, keys: r.keys });

@@ -46,7 +46,10 @@ describe('.env holds secrets', () => {
     chmodSync(join(t.root, '.env'), 0o640);
     const r = install({ projectDir: t.dir, catalog, plugins: ['notes'] });
     expect(mode(join(t.root, '.env'))).toBe(0o640);
-    expect(r.notes).toEqual(['../.env is readable by other users (mode 0640) and now holds NSELF_PLUGINS_WEBHOOK_SECRET; consider: chmod 600 ../.env']);
+    expect(r.notes).toEqual([
+      '../.env is readable by other users (mode 0640) and now holds NSELF_PLUGINS_WEBHOOK_SECRET; consider: chmod 600 ../.env',
+      '../.env is readable by other users (mode 0640) and now holds NOTES_API_KEY; consider: chmod 600 ../.env',
+    ]);
     await remove({ projectDir: t.dir, catalog, plugins: ['notes'] });
     expect(readFileSync(join(t.root, '.env'), 'utf8')).toBe('APP_KEY=1\n');
     expect(mode(join(t.root, '.env'))).toBe(0o640);
