@@ -42,11 +42,34 @@ export async function runCli(argv: string[], ctx: CliContext): Promise<number> {
   }
 }
 
+/**
+ * Output into a closed pipe (`nself-plugins info jobs | head`) ends the command quietly, as SIGPIPE ends other
+ * Unix tools: no stack trace, and status 0 unless the command had already failed. Node ignores SIGPIPE, so
+ * the closed pipe shows up as an EPIPE error on the stream instead (and, for later writes, as writes to a
+ * destroyed stream).
+ */
+export function exitQuietlyOnClosedPipe(streams: NodeJS.WriteStream[] = [process.stdout, process.stderr]): void {
+  for (const stream of streams) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') throw e;
+      const code = Number(process.exitCode ?? 0);
+      process.exit(Number.isInteger(code) ? code : 0);
+    });
+  }
+}
+
+/** A line to `stream`, unless the reader has gone (the quiet exit above is then on its way). */
+function writeLine(stream: NodeJS.WriteStream, line: string): void {
+  if (stream.destroyed || !stream.writable) return;
+  stream.write(line + '\n');
+}
+
 const isMain = process.argv[1] && fileURLToPath(import.meta.url) === (await import('node:fs')).realpathSync(process.argv[1]);
 if (isMain) {
+  exitQuietlyOnClosedPipe();
   const code = await runCli(process.argv.slice(2), {
-    out: (l) => process.stdout.write(l + '\n'),
-    err: (l) => process.stderr.write(l + '\n'),
+    out: (l) => writeLine(process.stdout, l),
+    err: (l) => writeLine(process.stderr, l),
     cwd: process.cwd(),
     env: process.env,
   });

@@ -7,9 +7,14 @@
  * must finish in-flight requests and close its pools before the database goes away. It also needs a free port,
  * stale-lock recovery after a crash and the root/`postgres` user split, which are all done below.
  *
- * Files next to the cluster: `postgres.json` (generated superuser password), `postgres.lock.json` (which
- * process runs the postmaster, to tell a crashed run's orphan from a live sibling) and `postgres.log`
- * (the server's own log).
+ * Files next to the cluster: `postgres.json` (generated superuser password), `postgres.lock.json` (the
+ * postmaster, its port, and the processes using it, to tell a crashed run's orphan from a server in use),
+ * `postgres.start.lock` (held while a start or stop is under way) and `postgres.log` (the server's own log).
+ *
+ * Starts in one data folder are serialized by the start lock, so two first starts never both run initdb. A
+ * start that finds the folder's server running and in use by a live process uses that server too (the
+ * handler server and `nself-plugins worker` started together from one checkout share one PostgreSQL); each
+ * `stop()` leaves the server to the remaining users, and the last one stops it.
  *
  * As root the server runs as the `postgres` system user, who may be unable to reach the project: a clone in a
  * `mktemp -d` folder or under `/root` sits below a 0700 folder. The user's folders are never opened up for it;
@@ -27,6 +32,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import type { Logger } from 'pino';
+import { lock, processAlive, processStartTime } from './lock-file.js';
 
 export interface EmbeddedPostgresOptions {
   /** The suite's data folder (`DATA_DIR`, default `./.data`); the cluster lives in `<dataDir>/postgres`. */
@@ -56,6 +62,8 @@ const LOG_ROTATE_BYTES = 10 * 1024 * 1024;
 const SYSTEM_DIR = '/var/lib/nself-plugins/embedded-postgres';
 const COPY_MARKER = '.complete';
 const LOCATION_FILE = 'postgres.location';
+/** A first start (initdb, and as root the copy of the binaries) takes seconds; a stuck one is reported. */
+const START_LOCK_WAIT_MS = 180_000;
 
 interface Binaries {
   postgres: string;
@@ -71,18 +79,14 @@ interface RunAs {
   uid: number;
   gid: number;
 }
-interface LockInfo {
-  ownerPid: number;
-  postmasterPid: number;
-  port: number;
-}
 
 export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
   const log = opts.log;
   const dataDir = resolve(opts.dataDir);
-  const files = {
+  const files: DataFiles = {
     credentials: join(dataDir, 'postgres.json'),
-    lock: join(dataDir, 'postgres.lock.json'),
+    state: join(dataDir, 'postgres.lock.json'),
+    startLock: join(dataDir, 'postgres.start.lock'),
     log: join(dataDir, 'postgres.log'),
   };
   const started = Date.now();
@@ -93,65 +97,208 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   // Only these two paths depend on the user: the credentials, lock and log stay in the data folder, where
   // this process (not the server) reads and writes them.
   const bin = runAs ? await binariesFor(runAs, pkg, log) : pkg.bin;
-  const clusterDir = runAs ? await clusterDirFor(runAs, dataDir, log) : join(dataDir, 'postgres');
 
-  await recoverFromCrash(clusterDir, files.lock, log);
+  // Every start (and stop) in one data folder runs alone: two first starts would both run initdb into the
+  // same place, and a start must not judge a sibling's server, half started, to be a crash's orphan.
+  const mutex = await lock(files.startLock, { what: `start embedded PostgreSQL (${dataDir})`, waitMs: START_LOCK_WAIT_MS });
+  try {
+    const clusterDir = runAs ? await clusterDirFor(runAs, dataDir, log) : join(dataDir, 'postgres');
+    const shared = await joinRunningServer(clusterDir, files, log);
+    if (shared) {
+      log?.info({ port: shared.port, dir: clusterDir, ownerPid: shared.state.ownerPid, ms: Date.now() - started }, 'embedded PostgreSQL: sharing the server already running for this data folder');
+      return serverHandle({ ...shared, clusterDir, files, log });
+    }
 
-  let password: string;
-  if (!existsSync(join(clusterDir, 'PG_VERSION'))) {
-    password = randomBytes(24).toString('base64url');
-    // Saved before the cluster exists, so no crash can leave a cluster whose password is lost.
-    await writeFile(files.credentials, JSON.stringify({ user: SUPERUSER, password }) + '\n', { mode: 0o600 });
-    await initCluster(bin, clusterDir, password, runAs, log);
-  } else {
-    await checkMajorVersion(bin, clusterDir);
-    password = await readPassword(files.credentials, clusterDir);
-    if (runAs) await ensureOwnership(clusterDir, runAs, log);
-    log?.info({ dir: clusterDir }, 'embedded PostgreSQL: reusing existing cluster');
-  }
+    await recoverFromCrash(clusterDir, log);
 
-  await rotateLog(files.log);
-  const { child, port } = await startServer(bin, clusterDir, files, runAs, opts.port, password, log);
+    let password: string;
+    if (!existsSync(join(clusterDir, 'PG_VERSION'))) {
+      password = randomBytes(24).toString('base64url');
+      // Saved before the cluster exists, so no crash can leave a cluster whose password is lost.
+      await writeFile(files.credentials, JSON.stringify({ user: SUPERUSER, password }) + '\n', { mode: 0o600 });
+      await initCluster(bin, clusterDir, password, runAs, log);
+    } else {
+      await checkMajorVersion(bin, clusterDir);
+      password = await readPassword(files.credentials, clusterDir);
+      if (runAs) await ensureOwnership(clusterDir, runAs, log);
+      log?.info({ dir: clusterDir }, 'embedded PostgreSQL: reusing existing cluster');
+    }
 
-  // If the process exits without stop() (uncaught error, process.exit), the server must not outlive it.
-  // A signal is all that can be sent from an 'exit' listener; PostgreSQL then shuts down on its own.
-  const killOnExit = () => {
+    await rotateLog(files.log);
+    const { child, port, user } = await startServer(bin, clusterDir, files, runAs, opts.port, password, log);
+    const url = `postgres://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${DATABASE}`;
     try {
-      if (child.pid) process.kill(child.pid, 'SIGINT');
+      await ensureDatabase(url);
+    } catch (e) {
+      await stopChild(child, log);
+      await rm(files.state, { force: true });
+      throw e;
+    }
+    log?.info({ port, dir: clusterDir, ms: Date.now() - started }, 'embedded PostgreSQL: ready on 127.0.0.1');
+    return serverHandle({ url, port, user, postmasterPid: child.pid ?? 0, child, clusterDir, files, log });
+  } finally {
+    mutex.release();
+  }
+}
+
+/* ------------------------------------------------------------------ one server, shared by its users */
+
+interface DataFiles {
+  credentials: string;
+  /** Which server runs for the data folder and which processes use it ({@link ServerState}). */
+  state: string;
+  startLock: string;
+  log: string;
+}
+
+/** A process (or one start within it) using the server. */
+interface ServerUser {
+  pid: number;
+  /** Start time of the process, to tell it from a later process given the same pid. */
+  started?: string;
+  token: string;
+}
+
+interface ServerState {
+  /** The process that started the server. */
+  ownerPid: number;
+  postmasterPid: number;
+  port: number;
+  users: ServerUser[];
+}
+
+function newUser(): ServerUser {
+  const started = processStartTime(process.pid);
+  return { pid: process.pid, ...(started !== undefined ? { started } : {}), token: randomBytes(8).toString('hex') };
+}
+
+function userAlive(u: ServerUser): boolean {
+  if (!processAlive(u.pid)) return false;
+  if (u.started !== undefined) return processStartTime(u.pid) === u.started;
+  // Recorded without a start time (an older version, or no /proc): a node process with that pid will do.
+  return isNode(u.pid);
+}
+
+function readStateSync(file: string): ServerState | undefined {
+  try {
+    return parseState(readFileSync(file, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+async function readState(file: string): Promise<ServerState | undefined> {
+  try {
+    return parseState(await readFile(file, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+function parseState(text: string): ServerState | undefined {
+  const raw = JSON.parse(text) as Partial<ServerState>;
+  if (typeof raw.postmasterPid !== 'number' || typeof raw.port !== 'number') return undefined;
+  const ownerPid = typeof raw.ownerPid === 'number' ? raw.ownerPid : 0;
+  // Written by an older version: its owner was the only user.
+  const users = Array.isArray(raw.users) ? raw.users : [{ pid: ownerPid, token: '' }];
+  return { ownerPid, postmasterPid: raw.postmasterPid, port: raw.port, users };
+}
+
+async function writeState(file: string, state: ServerState): Promise<void> {
+  // Renamed into place: the exit hook reads it without the start lock and must never see half a file.
+  const tmp = `${file}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`;
+  await writeFile(tmp, JSON.stringify(state) + '\n', { mode: 0o600 });
+  await rename(tmp, file);
+}
+
+/**
+ * The server another process (or an earlier start in this one) runs for this data folder, when it is alive
+ * and someone still uses it: this start then uses it too, instead of failing on a cluster that is in use.
+ */
+async function joinRunningServer(
+  clusterDir: string,
+  files: DataFiles,
+  log: Logger | undefined,
+): Promise<{ url: string; port: number; user: ServerUser; postmasterPid: number; state: ServerState } | undefined> {
+  const state = await readState(files.state);
+  if (!state || processState(state.postmasterPid) !== 'alive' || servesCluster(state.postmasterPid, clusterDir) === false) return undefined;
+  const live = state.users.filter(userAlive);
+  if (live.length === 0) return undefined; // an orphan: recoverFromCrash stops it
+  const password = await readPassword(files.credentials, clusterDir);
+  const url = `postgres://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${state.port}/${DATABASE}`;
+  try {
+    await ensureDatabase(url);
+  } catch (e) {
+    throw new Error(
+      `embedded PostgreSQL: ${clusterDir} is served by PostgreSQL pid ${state.postmasterPid} (port ${state.port}, started by process ${state.ownerPid}), which does not accept connections: ${(e as Error).message}; stop it or see ${files.log}`,
+    );
+  }
+  const user = newUser();
+  await writeState(files.state, { ...state, users: [...live, user] });
+  log?.debug({ users: live.map((u) => u.pid) }, 'embedded PostgreSQL: joined the server\'s users');
+  return { url, port: state.port, user, postmasterPid: state.postmasterPid, state };
+}
+
+/**
+ * What `startEmbeddedPostgres` returns, for the process that started the server (`child`) and for one that
+ * shares it alike: `stop()` leaves the server running while another user remains and stops it with the last.
+ */
+function serverHandle(p: {
+  url: string;
+  port: number;
+  user: ServerUser;
+  postmasterPid: number;
+  child?: ChildProcess;
+  clusterDir: string;
+  files: DataFiles;
+  log: Logger | undefined;
+}): EmbeddedPostgres {
+  const { user, postmasterPid, child, files, log } = p;
+  const othersIn = (state: ServerState | undefined) =>
+    state && state.postmasterPid === postmasterPid ? state.users.filter((u) => u.token !== user.token && userAlive(u)) : [];
+
+  // If the process exits without stop() (uncaught error, process.exit), the server must not outlive its last
+  // user. A signal is all that can be sent from an 'exit' listener; PostgreSQL then shuts down on its own.
+  const onExit = () => {
+    if (othersIn(readStateSync(files.state)).some((u) => u.pid !== process.pid)) return;
+    try {
+      process.kill(postmasterPid, 'SIGINT');
     } catch {
       /* already gone */
     }
   };
-  process.on('exit', killOnExit);
-
-  let unexpectedExit = true;
-  child.once('exit', (code, signal) => {
-    if (unexpectedExit) log?.error({ code, signal, logFile: files.log }, 'embedded PostgreSQL exited unexpectedly');
-  });
-
-  const url = `postgres://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${DATABASE}`;
-  try {
-    await ensureDatabase(url);
-  } catch (e) {
-    unexpectedExit = false;
-    await stopChild(child, log);
-    process.off('exit', killOnExit);
-    await rm(files.lock, { force: true });
-    throw e;
-  }
-  log?.info({ port, dir: clusterDir, ms: Date.now() - started }, 'embedded PostgreSQL: ready on 127.0.0.1');
+  process.on('exit', onExit);
 
   let stopping: Promise<void> | undefined;
+  let expectedExit = false;
+  child?.once('exit', (code, signal) => {
+    if (!expectedExit) log?.error({ code, signal, logFile: files.log }, 'embedded PostgreSQL exited unexpectedly');
+  });
+
   return {
-    url,
-    dir: clusterDir,
+    url: p.url,
+    dir: p.clusterDir,
     stop() {
       stopping ??= (async () => {
-        unexpectedExit = false;
-        await stopChild(child, log);
-        process.off('exit', killOnExit);
-        await rm(files.lock, { force: true });
-        log?.info('embedded PostgreSQL: stopped');
+        process.off('exit', onExit);
+        // From here on the server's end is not a surprise to this handle, whoever brings it about.
+        expectedExit = true;
+        const mutex = await lock(files.startLock, { what: 'stop embedded PostgreSQL', waitMs: START_LOCK_WAIT_MS });
+        try {
+          const state = await readState(files.state);
+          const others = othersIn(state);
+          if (state && state.postmasterPid === postmasterPid && others.length > 0) {
+            await writeState(files.state, { ...state, users: others });
+            log?.info({ users: others.map((u) => u.pid) }, 'embedded PostgreSQL: left running for its other users');
+            return;
+          }
+          if (child) await stopChild(child, log);
+          else if (processState(postmasterPid) === 'alive' && servesCluster(postmasterPid, p.clusterDir) !== false) await signalAndWait(postmasterPid, log);
+          if (!state || state.postmasterPid === postmasterPid) await rm(files.state, { force: true });
+          log?.info('embedded PostgreSQL: stopped');
+        } finally {
+          mutex.release();
+        }
       })();
       return stopping;
     },
@@ -358,6 +505,13 @@ async function ensureSystemDir(dir: string): Promise<void> {
  * Where the cluster of `dataDir` lives when the server runs as `postgres`: in `<dataDir>/postgres` when that
  * user can reach it, else in a folder under {@link SYSTEM_DIR} named after the data folder's resolved path,
  * so every restart finds the same one.
+ *
+ * A cluster kept there belongs to one data folder, not to a path: both sides record the same random id
+ * (`owner.json` beside the cluster, `postgres.location` in the data folder). A data folder deleted and made
+ * again at the same path (`rm -rf .data`, a fresh clone) has lost its password and its id, so its old cluster
+ * is not reused: it is set aside ({@link ABANDONED_PREFIX}, the newest one kept) and a new cluster is made,
+ * as deleting a local `.data/postgres` would. A location file copied from another data folder (`cp -r` of a
+ * project) names another folder's cluster and is never followed.
  */
 async function clusterDirFor(runAs: RunAs, dataDir: string, log: Logger | undefined): Promise<string> {
   const local = join(dataDir, 'postgres');
@@ -365,10 +519,16 @@ async function clusterDirFor(runAs: RunAs, dataDir: string, log: Logger | undefi
   const home = join(SYSTEM_DIR, 'clusters', createHash('sha256').update(real).digest('hex').slice(0, 16));
   const relocated = join(home, 'postgres');
   const hasCluster = (d: string) => existsSync(join(d, 'PG_VERSION'));
+  const pointer = await readLocation(dataDir);
+  const owner = await readOwner(home);
+  const proven = hasCluster(relocated) && owner?.dataDir === real && pointer?.path === relocated && (owner.id === undefined || owner.id === pointer.id);
+  if (pointer && pointer.path !== relocated) {
+    log?.warn({ dataDir, named: pointer.path }, `embedded PostgreSQL: ${join(dataDir, LOCATION_FILE)} names the cluster of another data folder (copied from there?); it is not used`);
+  }
 
   if (canAs(runAs, '-x', dirname(dataDir))) {
     // The parents were opened up since an earlier start that had to relocate: stay with that cluster.
-    if (!hasCluster(local) && hasCluster(relocated)) {
+    if (!hasCluster(local) && proven) {
       log?.info({ dataDir, dir: relocated }, `embedded PostgreSQL: using the cluster kept for this data folder in ${relocated}`);
       return relocated;
     }
@@ -387,23 +547,80 @@ async function clusterDirFor(runAs: RunAs, dataDir: string, log: Logger | undefi
   if (hasCluster(local)) {
     throw new Error(`embedded PostgreSQL runs as the "postgres" user when started as root, and that user cannot reach the existing cluster in ${local}: make the folders above it traversable (chmod o+x), move the cluster to ${relocated}, or set DATABASE_URL`);
   }
+  if (proven) {
+    // Kept by an older version without an id: give it one now that it is proven by path and location file.
+    if (owner.id === undefined) await recordOwnership(home, dataDir, real, relocated, randomBytes(8).toString('hex'));
+    return relocated;
+  }
   await ensureSystemDir(home);
   if (!canAs(runAs, '-x', home)) {
     throw new Error(`embedded PostgreSQL: the "postgres" user can reach neither ${dataDir} nor ${home}; make the folders above one of them traversable or set DATABASE_URL`);
   }
-  // Both directions are written down: the data folder names the cluster, and the cluster's folder its data folder.
-  await writeFile(join(home, 'data-dir.txt'), real + '\n', { mode: 0o644 });
-  await writeFile(
-    join(dataDir, LOCATION_FILE),
-    `${relocated}\n# The embedded PostgreSQL cluster of this data folder is kept at the path above: when started as root the\n` +
-      `# server runs as the "postgres" user, who cannot reach this folder (a folder above it is not traversable).\n`,
-    { mode: 0o644 },
-  );
+  if (hasCluster(relocated) || existsSync(relocated)) await setAside(home, relocated, real, log);
+  await recordOwnership(home, dataDir, real, relocated, randomBytes(8).toString('hex'));
   log?.warn(
     { dataDir, dir: relocated },
     `embedded PostgreSQL: the "postgres" user cannot reach ${dataDir}; its cluster is kept in ${relocated} (see ${join(dataDir, LOCATION_FILE)})`,
   );
   return relocated;
+}
+
+const OWNER_FILE = 'owner.json';
+/** Older versions wrote only the data folder's path beside the cluster. */
+const LEGACY_OWNER_FILE = 'data-dir.txt';
+const ABANDONED_PREFIX = 'postgres.abandoned-';
+
+async function readLocation(dataDir: string): Promise<{ path: string; id?: string } | undefined> {
+  let text: string;
+  try {
+    text = await readFile(join(dataDir, LOCATION_FILE), 'utf8');
+  } catch {
+    return undefined;
+  }
+  const [path, ...rest] = text.split('\n');
+  const id = rest.map((l) => /^# cluster id: ([0-9a-f]+)$/.exec(l)?.[1]).find(Boolean);
+  return path ? { path, ...(id ? { id } : {}) } : undefined;
+}
+
+async function readOwner(home: string): Promise<{ dataDir: string; id?: string } | undefined> {
+  try {
+    const raw = JSON.parse(await readFile(join(home, OWNER_FILE), 'utf8')) as { dataDir?: unknown; id?: unknown };
+    if (typeof raw.dataDir === 'string' && typeof raw.id === 'string') return { dataDir: raw.dataDir, id: raw.id };
+  } catch {
+    /* none, or the older form */
+  }
+  try {
+    return { dataDir: (await readFile(join(home, LEGACY_OWNER_FILE), 'utf8')).trim() };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Both directions, with one id: the data folder names the cluster, the cluster's folder its data folder. */
+async function recordOwnership(home: string, dataDir: string, real: string, relocated: string, id: string): Promise<void> {
+  await writeFile(join(home, OWNER_FILE), JSON.stringify({ dataDir: real, id }) + '\n', { mode: 0o644 });
+  await rm(join(home, LEGACY_OWNER_FILE), { force: true });
+  await writeFile(
+    join(dataDir, LOCATION_FILE),
+    `${relocated}\n# The embedded PostgreSQL cluster of this data folder is kept at the path above: when started as root the\n` +
+      `# server runs as the "postgres" user, who cannot reach this folder (a folder above it is not traversable).\n` +
+      `# cluster id: ${id}\n`,
+    { mode: 0o644 },
+  );
+}
+
+/**
+ * Moves the cluster of a data folder that is gone out of the way, keeping only the newest such copy: its data
+ * may still matter to someone (the folder may have been deleted by mistake), but not forever.
+ */
+async function setAside(home: string, relocated: string, real: string, log: Logger | undefined): Promise<void> {
+  for (const e of await readdir(home)) if (e.startsWith(ABANDONED_PREFIX)) await rm(join(home, e), { recursive: true, force: true });
+  const aside = join(home, `${ABANDONED_PREFIX}${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  await rename(relocated, aside);
+  log?.warn(
+    { dataDir: real, dir: aside },
+    `embedded PostgreSQL: the cluster kept for ${real} belonged to an earlier data folder at that path (deleted or made again since, its password gone with it); it is set aside in ${aside} and a new cluster is made. Delete that folder once its data is not needed.`,
+  );
 }
 
 /** A cluster written by another user (e.g. a run as a normal user, then as root) is handed to `postgres`. */
@@ -457,11 +674,15 @@ async function initCluster(bin: Binaries, clusterDir: string, password: string, 
   log?.info({ ms: Date.now() - t0 }, 'embedded PostgreSQL: cluster initialised');
 }
 
+/** Side folders of initdb runs that died part-way; a live starter's is never touched. */
 async function removeLeftoverInitDirs(clusterDir: string): Promise<void> {
   const parent = resolve(clusterDir, '..');
   const base = clusterDir.slice(parent.length + 1);
   for (const e of await readdir(parent)) {
-    if (e.startsWith(`${base}.initdb-`)) await rm(join(parent, e), { recursive: true, force: true });
+    if (!e.startsWith(`${base}.initdb-`)) continue;
+    const pid = Number(e.slice(`${base}.initdb-`.length));
+    if (pid !== process.pid && processState(pid) !== 'dead') continue;
+    await rm(join(parent, e), { recursive: true, force: true });
   }
 }
 
@@ -492,7 +713,7 @@ async function readPassword(credentialsFile: string, clusterDir: string): Promis
  * would take for a running server. The first is shut down, the second's lock removed; a server still owned
  * by a live process is left alone and reported.
  */
-async function recoverFromCrash(clusterDir: string, lockFile: string, log: Logger | undefined): Promise<void> {
+async function recoverFromCrash(clusterDir: string, log: Logger | undefined): Promise<void> {
   const pidFile = join(clusterDir, 'postmaster.pid');
   let pidText: string;
   try {
@@ -520,10 +741,7 @@ async function recoverFromCrash(clusterDir: string, lockFile: string, log: Logge
     await rm(pidFile, { force: true });
     return;
   }
-  const lock = await readLock(lockFile);
-  if (lock && lock.postmasterPid === pid && lock.ownerPid !== process.pid && processState(lock.ownerPid) !== 'dead' && isNode(lock.ownerPid)) {
-    throw new Error(`embedded PostgreSQL: ${clusterDir} is already served by process ${lock.ownerPid} (PostgreSQL pid ${pid}, port ${lock.port}); stop it or use another DATA_DIR`);
-  }
+  // A server someone still uses was joined before this runs (under the same start lock): this one has no user.
   log?.warn({ postmasterPid: pid }, 'embedded PostgreSQL: stopping a server orphaned by a previous run');
   await signalAndWait(pid, log);
   await rm(pidFile, { force: true });
@@ -583,13 +801,6 @@ function isNode(pid: number): boolean {
   return cmd === undefined || /node|tsx|jest/.test(cmd);
 }
 
-async function readLock(file: string): Promise<LockInfo | undefined> {
-  try {
-    return JSON.parse(await readFile(file, 'utf8')) as LockInfo;
-  } catch {
-    return undefined;
-  }
-}
 
 async function signalAndWait(pid: number, log: Logger | undefined): Promise<void> {
   const deadline = Date.now() + STOP_TIMEOUT_MS;
@@ -618,12 +829,12 @@ async function signalAndWait(pid: number, log: Logger | undefined): Promise<void
 async function startServer(
   bin: Binaries,
   clusterDir: string,
-  files: { log: string; lock: string },
+  files: DataFiles,
   runAs: RunAs | undefined,
   fixedPort: number | undefined,
   password: string,
   log: Logger | undefined,
-): Promise<{ child: ChildProcess; port: number }> {
+): Promise<{ child: ChildProcess; port: number; user: ServerUser }> {
   let candidate = fixedPort ?? DEFAULT_PORT;
   for (let attempt = 0; attempt < (fixedPort ? 1 : PORT_ATTEMPTS); attempt++) {
     const port = fixedPort ?? (await nextFreePort(candidate));
@@ -654,20 +865,22 @@ async function startServer(
     );
     await logFd.close();
     child.unref();
-    // Written before the server is ready so a second starter on the same folder sees it is taken.
-    await writeFile(files.lock, JSON.stringify({ ownerPid: process.pid, postmasterPid: child.pid ?? 0, port } satisfies LockInfo) + '\n');
+    // Written before the server is ready, so that a crash from here on leaves the postmaster's pid behind.
+    const user = newUser();
+    await writeState(files.state, { ownerPid: process.pid, postmasterPid: child.pid ?? 0, port, users: [user] });
     let gone = false;
     const exited = once(child, 'exit').then(([code]) => {
       gone = true;
       return { exited: code as number | null };
     });
     const outcome = await Promise.race([waitReady(port, password, () => gone), exited]);
-    if (outcome === 'ready') return { child, port };
+    if (outcome === 'ready') return { child, port, user };
     if (outcome === 'timeout') {
       await stopChild(child, log);
+      await rm(files.state, { force: true });
       throw new Error(`embedded PostgreSQL did not accept connections within ${READY_TIMEOUT_MS / 1000}s; see ${files.log}`);
     }
-    await rm(files.lock, { force: true });
+    await rm(files.state, { force: true });
     const tail = lastLines(await readFile(files.log, 'utf8').catch(() => ''), 6);
     if (!fixedPort && /could not (bind|create any TCP\/IP sockets)|Address already in use/i.test(tail)) {
       log?.warn({ port }, 'embedded PostgreSQL: port taken meanwhile, trying the next one');

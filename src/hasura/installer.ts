@@ -18,6 +18,7 @@ import {
   type PluginCatalog,
 } from './fragment.js';
 import { FileSet } from './files.js';
+import { lockProject, lockProjectSync } from './project-lock.js';
 import { markedPlugins, planInstall, planRemove, type Op, type PluginChange } from './merge.js';
 import { applyOpsToProject, EMPTY_ACTIONS_YAML, readProject, type Project } from './project.js';
 import {
@@ -146,6 +147,8 @@ export interface InstallOptions {
   settings?: Readonly<Record<string, string>>;
   /** Plan and report without writing. */
   dryRun?: boolean;
+  /** How long to wait while another install/remove holds the project (default 60 s). */
+  lockWaitMs?: number;
 }
 
 export interface InstallResult {
@@ -279,7 +282,14 @@ function addEnv(
     const before = files.read(rel) ?? '';
     const r = appendEnvBlock(before, { title, lines });
     if (!r.hash) continue;
-    files.write(rel, r.text);
+    // .env holds secrets (the webhook secret, plugins' keys): created owner-only; an existing one keeps its mode.
+    const secretFile = file === '.env';
+    files.write(rel, r.text, secretFile ? { mode: 0o600 } : {});
+    const mode = secretFile ? files.mode(rel) : undefined;
+    const secrets = lines.filter((l) => r.keys.includes(l.key) && /\(secret\b/.test(l.comment ?? '')).map((l) => l.key);
+    if (mode !== undefined && mode & 0o077 && secrets.length) {
+      result.notes.push(`${rel} is readable by other users (mode ${mode.toString(8).padStart(4, '0')}) and now holds ${secrets.join(', ')}; consider: chmod 600 ${rel}`);
+    }
     record[file] = { title, hash: r.hash, keys: r.keys };
     result.env.push({ file: rel, keys: r.keys });
   }
@@ -358,7 +368,18 @@ function keepDirs(project: Project, source: string): string[] {
 
 /* ------------------------------------------------------------------ install */
 
+/** Installs holding the project's lock (see project-lock.ts); an in-memory project needs none. */
 export function install(opts: InstallOptions): InstallResult {
+  if (opts.files) return installUnlocked(opts);
+  const held = lockProjectSync(resolve(opts.projectDir), `install ${opts.plugins.join(' ')}`, opts.lockWaitMs);
+  try {
+    return installUnlocked(opts);
+  } finally {
+    held?.release();
+  }
+}
+
+function installUnlocked(opts: InstallOptions): InstallResult {
   const projectDir = resolve(opts.projectDir);
   const files = opts.files ?? new FileSet(projectDir);
   const project = readProject(files);
@@ -477,6 +498,8 @@ export interface RemoveOptions {
   databaseUrl?: string;
   envDir?: string | null;
   dryRun?: boolean;
+  /** How long to wait while another install/remove holds the project (default 60 s). */
+  lockWaitMs?: number;
 }
 
 export interface RemoveResult {
@@ -501,6 +524,15 @@ const EMPTY_FORMS: Record<string, string> = {
 };
 
 export async function remove(opts: RemoveOptions): Promise<RemoveResult> {
+  const held = await lockProject(resolve(opts.projectDir), `remove ${opts.plugins.join(' ')}`, opts.lockWaitMs);
+  try {
+    return await removeUnlocked(opts);
+  } finally {
+    held?.release();
+  }
+}
+
+async function removeUnlocked(opts: RemoveOptions): Promise<RemoveResult> {
   const projectDir = resolve(opts.projectDir);
   const files = new FileSet(projectDir);
   const project = readProject(files);

@@ -135,12 +135,29 @@ function readYamlFile(files: FileSet, rel: string, required: boolean): unknown {
   return parseYaml(text, rel);
 }
 
+/** `target` of an `!include` in `fromFile`, relative to the project; it may not leave the project. */
+function includePath(fromFile: string, target: string): string {
+  const rel = join(dirname(fromFile), target);
+  if (rel === '..' || rel.startsWith('../')) throw new MetadataFileError(fromFile, `"!include ${target}" points outside the project; refusing to read it`);
+  return rel;
+}
+
+/** A folder named in config.yaml, relative to the project; it may not leave the project. */
+function projectFolder(value: unknown, key: string, fallback: string): string {
+  if (typeof value !== 'string') return fallback;
+  const rel = posix.normalize(value).replace(/\/$/, '');
+  if (posix.isAbsolute(rel) || rel === '..' || rel.startsWith('../')) {
+    throw new MetadataFileError('config.yaml', `${key} ${value} is outside the project; keep it inside the project folder`);
+  }
+  return rel;
+}
+
 /** Replaces include strings anywhere in `value` by the included file's contents (recursively). */
 function resolveIncludes(files: FileSet, value: unknown, fromFile: string, depth = 0): unknown {
   if (depth > 20) throw new MetadataFileError(fromFile, '!include nesting is too deep (a cycle?)');
   const target = includeTarget(value);
   if (target !== undefined) {
-    const rel = join(dirname(fromFile), target);
+    const rel = includePath(fromFile, target);
     return resolveIncludes(files, readYamlFile(files, rel, true), rel, depth + 1);
   }
   if (Array.isArray(value)) return value.map((v) => resolveIncludes(files, v, fromFile, depth));
@@ -188,8 +205,8 @@ export function readProject(files: FileSet): Project {
   if (!isRecord(config) || Number(config.version) !== 3) {
     throw new ProjectError(`${files.root} is not a Hasura CLI v3 project: config.yaml must say \`version: 3\` (run \`hasura scripts update-project-v3\`)`);
   }
-  const metadataDir = typeof config.metadata_directory === 'string' ? posix.normalize(config.metadata_directory) : 'metadata';
-  const migrationsDir = typeof config.migrations_directory === 'string' ? posix.normalize(config.migrations_directory) : 'migrations';
+  const metadataDir = projectFolder(config.metadata_directory, 'metadata_directory', 'metadata');
+  const migrationsDir = projectFolder(config.migrations_directory, 'migrations_directory', 'migrations');
   const M = (f: string) => join(metadataDir, f);
 
   const version = readYamlFile(files, M('version.yaml'), false);
@@ -216,7 +233,7 @@ export function readProject(files: FileSet): Project {
     const addTables = (items: unknown[], itemsFile: string, c: TablesContainer) => {
       for (const item of items) {
         const target = includeTarget(item);
-        const tableFile = target !== undefined ? join(dirname(itemsFile), target) : undefined;
+        const tableFile = target !== undefined ? includePath(itemsFile, target) : undefined;
         const entry = checkTableEntry(
           tableFile ? resolveIncludes(files, readYamlFile(files, tableFile, true), tableFile) : resolveIncludes(files, item, itemsFile),
           tableFile ?? itemsFile,
@@ -227,7 +244,7 @@ export function readProject(files: FileSet): Project {
     };
     const target = includeTarget(rawTables);
     if (target !== undefined) {
-      const file = join(dirname(dbFile), target);
+      const file = includePath(dbFile, target);
       container = { file, path: [], includeStyle: true, dir: dirname(file) };
       addTables(asList(readYamlFile(files, file, true), file, 'the list of tables'), file, container);
     } else {
