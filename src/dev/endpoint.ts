@@ -9,6 +9,7 @@ import { WebSocketServer } from 'ws';
 import { createHasuraHarness, type HarnessOptions, type HasuraHarness } from '../testing/harness.js';
 import { metadataFromJson } from '../testing/metadata.js';
 import { Authenticator, AuthError, type AuthOptions } from './auth.js';
+import { loadRemoteSchemas, type LoadedRemoteSchemas } from './remote-schemas.js';
 import { Executor, hasuraError, rawResultBody, toGraphQLError, type GraphQLRequest } from './execute.js';
 import { HarnessConfigError } from '../testing/errors.js';
 import { qualify, type QualifiedTable } from '../testing/metadata.js';
@@ -57,7 +58,6 @@ export interface DevEndpoint {
 /** What the metadata holds that this endpoint does not serve; listed at start, never silently ignored. */
 export function unsupportedMetadata(json: Record<string, unknown>): string[] {
   const out: string[] = [];
-  for (const r of (json.remote_schemas as { name: string }[] | undefined) ?? []) out.push(`remote schema "${r.name}" (its fields are not served)`);
   for (const s of (json.sources as { name: string }[] | undefined) ?? []) {
     for (const t of (s as { tables?: { table: { name: string; schema?: string }; computed_fields?: unknown[]; remote_relationships?: unknown[] }[] }).tables ?? []) {
       if (t.computed_fields?.length) out.push(`computed fields of table ${t.table.schema ?? 'public'}.${t.table.name}`);
@@ -119,11 +119,15 @@ export async function createDevEndpoint(opts: DevEndpointOptions): Promise<DevEn
   });
   let models: Map<string, TableModel>;
   let schemas: SchemaBuilder;
+  let remote: LoadedRemoteSchemas;
   try {
+    // As for actions: the handler server's URL stands in for NSELF_PLUGINS_URL unless the environment sets it.
+    const remoteEnv: Record<string, string | undefined> = { ...(opts.handlerBaseUrl !== undefined ? { NSELF_PLUGINS_URL: opts.handlerBaseUrl } : {}), ...opts.env };
+    remote = await loadRemoteSchemas(opts.metadata, remoteEnv, remoteEnv.HASURA_GRAPHQL_ENABLE_REMOTE_SCHEMA_PERMISSIONS === 'true');
     const source = harness.metadata.sources.find((s) => s.name === (opts.harness?.source ?? 'default')) ?? (harness.metadata.sources.length === 1 ? harness.metadata.sources[0] : undefined);
     models = await loadModel(harness.pool, source);
     const functions = await loadFunctions(harness.pool, source, models);
-    schemas = new SchemaBuilder(models, harness.engines.actions, new Map(harness.metadata.inheritedRoles.map((r) => [r.role_name, r.role_set])), actionRelationships(opts.metadata, models), functions);
+    schemas = new SchemaBuilder(models, harness.engines.actions, new Map(harness.metadata.inheritedRoles.map((r) => [r.role_name, r.role_set])), actionRelationships(opts.metadata, models), functions, remote.models);
     for (const role of schemas.roles()) schemas.forRole(role);
   } catch (e) {
     await harness.close();
@@ -134,7 +138,7 @@ export async function createDevEndpoint(opts: DevEndpointOptions): Promise<DevEn
     const ns = r.definition?.customization?.root_fields_namespace;
     if (ns) remoteRoots.set(ns, r.name);
   }
-  const executor = new Executor(harness, schemas, models, remoteRoots);
+  const executor = new Executor(harness, schemas, models, remoteRoots, new Map(remote.models.map((m) => [m.name, m])));
   const subscriptions = new Subscriptions(executor, opts.subscriptions);
   const wss = new WebSocketServer({ noServer: true });
   const ws = serveSubscriptions(wss, executor, auth, subscriptions);
@@ -198,7 +202,7 @@ export async function createDevEndpoint(opts: DevEndpointOptions): Promise<DevEn
     subscriptions,
     auth,
     crons,
-    unsupported: unsupportedMetadata(opts.metadata),
+    unsupported: [...remote.unsupported, ...unsupportedMetadata(opts.metadata)],
     handle(req, res) {
       const path = (req.url ?? '/').split('?')[0];
       if (path === '/v1/version' && req.method === 'GET') {

@@ -10,6 +10,7 @@ import {
   getVariableValues,
   isObjectType,
   parse,
+  print,
   validate,
   type DocumentNode,
   type FieldNode,
@@ -27,6 +28,7 @@ import { objectTypeOf, SqlCompiler, type Statement } from './compile.js';
 import type { TableModel } from './model.js';
 import type { RoleSchema, RootField, SchemaBuilder } from './schema.js';
 import { runActionFields } from './action-fields.js';
+import { forwardToRemote, type RemoteSchemaModel } from './remote-schemas.js';
 import { GraphQLFailure, hasuraError, type GraphQLErrorJson } from './errors.js';
 
 
@@ -37,11 +39,13 @@ export interface GraphQLRequest {
 }
 
 /** A result whose `data` values are JSON text (as PostgreSQL built it), so numbers keep their precision. */
-export type RawResult = { data: [string, string][] } | { errors: GraphQLErrorJson[] };
+/** Data as JSON texts per response key; errors beside data come from remote schemas (as Hasura passes them on). */
+export type RawResult = { data: [string, string][]; errors?: GraphQLErrorJson[] } | { errors: GraphQLErrorJson[]; data?: undefined };
 
 export function rawResultBody(r: RawResult): string {
-  if ('errors' in r) return JSON.stringify({ errors: r.errors });
-  return `{"data":{${r.data.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(',')}}}`;
+  if (!r.data) return JSON.stringify({ errors: r.errors });
+  const data = `"data":{${r.data.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(',')}}`;
+  return r.errors?.length ? `{${data},"errors":${JSON.stringify(r.errors)}}` : `{${data}}`;
 }
 
 
@@ -144,6 +148,8 @@ export class Executor {
     readonly models: ReadonlyMap<string, TableModel>,
     /** Root field names that belong to a remote schema (its `root_fields_namespace`), refused by name. */
     readonly remoteRoots: ReadonlyMap<string, string> = new Map(),
+    /** Remote schemas whose root fields the role schemas hold, by name. */
+    readonly remotes: ReadonlyMap<string, RemoteSchemaModel> = new Map(),
   ) {}
 
   private readonly checked = new Map<string, Checked | GraphQLFailure>();
@@ -243,9 +249,10 @@ export class Executor {
 
   async run(p: Prepared, headers: Record<string, string> = {}): Promise<RawResult> {
     const role = roleOf(p.session);
+    const errors: GraphQLErrorJson[] = [];
     try {
-      if (p.op.operation === 'mutation') return { data: await this.mutate(p, headers) };
-      return { data: await this.read(p, headers) };
+      const data = p.op.operation === 'mutation' ? await this.mutate(p, headers, errors) : await this.read(p, headers, errors);
+      return errors.length ? { data, errors } : { data };
     } catch (e) {
       if (e instanceof GraphQLFailure) return { errors: e.errors };
       return { errors: [toGraphQLError(e, role)] };
@@ -264,11 +271,42 @@ export class Executor {
     return runActionFields(this, p, keys, headers);
   }
 
+  /**
+   * Root fields of remote schemas, forwarded as one request per remote schema (with the fragments and variables
+   * they use). A remote's errors are passed on beside the data; a remote that cannot be reached fails the request.
+   */
+  private async remoteFields(p: Prepared, keys: string[], headers: Record<string, string>, errors: GraphQLErrorJson[]): Promise<Map<string, string>> {
+    const byRemote = new Map<string, string[]>();
+    for (const k of keys) {
+      const root = p.roots.get(p.fields.get(k)![0]!.name.value) as { kind: 'remote'; remote: string };
+      byRemote.set(root.remote, [...(byRemote.get(root.remote) ?? []), k]);
+    }
+    const out = new Map<string, string>();
+    await Promise.all(
+      [...byRemote].map(async ([name, ks]) => {
+        const m = this.remotes.get(name)!;
+        const doc = subDocument(p.op, ks.flatMap((k) => p.fields.get(k)!), p.fragments);
+        const used = new Set((doc.definitions[0] as OperationDefinitionNode).variableDefinitions?.map((v) => v.variable.name.value) ?? []);
+        const variables = Object.fromEntries(Object.entries(p.rawVariables).filter(([k]) => used.has(k)));
+        let r;
+        try {
+          r = await forwardToRemote(m, { query: print(doc), variables, ...(p.op.name ? { operationName: p.op.name.value } : {}) }, p.session, headers);
+        } catch (e) {
+          throw new HasuraError(`http exception when calling remote schema "${name}": ${(e as Error).message}`, 'unexpected');
+        }
+        for (const k of ks) out.set(k, JSON.stringify(r.data?.[k] ?? null));
+        for (const err of r.errors ?? []) errors.push(err as unknown as GraphQLErrorJson);
+      }),
+    );
+    return out;
+  }
+
   /** Queries and live-query refetches: one statement per table root field, run concurrently. */
-  async read(p: Prepared, headers: Record<string, string> = {}): Promise<[string, string][]> {
+  async read(p: Prepared, headers: Record<string, string> = {}, errors: GraphQLErrorJson[] = []): Promise<[string, string][]> {
     const out = new Map<string, string>();
     const introspection: string[] = [];
     const actions: string[] = [];
+    const remote: string[] = [];
     const work: Promise<void>[] = [];
     for (const [key, nodes] of p.fields) {
       const name = nodes[0]!.name.value;
@@ -286,6 +324,10 @@ export class Executor {
         actions.push(key);
         continue;
       }
+      if (root.kind === 'remote') {
+        remote.push(key);
+        continue;
+      }
       if (root.kind === 'select_stream') throw new GraphQLFailure([hasuraError('streaming subscriptions run over websockets only', 'validation-failed')]);
       work.push(
         (async () => {
@@ -297,6 +339,7 @@ export class Executor {
     }
     if (introspection.length) for (const [k, v] of await this.introspect(p, introspection)) out.set(k, v);
     if (actions.length) work.push(this.actions(p, actions, headers).then((m) => void m.forEach((v, k) => out.set(k, v))));
+    if (remote.length) work.push(this.remoteFields(p, remote, headers, errors).then((m) => void m.forEach((v, k) => out.set(k, v))));
     const settled = await Promise.allSettled(work);
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed) throw failed.reason;
@@ -341,7 +384,7 @@ export class Executor {
   }
 
   /** Mutations: root fields in order, table writes in one transaction with the session in `hasura.user`. */
-  private async mutate(p: Prepared, headers: Record<string, string>): Promise<[string, string][]> {
+  private async mutate(p: Prepared, headers: Record<string, string>, errors: GraphQLErrorJson[]): Promise<[string, string][]> {
     const out: [string, string][] = [];
     await this.harness.withSession(sessionInput(p.session), async (client) => {
       for (const [key, nodes] of p.fields) {
@@ -353,6 +396,12 @@ export class Executor {
         const root = p.roots.get(name)!;
         if (root.kind === 'action') {
           const m = await this.actions(p, [key], headers);
+          out.push([key, m.get(key)!]);
+          continue;
+        }
+        if (root.kind === 'remote') {
+          // Outside the transaction's control, as in Hasura: the remote server commits on its own.
+          const m = await this.remoteFields(p, [key], headers, errors);
           out.push([key, m.get(key)!]);
           continue;
         }

@@ -16,6 +16,8 @@ export interface DevMetadataOptions {
   catalog: PluginCatalog;
   /** Enabled plugins (dependency order). */
   plugins: readonly string[];
+  /** The features each plugin runs with (default: its default features), so the metadata matches the server. */
+  features?: ReadonlyMap<string, readonly string[]>;
   /** A Hasura CLI v3 project whose metadata the plugins are added to (in memory). */
   projectDir?: string;
 }
@@ -23,7 +25,7 @@ export interface DevMetadataOptions {
 export function devMetadata(opts: DevMetadataOptions): HasuraMetadata {
   const projectDir = opts.projectDir ? resolve(opts.projectDir) : '/nself-plugins-dev';
   const files = opts.projectDir ? new FileSet(projectDir) : new FileSet(projectDir, emptyProjectFiles());
-  if (opts.plugins.length) install({ projectDir, files, catalog: opts.catalog, plugins: opts.plugins, envDir: null });
+  if (opts.plugins.length) install({ projectDir, files, catalog: opts.catalog, plugins: opts.plugins, envDir: null, ...(opts.features ? { featuresByPlugin: opts.features } : {}) });
   return readProject(files).metadata;
 }
 

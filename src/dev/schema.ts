@@ -5,6 +5,7 @@
  */
 import { buildSchema, type GraphQLSchema } from 'graphql';
 import { HASURA_SCALAR_NAMES, hasuraScalarTypes } from '../core/hasura-scalars.js';
+import { remoteSdlFor, type RemoteSchemaModel } from './remote-schemas.js';
 import type { ActionEngine } from '../testing/actions.js';
 import { HarnessConfigError, HarnessUnsupportedError } from '../testing/errors.js';
 import { NUMERIC_SCALARS, ORDERED_SCALARS, TEXT_SCALARS, type Column, type FunctionModel, type TableModel } from './model.js';
@@ -23,7 +24,8 @@ export type RootField =
   | { kind: 'select' | 'select_by_pk' | 'select_aggregate' | 'select_stream'; table: TableModel }
   | { kind: 'insert' | 'insert_one' | 'update' | 'update_by_pk' | 'update_many' | 'delete' | 'delete_by_pk'; table: TableModel }
   | { kind: 'action'; name: string }
-  | { kind: 'function' | 'function_aggregate'; table: TableModel; fn: FunctionModel };
+  | { kind: 'function' | 'function_aggregate'; table: TableModel; fn: FunctionModel }
+  | { kind: 'remote'; remote: string; field: string };
 
 export interface RoleSchema {
   role: string;
@@ -59,6 +61,7 @@ export class SchemaBuilder {
     /** Relationships of action output types to tables (`custom_types.objects[].relationships`), by type name. */
     readonly actionRelationships: ReadonlyMap<string, ActionRelationship[]> = new Map(),
     private readonly functions: readonly FunctionModel[] = [],
+    private readonly remote: readonly RemoteSchemaModel[] = [],
   ) {}
 
   /** Every role the metadata mentions (permissions of tables and actions), plus admin. */
@@ -399,10 +402,25 @@ export class SchemaBuilder {
     query.push(...actions.query);
     mutation.push(...actions.mutation);
 
+    // Remote schemas: their root fields beside ours, their types as they are (names must not clash, as in Hasura).
+    const remote = remoteSdlFor(role, this.remote);
+    for (const f of remote.query) {
+      query.push(f.line);
+      rq.set(f.field, { kind: 'remote', remote: f.remote, field: f.field });
+    }
+    for (const f of remote.mutation) {
+      mutation.push(f.line);
+      rm.set(f.field, { kind: 'remote', remote: f.remote, field: f.field });
+    }
+
     const declared = new Set(HASURA_SCALAR_NAMES);
     const extraScalars = [...scalars].filter((s) => !declared.has(s) && !new RegExp(`^(scalar|type|enum|input)\\s+${s}\\b`, 'm').test(this.actions.sdlTypes));
     if (query.length === 0) query.push('no_queries_available: String!');
+    // A scalar both sides declare (uuid, jsonb…) is one type; anything else of the same name is a clash.
+    const declaredScalars = new Set([...declared, ...scalars, ...[...this.actions.sdlTypes.matchAll(/^scalar\s+(\w+)/gm)].map((m) => m[1]!)]);
+    const remoteTypes = remote.types.filter((t) => !declaredScalars.has(/^scalar\s+(\w+)/m.exec(t)?.[1] ?? ""));
     const sdl = [
+      ...remoteTypes,
       this.actions.sdlTypes,
       ...actions.types,
       ...extraScalars.map((s) => `scalar ${s}`),

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { loadCatalog } from '../hasura/catalog.js';
 import type { PluginManifest } from '../core/plugin.js';
 import { createRuntime, type ServerRuntime } from '../core/runtime.js';
+import { activeFeatures } from '../core/features.js';
 import { createServer, type NselfServer } from '../core/server.js';
 import { createDevEndpoint, GRAPHQL_PATH, type DevEndpoint } from './endpoint.js';
 import { applyProjectMigrations, devMetadata } from './project.js';
@@ -47,7 +48,9 @@ export async function startDev(env: Readonly<Record<string, string | undefined>>
       const applied = await applyProjectMigrations(runtime.databaseUrl, opts.projectDir);
       if (applied.length) runtime.log.info({ applied }, 'applied %d migration(s) of the project', applied.length);
     }
-    const metadata = devMetadata({ catalog, plugins: enabled, ...(opts.projectDir ? { projectDir: opts.projectDir } : {}) });
+    // The features the server runs with (<PLUGIN>_FEATURES), so the endpoint serves exactly what is routed.
+    const features = new Map(runtime.plugins.map((p) => [p.name, [...activeFeatures(p)]]));
+    const metadata = devMetadata({ catalog, plugins: enabled, features, ...(opts.projectDir ? { projectDir: opts.projectDir } : {}) });
     const devMode = env.HASURA_GRAPHQL_DEV_MODE === 'true';
     endpoint = await createDevEndpoint({
       databaseUrl: runtime.databaseUrl,

@@ -139,6 +139,8 @@ export interface InstallOptions {
   features?: readonly string[];
   /** Every feature of every selected plugin on (the suite's own composed project). */
   allFeatures?: boolean;
+  /** Exactly these features for these plugins (e.g. what a running server has on), before any other rule. */
+  featuresByPlugin?: ReadonlyMap<string, readonly string[]>;
   /** Hasura database the plugins go to; default: the one used before, else `default`. */
   source?: string;
   /** Folder of `.env`/`.env.example`; default: the project's parent. `null`: leave env files alone. */
@@ -390,7 +392,7 @@ function installUnlocked(opts: InstallOptions): InstallResult {
   }
   const state = prior ?? emptyState(source);
   const entries = resolveSelection(opts.catalog, opts.plugins);
-  const features = featureSelection(entries, opts.features ?? [], (p) => prior?.plugins[p]?.features, !!opts.allFeatures);
+  const features = featureSelection(entries, opts.features ?? [], (p) => opts.featuresByPlugin?.get(p) ?? prior?.plugins[p]?.features, !!opts.allFeatures);
   const fragments = fragmentsOf(opts.catalog, entries, features);
   const result: InstallResult = { changes: [], ops: [], migrations: [], env: [], missing: [], files: [], notes: [] };
 

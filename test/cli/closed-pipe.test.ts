@@ -31,9 +31,9 @@ describe('output into a closed pipe', () => {
   it('stdout: exits 0 without a word on stderr', async () => {
     expect(await runWithClosed('stdout', ['info', 'notes'])).toEqual({ code: 0, signal: null, other: '' });
     expect(await runWithClosed('stdout', ['list', '--json'])).toEqual({ code: 0, signal: null, other: '' });
-  }, 60_000);
+  }, 180_000);
 
   it('stderr: a failing command keeps its own status, and nothing else is printed', async () => {
     expect(await runWithClosed('stderr', ['info', 'no-such-plugin'])).toEqual({ code: 1, signal: null, other: '' });
-  }, 60_000);
+  }, 180_000);
 });

@@ -123,5 +123,5 @@ describe('concurrent install and remove on one project', () => {
       [0, ''],
     ]);
     expect(diffTrees(before, hashTree(t.root))).toEqual([]);
-  }, 120_000);
+  }, 300_000);
 });

@@ -77,7 +77,7 @@ describe('remote schemas', () => {
     meta.remote_schemas = [{ name: 'payments', definition: { url: 'http://127.0.0.1:9/graphql', customization: { root_fields_namespace: 'payments' } } }];
     const h = await startChat('dev_remote', {}, meta, FUNCTIONS_SQL);
     try {
-      expect(h.endpoint.unsupported).toContain('remote schema "payments" (its fields are not served)');
+      expect(h.endpoint.unsupported).toContain('remote schema "payments" (customizations (namespaces, type and field renames) are not supported by nself-plugins dev)');
       const r = await h.gql(`{ payments { total } }`);
       expect(r.errors![0]).toEqual({ message: 'not supported by nself-plugins dev: field "payments" belongs to remote schema "payments", which is not served', extensions: { path: '$.selectionSet.payments', code: 'not-supported' } });
     } finally {
