@@ -49,7 +49,6 @@ export const filesConfig = z
     FILES_MULTIPART_PART_SIZE: int(5 * 1024 * 1024, 5 * 1024 ** 3, 16 * 1024 * 1024, 'Default part size of multipart uploads (S3: at least 5 MiB, at most 10,000 parts).'),
     FILES_DOWNLOAD_EXPIRY_SECONDS: int(1, 7 * 86_400, 300, 'Upper bound on download URL lifetimes (a bucket may ask for less).'),
     FILES_MAX_NAME_LENGTH: int(1, 255, 255, 'Longest file name accepted, in characters.'),
-    FILES_PROCESS_CONCURRENCY: int(1, 64, 2, 'Files one worker processes at once (scans, variants, posters).'),
     FILES_MAX_IMAGE_PIXELS: forFeature(
       'thumbnails',
       int(1, 1_000_000_000, 50_000_000, 'Largest image (width × height) decoded; larger ones fail before decoding (decompression bombs).'),

@@ -29,7 +29,7 @@ create table if not exists files.bucket (
 insert into files.bucket (id, public, max_size, allowed_mime_types, url_expires_in, variant_sizes, variant_formats, variant_fit, user_quota)
 values
   ('default', false, 104857600, '{}', 300, '{320,1280}', '{webp,avif}', 'inside', null),
-  ('avatars', true, 5242880, '{image/jpeg,image/png,image/webp,image/gif,image/avif,image/heic,image/heif}', 3600,
+  ('avatars', true, 5242880, '{image/jpeg,image/png,image/webp,image/gif,image/avif}', 3600,
    '{64,128,256,512}', '{webp,avif}', 'cover', 20971520)
 on conflict (id) do nothing;
 
