@@ -88,6 +88,8 @@ export interface JobSpec<S extends z.ZodType, R, C> {
   /** Runs the job on a cron schedule from boot on. */
   schedule?: JobSchedule;
   description?: string;
+  /** For a plugin's jobs: registered (and run) only while this feature of the plugin is on. */
+  feature?: string;
   handler: (data: z.output<S>, ctx: JobContext<C>) => Promise<R>;
 }
 
