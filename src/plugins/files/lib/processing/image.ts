@@ -5,7 +5,7 @@
  * The header is read first and an image with more pixels than allowed is refused before a single pixel is
  * decoded: a tiny PNG can declare 100000 × 100000 pixels and would take tens of GB to decode.
  */
-import sharp, { type Sharp } from 'sharp';
+import sharp, { type Metadata, type Sharp } from 'sharp';
 import { encode } from 'blurhash';
 import { ProcessingRefused } from './refused.js';
 
@@ -50,7 +50,7 @@ export function encodeAs(img: Sharp, format: VariantFormat): Sharp {
 
 /** Width and height as displayed (EXIF orientations 5–8 swap them). */
 export async function inspect(input: string | Buffer, maxPixels: number): Promise<{ width: number; height: number; format: string }> {
-  let meta: sharp.Metadata;
+  let meta: Metadata;
   try {
     meta = await sharp(input, { limitInputPixels: false }).metadata();
   } catch (e) {

@@ -69,6 +69,8 @@ export interface StorageDriver {
   move(from: string, to: string): Promise<void>;
   /** Idempotent: missing keys are not an error. */
   remove(keys: readonly string[]): Promise<void>;
+  /** Removes every object under a prefix ending in `/` (a file's variants, even half-written ones). */
+  removePrefix(prefix: string): Promise<void>;
   downloadUrl(req: DownloadRequest): Promise<string>;
   close?(): Promise<void>;
 }
@@ -77,6 +79,7 @@ export interface StorageDriver {
 export const keys = {
   original: (bucket: string, fileId: string) => `${bucket}/${fileId}`,
   variant: (bucket: string, fileId: string, name: string) => `variants/${bucket}/${fileId}/${name}`,
+  variantPrefix: (bucket: string, fileId: string) => `variants/${bucket}/${fileId}/`,
   /** Infected originals: never signed for download, removed with the file. */
   quarantine: (bucket: string, fileId: string) => `quarantine/${bucket}/${fileId}`,
 };

@@ -271,6 +271,12 @@ export class LocalStorage implements StorageDriver {
     }
   }
 
+  async removePrefix(prefix: string): Promise<void> {
+    const trimmed = prefix.replace(/\/+$/, '');
+    if (!prefix.endsWith('/') || !validKey(trimmed)) throw new StorageError(`invalid prefix ${JSON.stringify(prefix)}`);
+    await rm(join(this.root, 'objects', trimmed), { recursive: true, force: true });
+  }
+
   async downloadUrl(req: DownloadRequest): Promise<string> {
     const exp = this.#expiry(req.expiresInSeconds);
     return signedUrl(this.baseUrl, this.signingKey, {

@@ -171,6 +171,15 @@ export class S3Storage implements StorageDriver {
     );
   }
 
+  async removePrefix(prefix: string): Promise<void> {
+    if (!prefix.endsWith('/') || prefix.length < 2) throw new StorageError(`invalid prefix ${JSON.stringify(prefix)}`);
+    const names: string[] = [];
+    for await (const item of this.client.listObjectsV2(this.bucket, prefix, true) as AsyncIterable<{ name?: string }>) {
+      if (item.name) names.push(item.name);
+    }
+    await this.remove(names);
+  }
+
   async downloadUrl(req: DownloadRequest): Promise<string> {
     return this.signer.presignedGetObject(this.bucket, req.key, req.expiresInSeconds, {
       'response-content-type': req.contentType,
