@@ -83,10 +83,12 @@ export async function makeImageVariants(input: string | Buffer, spec: VariantSpe
   const base = sharp(input, { limitInputPixels: spec.maxPixels, failOn: 'error' }).rotate();
   const jobs: Promise<MadeVariant>[] = [];
   for (const size of [...new Set(spec.sizes)].sort((a, b) => a - b)) {
+    // Square crops never upscale: a 300×200 source gives 200×200 at every larger size.
+    const side = spec.fit === 'cover' ? Math.min(size, width, height) : size;
     for (const format of spec.formats) {
       const resized = base.clone().resize({
-        width: size,
-        height: size,
+        width: side,
+        height: side,
         fit: spec.fit,
         withoutEnlargement: true,
         ...(spec.fit === 'cover' ? { position: sharp.strategy.attention } : {}),
