@@ -55,8 +55,12 @@ export interface FileRow {
   metadata: Record<string, unknown>;
   expires_at: Date | null;
   uploaded_at: Date | null;
+  scanned_at: Date | null;
+  processed_at: Date | null;
   created_at: Date;
+  updated_at: Date;
   deleted_at: Date | null;
+  purged_at: Date | null;
 }
 
 const BUCKET_COLUMNS =

@@ -38,6 +38,10 @@ export interface Clamd {
   socket: string;
   port: number;
   client(timeoutMs?: number): ClamdClient;
+  /** Stops clamd (an outage) without removing its files… */
+  halt(): Promise<void>;
+  /** …and starts it again on the same socket and port. */
+  launch(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -67,36 +71,49 @@ export async function startClamd(opts: { streamMaxLength?: string } = {}): Promi
       '',
     ].join('\n'),
   );
-  const child: ChildProcess = spawn(clamd, [`--config-file=${conf}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let child: ChildProcess;
   let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-
+  let exited: Promise<void> = Promise.resolve();
   const client = (timeoutMs = 10_000) => new ClamdClient({ socket, timeoutMs });
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`clamd exited (${child.exitCode}): ${stderr}`);
-    try {
-      await client(1000).ping();
-      break;
-    } catch {
-      if (Date.now() > deadline) {
-        child.kill('SIGKILL');
-        throw new Error(`clamd did not answer PING within 30 s: ${stderr}`);
+
+  const launch = async () => {
+    child = spawn(clamd, [`--config-file=${conf}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const c = child;
+    exited = new Promise<void>((r) => c.once('exit', () => r()));
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      if (c.exitCode !== null) throw new Error(`clamd exited (${c.exitCode}): ${stderr}`);
+      try {
+        await client(1000).ping();
+        return;
+      } catch {
+        if (Date.now() > deadline) {
+          c.kill('SIGKILL');
+          throw new Error(`clamd did not answer PING within 30 s: ${stderr}`);
+        }
+        await new Promise((r) => setTimeout(r, 50));
       }
-      await new Promise((r) => setTimeout(r, 50));
     }
-  }
+  };
+  const halt = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    }
+    rmSync(socket, { force: true });
+  };
+  await launch();
   return {
     socket,
     port,
     client,
+    halt,
+    launch,
     async stop() {
-      if (child.exitCode === null) {
-        child.kill('SIGTERM');
-        await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-        if (child.exitCode === null) child.kill('SIGKILL');
-      }
+      await halt();
       rmSync(dir, { recursive: true, force: true });
     },
   };
