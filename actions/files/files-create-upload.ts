@@ -2,7 +2,7 @@ import type { ActionHandler } from '../../src/core/plugin.js';
 import type { FilesConfig } from '../../src/plugins/files/config.js';
 import { createUploadInput, parseInput } from '../../src/plugins/files/lib/input.js';
 import { filesStorage } from '../../src/plugins/files/lib/services.js';
-import { checkNewUpload, insertPending } from '../../src/plugins/files/lib/uploads.js';
+import { checkNewUpload, insertPending, quotaScope } from '../../src/plugins/files/lib/uploads.js';
 import type { FilesUpload } from '../../src/generated/actions.js';
 
 /**
@@ -14,8 +14,8 @@ export const filesCreateUpload: ActionHandler<unknown, FilesUpload, FilesConfig>
   const checked = await checkNewUpload(ctx, args);
   const storage = ctx.service(filesStorage);
   const method = args.method ?? (storage.kind === 's3' ? 'POST' : 'PUT');
-  const { file, target } = await ctx.db.tx(async (tx) => {
-    const file = await insertPending(tx, checked, { metadata: args.metadata, expiresInSeconds: ctx.config.FILES_UPLOAD_EXPIRY_SECONDS });
+  const { file, target } = await quotaScope(ctx, checked.bucket, async (db) => {
+    const file = await insertPending(db, checked, { metadata: args.metadata, expiresInSeconds: ctx.config.FILES_UPLOAD_EXPIRY_SECONDS });
     const target = await storage.createUpload({
       key: file.object_key,
       contentType: checked.mimeType,

@@ -91,6 +91,25 @@ export async function ownFile(db: Queryable, id: string, actor: Actor, lock = fa
   return r.rows[0] ?? null;
 }
 
+/** `ownFile` with its bucket, in one query. */
+export async function ownFileWithBucket(db: Queryable, id: string, actor: Actor): Promise<{ file: FileRow; bucket: BucketRow } | null> {
+  const r = await db.query<FileRow & { bucket: BucketRow }>(
+    `select f.*, to_jsonb(b) as bucket
+       from files.file f join files.bucket b on b.id = f.bucket_id
+      where f.id = $1 and f.deleted_at is null and ($2::text is null or f.owner_id = $2)`,
+    [id, actor.admin ? null : actor.userId],
+  );
+  const row = r.rows[0];
+  if (!row) return null;
+  const { bucket, ...file } = row;
+  return { file: file as FileRow, bucket: bucketFromJson(bucket) };
+}
+
+/** A bucket row read through `to_jsonb` (bigints come back as numbers there). */
+function bucketFromJson(b: BucketRow): BucketRow {
+  return { ...b, min_size: String(b.min_size), max_size: String(b.max_size), user_quota: b.user_quota === null ? null : String(b.user_quota) };
+}
+
 /** A file the actor may read: its own, or a ready file of a public bucket (same rule as the select permission). */
 export async function visibleFile(db: Queryable, id: string, actor: Actor): Promise<{ file: FileRow; bucket: BucketRow } | null> {
   const r = await db.query<FileRow & { bucket: BucketRow }>(
@@ -103,7 +122,7 @@ export async function visibleFile(db: Queryable, id: string, actor: Actor): Prom
   const row = r.rows[0];
   if (!row) return null;
   const { bucket, ...file } = row;
-  return { file: file as FileRow, bucket: { ...bucket, min_size: String(bucket.min_size), max_size: String(bucket.max_size), user_quota: bucket.user_quota === null ? null : String(bucket.user_quota) } };
+  return { file: file as FileRow, bucket: bucketFromJson(bucket) };
 }
 
 /** Serialises quota decisions of one owner in one bucket (held until the transaction ends). */

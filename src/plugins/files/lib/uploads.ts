@@ -12,7 +12,7 @@ import { ownerOf, type Actor } from './input.js';
 import { canonicalMime, decideType, mimeAllowed, validMime } from './mime.js';
 import { checkName } from './names.js';
 import { keys, StorageError, type CompletedPart, type StorageDriver } from './storage/driver.js';
-import { getBucket, lockQuota, ownFile, usedBytes, type BucketRow, type FileRow } from './store.js';
+import { getBucket, lockQuota, ownFileWithBucket, usedBytes, type BucketRow, type FileRow } from './store.js';
 
 export interface NewUpload {
   bucket?: string | null | undefined;
@@ -47,14 +47,24 @@ export async function checkNewUpload(ctx: ActionContext<FilesConfig>, input: New
   return { owner, bucket, name: name.name, mimeType, size: input.size };
 }
 
-/** Reserves quota and records the pending file, in the caller's transaction. */
+/**
+ * Runs `fn` in a transaction when the bucket has a quota (the quota lock lives until it ends), else on the
+ * pool: a plain insert needs no transaction, and an upload's latency is mostly round trips.
+ */
+export function quotaScope<T>(ctx: ActionContext<FilesConfig>, bucket: BucketRow, fn: (db: Queryable) => Promise<T>): Promise<T> {
+  return bucket.user_quota === null ? fn(ctx.db) : ctx.db.tx(fn);
+}
+
+/** Reserves quota (in the caller's transaction) and records the pending file. */
 export async function insertPending(
   tx: Queryable,
   c: Checked,
   opts: { metadata?: Record<string, unknown> | null | undefined; expiresInSeconds: number; partSize?: number },
 ): Promise<FileRow> {
-  await lockQuota(tx, c.owner, c.bucket.id);
-  await assertQuota(tx, c.owner, c.bucket, c.size);
+  if (c.bucket.user_quota !== null) {
+    await lockQuota(tx, c.owner, c.bucket.id);
+    await assertQuota(tx, c.owner, c.bucket, c.size);
+  }
   const id = randomUUID();
   const r = await tx.query<FileRow>(
     `insert into files.file (id, bucket_id, owner_id, name, declared_mime_type, size, object_key, metadata, part_size, expires_at)
@@ -77,20 +87,18 @@ async function assertQuota(db: Queryable, owner: string, bucket: BucketRow, size
   }
 }
 
-/** Reads up to `n` bytes from the start of an object. */
-async function head(storage: StorageDriver, key: string, size: number, n = 4100): Promise<Buffer> {
-  if (size === 0) return Buffer.alloc(0);
-  const chunks: Buffer[] = [];
-  for await (const c of await storage.read(key, { start: 0, end: Math.min(size, n) - 1 })) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
+/** Bytes file-type needs to recognise every type it knows. */
+const SNIFF_BYTES = 4100;
 
 export type Completion = { file: FileRow; bucket: BucketRow } | { rejected: { code: FilesErrorCode; message: string } };
 
+type Verdict = { ok: true; mimeType: string } | { ok: false; code: FilesErrorCode; message: string };
+
 /**
- * Completes the upload of `id` inside one transaction holding the file's row lock (two completions at once
- * serialise; the second finds it done and answers the same). A rejection marks the file `failed`, which
- * makes the purge trigger delete the object.
+ * Completes the upload of `id`. The checks read storage without holding a row lock; the state change is one
+ * conditional update (`where status = 'pending'`), so of two completions at once one wins and the other
+ * answers the winner's result. With a quota the update runs in a transaction holding the owner's quota lock.
+ * A rejection marks the file `failed`, which makes the purge trigger delete the object.
  */
 export async function complete(
   ctx: ActionContext<FilesConfig>,
@@ -99,65 +107,79 @@ export async function complete(
   id: string,
   parts: readonly CompletedPart[] | null | undefined,
 ): Promise<Completion> {
-  return ctx.db.tx(async (tx) => {
-    const file = await ownFile(tx, id, actor, true);
-    if (!file) throw filesError('files/not-found');
-    const bucket = (await getBucket(tx, file.bucket_id))!;
-    if (file.status !== 'pending') return { file, bucket };
+  const found = await ownFileWithBucket(ctx.db, id, actor);
+  if (!found) throw filesError('files/not-found');
+  const { file, bucket } = found;
+  if (file.status !== 'pending') return found;
 
-    if (file.upload_id) {
-      if (!parts?.length) throw filesError('files/invalid-parts', 'a multipart upload is completed with its parts (partNumber and ETag)');
-      const sorted = [...parts].sort((a, b) => a.partNumber - b.partNumber);
-      if (sorted.some((p, i) => i > 0 && p.partNumber === sorted[i - 1]!.partNumber)) throw filesError('files/invalid-parts', 'a part number is listed twice');
-      try {
-        await storage.completeMultipart(file.object_key, file.upload_id, sorted);
-      } catch (e) {
-        // An earlier completion that committed the object but not our row: the object is there, go on.
-        const gone = e instanceof StorageError && /NoSuchUpload/.test(e.message);
-        if (!(gone && (await storage.stat(file.object_key)))) {
-          if (e instanceof StorageError) throw filesError('files/invalid-parts', `the storage refused the parts: ${e.message}`);
-          throw e;
-        }
+  if (file.upload_id) {
+    if (!parts?.length) throw filesError('files/invalid-parts', 'a multipart upload is completed with its parts (partNumber and ETag)');
+    const sorted = [...parts].sort((a, b) => a.partNumber - b.partNumber);
+    if (sorted.some((p, i) => i > 0 && p.partNumber === sorted[i - 1]!.partNumber)) throw filesError('files/invalid-parts', 'a part number is listed twice');
+    try {
+      await storage.completeMultipart(file.object_key, file.upload_id, sorted);
+    } catch (e) {
+      // Completed by an earlier (or concurrent) call: the object is there, go on.
+      const gone = e instanceof StorageError && /NoSuchUpload/.test(e.message);
+      if (!(gone && (await storage.stat(file.object_key)))) {
+        if (e instanceof StorageError) throw filesError('files/invalid-parts', `the storage refused the parts: ${e.message}`);
+        throw e;
       }
-    } else if (parts?.length) {
-      throw filesError('files/not-multipart', 'parts are only given for multipart uploads');
     }
+  } else if (parts?.length) {
+    throw filesError('files/not-multipart', 'parts are only given for multipart uploads');
+  }
 
-    const stat = await storage.stat(file.object_key);
-    if (!stat) throw filesError('files/upload-missing', 'no bytes were uploaded for this file yet');
+  const peeked = await storage.peek(file.object_key, SNIFF_BYTES);
+  if (!peeked) throw filesError('files/upload-missing', 'no bytes were uploaded for this file yet');
+  const { stat, head } = peeked;
+  const verdict = await judge(file, bucket, stat.size, head);
 
+  const settle = async (db: Queryable): Promise<Completion> => {
     const reject = async (code: FilesErrorCode, message: string): Promise<Completion> => {
-      await tx.query(
-        `update files.file set status = 'failed', failure_reason = $2, size = $3, expires_at = null where id = $1`,
+      const r = await db.query<FileRow>(
+        `update files.file set status = 'failed', failure_reason = $2, size = $3, expires_at = null
+          where id = $1 and status = 'pending' and deleted_at is null returning *`,
         [file.id, message.slice(0, 1000), stat.size],
       );
-      return { rejected: { code, message } };
+      return r.rows[0] ? { rejected: { code, message } } : current(db);
     };
-
-    const declared = Number(file.size);
-    if (stat.size > Number(bucket.max_size)) return reject('files/too-large', `${stat.size} bytes were uploaded; bucket "${bucket.id}" accepts up to ${bucket.max_size}`);
-    if (stat.size !== declared) return reject('files/size-mismatch', `${stat.size} bytes were uploaded, ${declared} were declared`);
-
-    const sniffed = await fileTypeFromBuffer(await head(storage, file.object_key, stat.size));
-    const type = decideType(file.declared_mime_type, sniffed?.mime);
-    if (!type.ok) return reject('files/type-mismatch', type.reason);
-    if (!mimeAllowed(type.mimeType, bucket.allowed_mime_types)) return reject('files/type-not-allowed', `bucket "${bucket.id}" does not accept ${type.mimeType}`);
-
-    await lockQuota(tx, file.owner_id, bucket.id);
-    try {
-      await assertQuota(tx, file.owner_id, bucket, stat.size, file.id);
-    } catch (e) {
-      return reject('files/quota-exceeded', (e as Error).message);
+    if (!verdict.ok) return reject(verdict.code, verdict.message);
+    if (bucket.user_quota !== null) {
+      await lockQuota(db, file.owner_id, bucket.id);
+      try {
+        await assertQuota(db, file.owner_id, bucket, stat.size, file.id);
+      } catch (e) {
+        return reject('files/quota-exceeded', (e as Error).message);
+      }
     }
-
-    const r = await tx.query<FileRow>(
+    const r = await db.query<FileRow>(
       `update files.file
           set status = 'uploaded', mime_type = $2, size = $3, etag = $4, sha256 = $5, uploaded_at = now(),
               expires_at = null, upload_id = null
-        where id = $1
+        where id = $1 and status = 'pending' and deleted_at is null
         returning *`,
-      [file.id, type.mimeType, stat.size, stat.etag, stat.sha256 ?? null],
+      [file.id, verdict.mimeType, stat.size, stat.etag, stat.sha256 ?? null],
     );
-    return { file: r.rows[0]!, bucket };
-  });
+    return r.rows[0] ? { file: r.rows[0], bucket } : current(db);
+  };
+  // Another completion (or a delete) got there first: answer the file as it is now.
+  const current = async (db: Queryable): Promise<Completion> => {
+    const now = await ownFileWithBucket(db, id, actor);
+    if (!now) throw filesError('files/not-found');
+    return now;
+  };
+  return bucket.user_quota === null ? settle(ctx.db) : ctx.db.tx(settle);
+}
+
+/** Size, real type and the bucket's rules, from the stored size and the first bytes. */
+async function judge(file: FileRow, bucket: BucketRow, size: number, head: Buffer): Promise<Verdict> {
+  if (size > Number(bucket.max_size)) return { ok: false, code: 'files/too-large', message: `${size} bytes were uploaded; bucket "${bucket.id}" accepts up to ${bucket.max_size}` };
+  const declared = Number(file.size);
+  if (size !== declared) return { ok: false, code: 'files/size-mismatch', message: `${size} bytes were uploaded, ${declared} were declared` };
+  const sniffed = await fileTypeFromBuffer(head);
+  const type = decideType(file.declared_mime_type, sniffed?.mime);
+  if (!type.ok) return { ok: false, code: 'files/type-mismatch', message: type.reason };
+  if (!mimeAllowed(type.mimeType, bucket.allowed_mime_types)) return { ok: false, code: 'files/type-not-allowed', message: `bucket "${bucket.id}" does not accept ${type.mimeType}` };
+  return { ok: true, mimeType: type.mimeType };
 }

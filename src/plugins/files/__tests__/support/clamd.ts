@@ -36,6 +36,8 @@ async function freePort(): Promise<number> {
 
 export interface Clamd {
   socket: string;
+  /** Its clamd.conf (clamdscan reads the socket from it). */
+  conf: string;
   port: number;
   client(timeoutMs?: number): ClamdClient;
   /** Stops clamd (an outage) without removing its files… */
@@ -108,6 +110,7 @@ export async function startClamd(opts: { streamMaxLength?: string } = {}): Promi
   await launch();
   return {
     socket,
+    conf,
     port,
     client,
     halt,

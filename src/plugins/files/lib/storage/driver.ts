@@ -62,6 +62,8 @@ export interface StorageDriver {
   abortMultipart(key: string, uploadId: string): Promise<void>;
   /** `null` when there is no such object. */
   stat(key: string): Promise<ObjectStat | null>;
+  /** The stat and the first `n` bytes in one request (for sniffing the type); `null` when there is no such object. */
+  peek(key: string, n: number): Promise<{ stat: ObjectStat; head: Buffer } | null>;
   /** The object's bytes, or those of an inclusive byte range. */
   read(key: string, range?: { start: number; end: number }): Promise<Readable>;
   write(key: string, body: Buffer, contentType: string): Promise<void>;

@@ -214,6 +214,15 @@ export class LocalStorage implements StorageDriver {
     return { size: m.size, etag: m.etag, contentType: m.contentType, sha256: m.sha256 };
   }
 
+  async peek(key: string, n: number): Promise<{ stat: ObjectStat; head: Buffer } | null> {
+    const st = await this.stat(key);
+    if (!st) return null;
+    if (st.size === 0 || n <= 0) return { stat: st, head: Buffer.alloc(0) };
+    const chunks: Buffer[] = [];
+    for await (const c of await this.read(key, { start: 0, end: Math.min(st.size, n) - 1 })) chunks.push(c as Buffer);
+    return { stat: st, head: Buffer.concat(chunks) };
+  }
+
   /** The object's path, for the download route. */
   pathOf(key: string): string {
     return this.#path(key);

@@ -130,6 +130,33 @@ export class S3Storage implements StorageDriver {
     }
   }
 
+  /**
+   * One ranged GET instead of a HEAD and a GET: its Content-Range carries the size, and the ETag and type
+   * come along. Made through a short presigned URL of the server's own client (minio's ranged read hides
+   * the response headers).
+   */
+  async peek(key: string, n: number): Promise<{ stat: ObjectStat; head: Buffer } | null> {
+    const url = await this.client.presignedUrl('GET', this.bucket, key, 60);
+    const res = await fetch(url, { headers: { range: `bytes=0-${Math.max(0, n - 1)}` } });
+    if (res.status === 404) {
+      await res.arrayBuffer();
+      return null;
+    }
+    // An empty object has no byte 0: ask for its stat instead.
+    if (res.status === 416) {
+      await res.arrayBuffer();
+      const st = await this.stat(key);
+      return st && { stat: st, head: Buffer.alloc(0) };
+    }
+    if (res.status !== 206 && res.status !== 200) throw new StorageError(`GET ${key}: ${res.status} ${(await res.text()).slice(0, 200)}`);
+    const head = Buffer.from(await res.arrayBuffer()).subarray(0, n);
+    const total = /\/(\d+)$/.exec(res.headers.get('content-range') ?? '')?.[1];
+    const size = res.status === 200 ? Number(res.headers.get('content-length')) : Number(total);
+    if (!Number.isFinite(size)) throw new StorageError(`GET ${key}: no object size in the response`);
+    const etag = (res.headers.get('etag') ?? '').replace(/"/g, '');
+    return { stat: { size, etag, contentType: res.headers.get('content-type') ?? undefined }, head };
+  }
+
   async read(key: string, range?: { start: number; end: number }): Promise<Readable> {
     try {
       if (range) return await this.client.getPartialObject(this.bucket, key, range.start, range.end - range.start + 1);
