@@ -18,6 +18,7 @@ import * as Minio from 'minio';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createScratchDatabase } from '../test/support/db.js';
 import pg from 'pg';
+import { freePort } from '../src/plugins/files/__tests__/support/fixture.js';
 import { SECRET_HEADER } from '../src/core/dispatch.js';
 
 const SECRET = 'bench-webhook-secret-0123456789';
@@ -45,8 +46,10 @@ function startS3rver(directory: string): Promise<{ child: ChildProcess; port: nu
   });
 }
 
-/** bench/files-server.ts in a child process; resolves with its URL. */
-export function startServer(env: Record<string, string>): Promise<{ child: ChildProcess; url: string; pid: number }> {
+/** bench/files-server.ts in a child process, on a free port that is also its PUBLIC_URL; resolves with its URL. */
+export async function startServer(env: Record<string, string>): Promise<{ child: ChildProcess; url: string; pid: number }> {
+  const port = await freePort();
+  env = { PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}`, ...env };
   const root = fileURLToPath(new URL('..', import.meta.url));
   const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'bench', 'files-server.ts')], {
     cwd: root,

@@ -16,6 +16,10 @@ const benches: Array<[string, () => Promise<unknown>]> = [
   ['harness-events', async () => (await import('./harness-events.js')).run()],
   ['install', async () => (await import('./install.js')).run()],
   ['jobs-throughput', async () => (await import('./jobs-throughput.js')).run()],
+  ['files-upload', async () => (await import('./files-upload.js')).run()],
+  ['files-variants', async () => (await import('./files-variants.js')).run()],
+  ['files-clamd', async () => (await import('./files-clamd.js')).run()],
+  ['files-local-1gb', async () => (await import('./files-local-1gb.js')).run()],
 ];
 
 await mkdir(dir, { recursive: true });
