@@ -115,6 +115,17 @@ describe('single uploads to S3', () => {
     await expect(mc.statObject(S3_BUCKET, `s3pics/${target.id}`)).rejects.toMatchObject({ code: 'NotFound' });
   });
 
+  it('more bytes than the bucket allows (s3rver does not enforce the policy; S3 would): rejected and deleted', async () => {
+    const res = await fx.gql(CREATE, { bucket: 's3pics', name: 'huge.txt', mimeType: 'text/plain', size: 100 });
+    const target = res.data.filesCreateUpload;
+    expect((await send(target, Buffer.alloc(8_000_001, 'a'), 'text/plain')).status).toBe(204);
+    const done = await fx.gql(COMPLETE, { id: target.id });
+    expect(errorCode(done)).toBe('files/too-large');
+    expect((await fx.file(target.id))!.status).toBe('failed');
+    await fx.harness.drain({ timeoutMs: 20_000 });
+    await expect(mc.statObject(S3_BUCKET, `s3pics/${target.id}`)).rejects.toMatchObject({ code: 'NotFound' });
+  });
+
   it('download URLs: signed response headers, short expiry, the bytes', async () => {
     const bytes = await jpeg(120, 120);
     const up = await upload(fx, bytes, { name: 'résumé photo.jpg', mimeType: 'image/jpeg', bucket: 's3pics' });
