@@ -3,6 +3,7 @@ import type { FilesConfig } from '../../src/plugins/files/config.js';
 import { filesError } from '../../src/plugins/files/lib/errors.js';
 import { createMultipartInput, parseInput } from '../../src/plugins/files/lib/input.js';
 import { filesStorage } from '../../src/plugins/files/lib/services.js';
+import { keys } from '../../src/plugins/files/lib/storage/driver.js';
 import { checkNewUpload, insertPending } from '../../src/plugins/files/lib/uploads.js';
 import type { FilesMultipartUpload } from '../../src/generated/actions.js';
 
@@ -21,7 +22,7 @@ export const filesCreateMultipartUpload: ActionHandler<unknown, FilesMultipartUp
   const storage = ctx.service(filesStorage);
   const file = await ctx.db.tx(async (tx) => {
     const file = await insertPending(tx, checked, { metadata: args.metadata, expiresInSeconds: ctx.config.FILES_MULTIPART_EXPIRY_SECONDS, partSize });
-    const uploadId = await storage.createMultipart(file.object_key, checked.mimeType);
+    const uploadId = await storage.createMultipart(keys.staging(file.object_key), checked.mimeType);
     const r = await tx.query<{ expires_at: Date }>('update files.file set upload_id = $2 where id = $1 returning expires_at', [file.id, uploadId]);
     return { ...file, expires_at: r.rows[0]!.expires_at };
   });

@@ -2,6 +2,7 @@ import type { ActionHandler } from '../../src/core/plugin.js';
 import type { FilesConfig } from '../../src/plugins/files/config.js';
 import { createUploadInput, parseInput } from '../../src/plugins/files/lib/input.js';
 import { filesStorage } from '../../src/plugins/files/lib/services.js';
+import { keys } from '../../src/plugins/files/lib/storage/driver.js';
 import { checkNewUpload, insertPending, quotaScope } from '../../src/plugins/files/lib/uploads.js';
 import type { FilesUpload } from '../../src/generated/actions.js';
 
@@ -17,7 +18,7 @@ export const filesCreateUpload: ActionHandler<unknown, FilesUpload, FilesConfig>
   const { file, target } = await quotaScope(ctx, checked.bucket, async (db) => {
     const file = await insertPending(db, checked, { metadata: args.metadata, expiresInSeconds: ctx.config.FILES_UPLOAD_EXPIRY_SECONDS });
     const target = await storage.createUpload({
-      key: file.object_key,
+      key: keys.staging(file.object_key),
       contentType: checked.mimeType,
       size: checked.size,
       expiresInSeconds: checked.bucket.url_expires_in,

@@ -3,6 +3,7 @@ import type { FilesConfig } from '../../src/plugins/files/config.js';
 import { filesError } from '../../src/plugins/files/lib/errors.js';
 import { actorOf, parseInput, signPartsInput } from '../../src/plugins/files/lib/input.js';
 import { filesStorage } from '../../src/plugins/files/lib/services.js';
+import { keys } from '../../src/plugins/files/lib/storage/driver.js';
 import { getBucket, ownFile } from '../../src/plugins/files/lib/store.js';
 import type { FilesUploadPart } from '../../src/generated/actions.js';
 
@@ -25,7 +26,7 @@ export const filesSignUploadParts: ActionHandler<unknown, FilesUploadPart[], Fil
   return Promise.all(
     [...new Set(partNumbers)].map(async (n) => {
       const bytes = n < partCount ? partSize : size - partSize * (partCount - 1);
-      return { partNumber: n, method: 'PUT' as const, url: await storage.signPart(file.object_key, file.upload_id!, n, bytes, expires), size: bytes, expiresAt };
+      return { partNumber: n, method: 'PUT' as const, url: await storage.signPart(keys.staging(file.object_key), file.upload_id!, n, bytes, expires), size: bytes, expiresAt };
     }),
   );
 };

@@ -2,6 +2,7 @@ import type { CronHandler } from '../../src/core/plugin.js';
 import { RetryableError } from '../../src/core/errors.js';
 import type { FilesConfig } from '../../src/plugins/files/config.js';
 import { filesStorage } from '../../src/plugins/files/lib/services.js';
+import { keys } from '../../src/plugins/files/lib/storage/driver.js';
 
 const BATCH = 200;
 
@@ -21,7 +22,7 @@ export const filesMultipartAbortAbandoned: CronHandler<unknown, FilesConfig> = a
     );
     for (const f of r.rows) {
       try {
-        await storage.abortMultipart(f.object_key, f.upload_id);
+        await storage.abortMultipart(keys.staging(f.object_key), f.upload_id);
       } catch (e) {
         throw new RetryableError(`aborting multipart upload of file ${f.id} failed: ${(e as Error).message}`, { retryAfterSeconds: 300, cause: e });
       }

@@ -6,7 +6,7 @@ import { keys } from '../../src/plugins/files/lib/storage/driver.js';
 import type { FileRow } from '../../src/plugins/files/lib/store.js';
 
 /**
- * Removes a file's objects — original, quarantined copy, every variant, an open multipart upload — when it
+ * Removes a file's objects — staged upload, original, quarantined copy, every variant, an open multipart upload — when it
  * is deleted (soft or for real) or rejected (`failed`). Removing is idempotent, so a redelivery is harmless;
  * a storage failure answers 503 and Hasura retries.
  */
@@ -20,8 +20,9 @@ export const filesFilePurge: EventHandler<FileRow, FilesConfig> = async (event, 
 
   const storage = ctx.service(filesStorage);
   try {
-    if (row.upload_id) await storage.abortMultipart(row.object_key, row.upload_id);
-    await storage.remove([row.object_key, keys.quarantine(row.bucket_id, row.id), ...(row.variants ?? []).map((v) => v.key)]);
+    const staged = keys.staging(row.object_key);
+    if (row.upload_id) await storage.abortMultipart(staged, row.upload_id);
+    await storage.remove([staged, row.object_key, keys.quarantine(row.bucket_id, row.id), ...(row.variants ?? []).map((v) => v.key)]);
     await storage.removePrefix(keys.variantPrefix(row.bucket_id, row.id));
   } catch (e) {
     throw new RetryableError(`removing the objects of file ${row.id} failed: ${(e as Error).message}`, { retryAfterSeconds: 30, cause: e });

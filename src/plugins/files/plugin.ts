@@ -128,10 +128,20 @@ export const filesPlugin = definePlugin({
   jobs: FILES_JOBS,
   routes(router, runtime) {
     // The local driver's signed upload/download URLs; with S3 the bytes never come here.
-    localRoutes(router, () => {
-      const storage = runtime.service(filesStorage);
-      return storage instanceof LocalStorage ? storage : undefined;
-    });
+    localRoutes(
+      router,
+      () => {
+        const storage = runtime.service(filesStorage);
+        return storage instanceof LocalStorage ? storage : undefined;
+      },
+      async (stagingKey) => {
+        const r = await runtime.db.query(
+          `select 1 from files.file where object_key = $1 and status = 'pending' and deleted_at is null`,
+          [stagingKey.replace(/^uploads\//, '')],
+        );
+        return r.rowCount === 1;
+      },
+    );
   },
 });
 

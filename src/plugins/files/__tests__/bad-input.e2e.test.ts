@@ -81,7 +81,7 @@ describe('filesCompleteUpload rejects and deletes', () => {
     expect(f.status).toBe('failed');
     expect(f.failure_reason).toBeTruthy();
     await fx.harness.drain({ timeoutMs: 20_000 });
-    expect(existsSync(objectPath(f.object_key))).toBe(false);
+    expect(existsSync(objectPath(`uploads/${f.object_key}`))).toBe(false);
     // Completing again answers the rejection, and nothing is downloadable.
     expect(errorCode(await fx.gql(COMPLETE, { id: up.id }))).toBe('files/upload-failed');
     expect(errorCode(await fx.gql(DOWNLOAD, { id: up.id }))).toBe('files/upload-failed');
@@ -114,7 +114,7 @@ describe('filesCompleteUpload rejects and deletes', () => {
       await fx.pool.query(`update files.bucket set user_quota = 10000000 where id = 'pics'`);
     }
     await fx.harness.drain({ timeoutMs: 20_000 });
-    expect(existsSync(objectPath(`pics/${res.data.filesCreateUpload.id}`))).toBe(false);
+    expect(existsSync(objectPath(`uploads/pics/${res.data.filesCreateUpload.id}`))).toBe(false);
   });
 
   it('nothing uploaded yet: a 409, and the upload stays open', async () => {
@@ -198,7 +198,7 @@ describe('expiry crons', () => {
     expect(f.deleted_at).not.toBeNull();
     expect(f.failure_reason).toBe('upload never completed');
     await fx.harness.drain({ timeoutMs: 20_000 });
-    expect(existsSync(objectPath(f.object_key))).toBe(false);
+    expect(existsSync(objectPath(`uploads/${f.object_key}`))).toBe(false);
     const usage = await fx.gql('query { filesUsage(bucket: "pics") { usedBytes fileCount } }', {}, session);
     expect(usage.data.filesUsage[0]).toEqual({ usedBytes: 0, fileCount: 0 });
     // Fired again: nothing else to do.

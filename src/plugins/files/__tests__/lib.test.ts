@@ -180,15 +180,14 @@ describe('outputs', () => {
     expect(thumbnailOf([v('64.avif', 'avif', 64)])!.name).toBe('64.avif');
   });
 
-  it('serves an original only when nothing is left to clear it', () => {
-    const scan = new Set(['virus-scan']);
-    const none = new Set<string>();
-    expect(originalDownloadable({ status: 'ready', scan_result: 'clean' }, scan)).toBe(true);
-    expect(originalDownloadable({ status: 'processing', scan_result: 'clean' }, scan)).toBe(false);
-    expect(originalDownloadable({ status: 'uploaded', scan_result: null }, none)).toBe(true);
-    expect(originalDownloadable({ status: 'quarantined', scan_result: 'infected' }, none)).toBe(false);
-    expect(originalDownloadable({ status: 'pending', scan_result: null }, none)).toBe(false);
-    expect(originalDownloadable({ status: 'failed', scan_result: null }, none)).toBe(false);
+  it('serves an original only once the first job cleared it and moved it into place', () => {
+    expect(originalDownloadable({ status: 'ready', scan_result: 'clean' })).toBe(true);
+    expect(originalDownloadable({ status: 'processing', scan_result: 'clean' })).toBe(true);
+    expect(originalDownloadable({ status: 'processing', scan_result: null })).toBe(true);
+    expect(originalDownloadable({ status: 'uploaded', scan_result: null })).toBe(false);
+    expect(originalDownloadable({ status: 'quarantined', scan_result: 'infected' })).toBe(false);
+    expect(originalDownloadable({ status: 'pending', scan_result: null })).toBe(false);
+    expect(originalDownloadable({ status: 'failed', scan_result: null })).toBe(false);
   });
 
   it('takes the poster one second in, or mid-clip', () => {

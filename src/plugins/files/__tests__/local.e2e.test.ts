@@ -38,13 +38,14 @@ describe('upload, process, download (local driver)', () => {
     const up = await upload(fx, bytes, { name: 'holiday photo.jpg', mimeType: 'image/jpeg', bucket: 'photos' });
     id = up.id;
     expect(up.created).toMatchObject({ method: 'PUT', status: 'pending', sizeEnforced: true, mimeType: 'image/jpeg', size: bytes.length, fields: {} });
-    expect(up.created.url).toMatch(new RegExp(`^${fx.baseUrl}/hooks/files/o/photos/${id}\\?`));
+    // The URL grants the staging key only; the checked bytes are moved to photos/<id> by the server.
+    expect(up.created.url).toMatch(new RegExp(`^${fx.baseUrl}/hooks/files/o/uploads/photos/${id}\\?`));
     expect(up.created.headers).toEqual({ 'Content-Type': 'image/jpeg' });
     expect(up.completed.errors).toBeUndefined();
     const f = up.completed.data.filesCompleteUpload;
-    expect(f).toMatchObject({ id, status: 'uploaded', mimeType: 'image/jpeg', size: bytes.length, thumbnailUrl: null });
-    // No virus scan in this installation: the original is downloadable right away.
-    expect(f.url).toMatch(/\/hooks\/files\/o\//);
+    expect(f).toMatchObject({ id, status: 'uploaded', mimeType: 'image/jpeg', size: bytes.length, thumbnailUrl: null, url: null });
+    // Not downloadable until the first job has moved the checked bytes where downloads point.
+    expect(errorCode(await fx.gql(DOWNLOAD, { id }))).toBe('files/not-ready');
   });
 
   it('processes the image: oriented dimensions, AVIF and WebP variants without metadata, blurhash, sha256', async () => {
@@ -155,7 +156,7 @@ describe('the local upload route', () => {
     const target = res.data.filesCreateUpload;
     const sent = await send(target, Buffer.alloc(5000, 1));
     expect(sent.status).toBe(413);
-    expect(existsSync(join(objectsDir(), 'photos', target.id))).toBe(false);
+    expect(existsSync(join(objectsDir(), 'uploads', 'photos', target.id))).toBe(false);
     expect(readdirSync(join(fx.dataDir, 'files', 'tmp'))).toEqual([]);
     // A chunked body (no Content-Length) is cut off as it streams.
     const chunked = await fetch(target.url, {
@@ -170,7 +171,7 @@ describe('the local upload route', () => {
       duplex: 'half',
     } as RequestInit);
     expect(chunked.status).toBe(413);
-    expect(existsSync(join(objectsDir(), 'photos', target.id))).toBe(false);
+    expect(existsSync(join(objectsDir(), 'uploads', 'photos', target.id))).toBe(false);
   });
 
   it('refuses an expired URL and any tampered parameter', async () => {
@@ -188,7 +189,8 @@ describe('the local upload route', () => {
       expect(r.status).toBe(403);
       expect(((await r.json()) as any).extensions.code).toBe('files/signature-mismatch');
     }
-    const otherKey = new URL(url.toString().replace(/\/o\/photos\/[^?]+/, '/o/photos/00000000-0000-4000-8000-000000000000'));
+    const otherKey = new URL(url.toString().replace(/\/o\/uploads\/photos\/[^?]+/, '/o/uploads/photos/00000000-0000-4000-8000-000000000000'));
+    expect(otherKey.toString()).not.toBe(url.toString());
     expect((await put(otherKey)).status).toBe(403);
     const dup = new URL(url);
     dup.searchParams.append('max', url.searchParams.get('max')!);
@@ -202,11 +204,31 @@ describe('the local upload route', () => {
     const { LocalStorage } = await import('../lib/storage/local.js');
     const { filesStorage } = await import('../lib/services.js');
     const storage = fx.runtime.pluginRuntime('files').service(filesStorage) as InstanceType<typeof LocalStorage>;
-    const expired = await storage.createUpload({ key: `photos/${res.data.filesCreateUpload.id}`, contentType: 'image/png', size: 10, expiresInSeconds: -5 });
+    const expired = await storage.createUpload({ key: `uploads/photos/${res.data.filesCreateUpload.id}`, contentType: 'image/png', size: 10, expiresInSeconds: -5 });
     const r = await put(new URL(expired.url));
     expect(r.status).toBe(403);
     expect(((await r.json()) as any).extensions.code).toBe('files/expired');
     expect((await fx.file(res.data.filesCreateUpload.id))!.status).toBe('pending');
+  });
+
+  it('takes no more bytes once the upload is completed, and fails a file whose bytes were swapped before they were moved', async () => {
+    const bytes = await jpeg(50, 50);
+    const up = await upload(fx, bytes, { name: 'swap.jpg', mimeType: 'image/jpeg', bucket: 'photos' });
+    expect(up.completed.errors).toBeUndefined();
+    // Re-using the (still valid) URL after completion.
+    const again = await send(up.created, Buffer.alloc(bytes.length, 0x41));
+    expect(again.status).toBe(409);
+    expect(((await again.json()) as any).extensions.code).toBe('files/not-pending');
+    // What an S3 URL would still allow: the staged object replaced between completion and the first job.
+    const { filesStorage } = await import('../lib/services.js');
+    const storage = fx.runtime.pluginRuntime('files').service(filesStorage);
+    await storage.write(`uploads/photos/${up.id}`, Buffer.alloc(bytes.length, 0x41), 'image/jpeg');
+    const f = await fx.settle(up.id);
+    expect(f.status).toBe('failed');
+    expect(f.failure_reason).toBe('the upload was replaced after it was completed');
+    await fx.harness.drain({ timeoutMs: 20_000 });
+    expect(existsSync(join(objectsDir(), 'uploads', 'photos', up.id))).toBe(false);
+    expect(existsSync(join(objectsDir(), 'photos', up.id))).toBe(false);
   });
 
   it('answers CORS preflights for browser uploads', async () => {

@@ -70,7 +70,7 @@ describe('single uploads to S3', () => {
     expect(policy.conditions).toEqual(
       expect.arrayContaining([
         ['eq', '$bucket', S3_BUCKET],
-        ['eq', '$key', `s3pics/${up.id}`],
+        ['eq', '$key', `uploads/s3pics/${up.id}`],
         ['eq', '$Content-Type', 'image/jpeg'],
         ['content-length-range', bytes.length, bytes.length],
         ['eq', '$x-amz-algorithm', 'AWS4-HMAC-SHA256'],
@@ -88,6 +88,9 @@ describe('single uploads to S3', () => {
     const f = await fx.settle(up.id);
     expect(f).toMatchObject({ status: 'ready', scan_result: 'clean' });
     expect(f.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+    // Scanned, then moved from the staging key the client could write to the key downloads point at.
+    expect((await mc.statObject(S3_BUCKET, `s3pics/${up.id}`)).size).toBe(bytes.length);
+    await expect(mc.statObject(S3_BUCKET, `uploads/s3pics/${up.id}`)).rejects.toMatchObject({ code: 'NotFound' });
     const stored = await mc.statObject(S3_BUCKET, `variants/s3pics/${up.id}/64.webp`);
     expect(stored.metaData['content-type']).toBe('image/webp');
   });
@@ -97,7 +100,7 @@ describe('single uploads to S3', () => {
     const up = await upload(fx, bytes, { name: 'put.jpg', mimeType: 'image/jpeg', bucket: 's3pics', method: 'PUT' });
     const url = new URL(up.created.url);
     expect(up.created).toMatchObject({ method: 'PUT', sizeEnforced: false, headers: { 'Content-Type': 'image/jpeg' } });
-    expect(url.pathname).toBe(`/${S3_BUCKET}/s3pics/${up.id}`);
+    expect(url.pathname).toBe(`/${S3_BUCKET}/uploads/s3pics/${up.id}`);
     expect(url.searchParams.get('X-Amz-Credential')).toMatch(/^S3RVER\/\d{8}\/us-east-1\/s3\/aws4_request$/);
     expect(url.searchParams.get('X-Amz-Expires')).toBe('300');
     expect(url.searchParams.get('X-Amz-SignedHeaders')).toBe('host');
@@ -112,7 +115,7 @@ describe('single uploads to S3', () => {
     const done = await fx.gql(COMPLETE, { id: target.id });
     expect(errorCode(done)).toBe('files/size-mismatch');
     await fx.harness.drain({ timeoutMs: 20_000 });
-    await expect(mc.statObject(S3_BUCKET, `s3pics/${target.id}`)).rejects.toMatchObject({ code: 'NotFound' });
+    await expect(mc.statObject(S3_BUCKET, `uploads/s3pics/${target.id}`)).rejects.toMatchObject({ code: 'NotFound' });
   });
 
   it('more bytes than the bucket allows (s3rver does not enforce the policy; S3 would): rejected and deleted', async () => {
@@ -123,7 +126,7 @@ describe('single uploads to S3', () => {
     expect(errorCode(done)).toBe('files/too-large');
     expect((await fx.file(target.id))!.status).toBe('failed');
     await fx.harness.drain({ timeoutMs: 20_000 });
-    await expect(mc.statObject(S3_BUCKET, `s3pics/${target.id}`)).rejects.toMatchObject({ code: 'NotFound' });
+    await expect(mc.statObject(S3_BUCKET, `uploads/s3pics/${target.id}`)).rejects.toMatchObject({ code: 'NotFound' });
   });
 
   it('download URLs: signed response headers, short expiry, the bytes', async () => {
@@ -146,7 +149,9 @@ describe('single uploads to S3', () => {
     const up = await upload(fx, Buffer.from(EICAR), { name: 'x.txt', mimeType: 'text/plain', bucket: 's3pics' });
     const f = await fx.settle(up.id);
     expect(f.status).toBe('quarantined');
-    await expect(mc.statObject(S3_BUCKET, `s3pics/${up.id}`)).rejects.toMatchObject({ code: 'NotFound' });
+    for (const key of [`s3pics/${up.id}`, `uploads/s3pics/${up.id}`]) {
+      await expect(mc.statObject(S3_BUCKET, key)).rejects.toMatchObject({ code: 'NotFound' });
+    }
     expect((await mc.statObject(S3_BUCKET, `quarantine/s3pics/${up.id}`)).size).toBe(EICAR.length);
     expect(errorCode(await fx.gql(DOWNLOAD, { id: up.id }))).toBe('files/quarantined');
   });

@@ -20,13 +20,11 @@ export interface FilesFileOutput {
 }
 
 /**
- * Whether the original may be served: a ready file always; an uploaded or processing one only when nothing
- * is left to clear it (no virus scan), so a file is never served before its scan passed.
+ * Whether the original may be served: once the first job has cleared it (scanned, when virus scan is on) and
+ * moved the checked bytes to the key downloads are signed for — that is, while `processing` and when `ready`.
  */
-export function originalDownloadable(file: Pick<FileRow, 'status' | 'scan_result'>, features: ReadonlySet<string>): boolean {
-  if (file.status === 'ready') return file.scan_result !== 'infected';
-  if (file.status === 'uploaded' || file.status === 'processing') return !features.has('virus-scan');
-  return false;
+export function originalDownloadable(file: Pick<FileRow, 'status' | 'scan_result'>, _features?: ReadonlySet<string>): boolean {
+  return (file.status === 'processing' || file.status === 'ready') && file.scan_result !== 'infected';
 }
 
 /** The smallest preview: a WebP variant when there is one (every browser shows it). */

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import type { JobContext } from '../../jobs/index.js';
 import type { FilesConfig } from '../config.js';
 import { ClamdError } from './clamd.js';
-import { advance, downloadToTemp, guarded, mediaStep, statusAfterClear } from './pipeline.js';
+import { advance, downloadToTemp, guarded, markFailed, mediaStep, statusAfterClear } from './pipeline.js';
 import { makeImageVariants, type ImageResult, type VariantFormat, type VariantSpec } from './processing/image.js';
 import { firstPage, pageCount } from './processing/pdf.js';
 import { ProcessingRefused } from './processing/refused.js';
@@ -28,13 +28,27 @@ async function fileIn(ctx: Ctx, id: string, status: FileRow['status']): Promise<
 
 const missingObject = (e: unknown) => e instanceof StorageError && e.message.startsWith('NoSuchKey');
 
+/**
+ * Moves the checked upload to the key downloads are signed for, if it still is the upload that was
+ * completed (same ETag); a replaced one fails the file. Returns a result only when the file failed.
+ */
+async function promote(ctx: Ctx, file: FileRow): Promise<StepResult | null> {
+  const storage = ctx.service(filesStorage);
+  const outcome = await storage.promote(keys.staging(file.object_key), file.object_key, file.etag ?? '');
+  if (outcome === 'moved') return null;
+  const reason = outcome === 'changed' ? 'the upload was replaced after it was completed' : 'the uploaded object is gone';
+  await markFailed(ctx.db, file.id, 'uploaded', reason);
+  ctx.log.warn({ fileId: file.id, owner: file.owner_id, outcome }, reason);
+  return { failed: reason };
+}
+
 /** Streams the original once through clamd and sha256; an infected file is quarantined and moved out of reach. */
 export async function scanStep(fileId: string, ctx: Ctx): Promise<StepResult> {
   const found = await getFile(ctx.db, fileId);
   const storage = ctx.service(filesStorage);
   // A quarantine recorded by an attempt that died before moving the object: finish the move.
   if (found?.status === 'quarantined' && found.scan_result === 'infected') {
-    await storage.move(found.object_key, keys.quarantine(found.bucket_id, found.id));
+    await storage.move(keys.staging(found.object_key), keys.quarantine(found.bucket_id, found.id));
     return { quarantined: found.virus_name };
   }
   const file = await fileIn(ctx, fileId, 'uploaded');
@@ -42,7 +56,8 @@ export async function scanStep(fileId: string, ctx: Ctx): Promise<StepResult> {
   const clamd = ctx.service(filesClamd);
   return guarded(ctx, { id: file.id, from: 'uploaded', step: 'virus scan' }, (e) => e instanceof ClamdError || missingObject(e), async () => {
     const hash = createHash('sha256');
-    const body = await storage.read(file.object_key);
+    const staged = keys.staging(file.object_key);
+    const body = await storage.read(staged);
     async function* hashed() {
       for await (const chunk of body) {
         hash.update(chunk as Buffer);
@@ -63,10 +78,12 @@ export async function scanStep(fileId: string, ctx: Ctx): Promise<StepResult> {
         scanned_at: new Date(),
         failure_reason: `virus found: ${verdict.signature}`,
       });
-      await storage.move(file.object_key, keys.quarantine(file.bucket_id, file.id));
+      await storage.move(staged, keys.quarantine(file.bucket_id, file.id));
       ctx.log.warn({ fileId: file.id, owner: file.owner_id, signature: verdict.signature }, 'infected upload quarantined');
       return { quarantined: verdict.signature };
     }
+    const promoted = await promote(ctx, file);
+    if (promoted) return promoted;
     const next = statusAfterClear(file, ctx.features);
     await advance(ctx.db, file.id, 'uploaded', next, { scan_result: 'clean', scanned_at: new Date(), sha256: hash.digest('hex') });
     return { clean: true, next };
@@ -82,9 +99,11 @@ export async function digestStep(fileId: string, ctx: Ctx): Promise<StepResult> 
     let sha256 = file.sha256;
     if (!sha256) {
       const hash = createHash('sha256');
-      for await (const chunk of await storage.read(file.object_key)) hash.update(chunk as Buffer);
+      for await (const chunk of await storage.read(keys.staging(file.object_key))) hash.update(chunk as Buffer);
       sha256 = hash.digest('hex');
     }
+    const promoted = await promote(ctx, file);
+    if (promoted) return promoted;
     const next = statusAfterClear(file, ctx.features);
     await advance(ctx.db, file.id, 'uploaded', next, { sha256 });
     return { next };

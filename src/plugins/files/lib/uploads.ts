@@ -111,17 +111,18 @@ export async function complete(
   if (!found) throw filesError('files/not-found');
   const { file, bucket } = found;
   if (file.status !== 'pending') return found;
+  const staged = keys.staging(file.object_key);
 
   if (file.upload_id) {
     if (!parts?.length) throw filesError('files/invalid-parts', 'a multipart upload is completed with its parts (partNumber and ETag)');
     const sorted = [...parts].sort((a, b) => a.partNumber - b.partNumber);
     if (sorted.some((p, i) => i > 0 && p.partNumber === sorted[i - 1]!.partNumber)) throw filesError('files/invalid-parts', 'a part number is listed twice');
     try {
-      await storage.completeMultipart(file.object_key, file.upload_id, sorted);
+      await storage.completeMultipart(staged, file.upload_id, sorted);
     } catch (e) {
       // Completed by an earlier (or concurrent) call: the object is there, go on.
       const gone = e instanceof StorageError && /NoSuchUpload/.test(e.message);
-      if (!(gone && (await storage.stat(file.object_key)))) {
+      if (!(gone && (await storage.stat(staged)))) {
         if (e instanceof StorageError) throw filesError('files/invalid-parts', `the storage refused the parts: ${e.message}`);
         throw e;
       }
@@ -130,7 +131,7 @@ export async function complete(
     throw filesError('files/not-multipart', 'parts are only given for multipart uploads');
   }
 
-  const peeked = await storage.peek(file.object_key, SNIFF_BYTES);
+  const peeked = await storage.peek(staged, SNIFF_BYTES);
   if (!peeked) throw filesError('files/upload-missing', 'no bytes were uploaded for this file yet');
   const { stat, head } = peeked;
   const verdict = await judge(file, bucket, stat.size, head);

@@ -69,6 +69,11 @@ export interface StorageDriver {
   write(key: string, body: Buffer, contentType: string): Promise<void>;
   /** Moves an object to another key (quarantine); idempotent when the source is already gone. */
   move(from: string, to: string): Promise<void>;
+  /**
+   * Moves the staged upload to its final key only if it still has the ETag checked at completion: `changed`
+   * when it was replaced since, `missing` when neither exists; a repeated call after a move answers `moved`.
+   */
+  promote(from: string, to: string, etag: string): Promise<'moved' | 'changed' | 'missing'>;
   /** Idempotent: missing keys are not an error. */
   remove(keys: readonly string[]): Promise<void>;
   /** Removes every object under a prefix ending in `/` (a file's variants, even half-written ones). */
@@ -77,9 +82,14 @@ export interface StorageDriver {
   close?(): Promise<void>;
 }
 
-/** The key layout: every object of a file lives under keys derived from its bucket and id. */
+/**
+ * The key layout: every object of a file lives under keys derived from its bucket and id. Clients upload to
+ * a staging key (`uploads/…`) that their URL grants; only the server moves the checked bytes to the key
+ * downloads are signed for, so a client re-using its upload URL after completion cannot swap them.
+ */
 export const keys = {
   original: (bucket: string, fileId: string) => `${bucket}/${fileId}`,
+  staging: (objectKey: string) => `uploads/${objectKey}`,
   variant: (bucket: string, fileId: string, name: string) => `variants/${bucket}/${fileId}/${name}`,
   variantPrefix: (bucket: string, fileId: string) => `variants/${bucket}/${fileId}/`,
   /** Infected originals: never signed for download, removed with the file. */

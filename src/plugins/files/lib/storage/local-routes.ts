@@ -71,7 +71,10 @@ function etagMatches(header: string | undefined, etag: string): boolean {
   return header.split(',').some((t) => t.trim().replace(/^W\//, '') === etag);
 }
 
-export function localRoutes(router: Router, storage: () => LocalStorage | undefined): void {
+/** Whether the upload a staging key belongs to still takes bytes (pending, not deleted). */
+export type PendingCheck = (stagingKey: string) => Promise<boolean>;
+
+export function localRoutes(router: Router, storage: () => LocalStorage | undefined, pending: PendingCheck): void {
   router.options('/o/*key', (_req, res) => {
     cors(res);
     res.setHeader('access-control-allow-methods', 'GET, HEAD, PUT');
@@ -95,6 +98,8 @@ export function localRoutes(router: Router, storage: () => LocalStorage | undefi
       // Refused before a byte is read; the connection closes rather than draining the body.
       return fail(res, { status: 413, code: 'too-large', message: `this URL accepts at most ${max} bytes` }, true);
     }
+    // A URL stays valid until it expires; once its upload is completed (or dropped) it takes nothing more.
+    if (!(await pending(key))) return fail(res, { status: 409, code: 'not-pending', message: 'this upload is already complete' }, true);
     const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
     if (op === 'put' && extra.ct && type !== extra.ct.toLowerCase()) {
       return fail(res, { status: 403, code: 'signature-mismatch', message: `Content-Type must be ${extra.ct}` }, true);

@@ -263,6 +263,14 @@ export class LocalStorage implements StorageDriver {
     }
   }
 
+  async promote(from: string, to: string, etag: string): Promise<'moved' | 'changed' | 'missing'> {
+    const m = await this.meta(from);
+    if (!m) return (await this.meta(to)) ? 'moved' : 'missing';
+    if (m.etag !== etag.replace(/"/g, '')) return 'changed';
+    await this.move(from, to);
+    return 'moved';
+  }
+
   async remove(keys: readonly string[]): Promise<void> {
     const dirs = new Set<string>();
     for (const key of keys) {

@@ -185,6 +185,23 @@ export class S3Storage implements StorageDriver {
     await this.client.removeObject(this.bucket, from);
   }
 
+  async promote(from: string, to: string, etag: string): Promise<'moved' | 'changed' | 'missing'> {
+    try {
+      // x-amz-copy-source-if-match: the storage copies only the bytes that were checked.
+      await this.client.copyObject(
+        new Minio.CopySourceOptions({ Bucket: this.bucket, Object: from, MatchETag: `"${etag.replace(/"/g, '')}"` }),
+        new Minio.CopyDestinationOptions({ Bucket: this.bucket, Object: to }),
+      );
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code === 'PreconditionFailed') return 'changed';
+      if (isMissing(e)) return (await this.stat(to)) ? 'moved' : 'missing';
+      throw e;
+    }
+    await this.client.removeObject(this.bucket, from);
+    return 'moved';
+  }
+
   async remove(keys: readonly string[]): Promise<void> {
     // One DELETE per key: few keys per file, and not every S3-compatible store has multi-object delete.
     await Promise.all(
