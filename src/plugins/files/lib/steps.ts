@@ -34,7 +34,7 @@ const missingObject = (e: unknown) => e instanceof StorageError && e.message.sta
  */
 async function promote(ctx: Ctx, file: FileRow): Promise<StepResult | null> {
   const storage = ctx.service(filesStorage);
-  const outcome = await storage.promote(keys.staging(file.object_key), file.object_key, file.etag ?? '');
+  const outcome = await storage.promote(keys.staging(file.object_key), file.object_key, file.etag ?? '', Number(file.size));
   if (outcome === 'moved') return null;
   const reason = outcome === 'changed' ? 'the upload was replaced after it was completed' : 'the uploaded object is gone';
   await markFailed(ctx.db, file.id, 'uploaded', reason);

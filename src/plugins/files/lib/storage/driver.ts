@@ -73,7 +73,7 @@ export interface StorageDriver {
    * Moves the staged upload to its final key only if it still has the ETag checked at completion: `changed`
    * when it was replaced since, `missing` when neither exists; a repeated call after a move answers `moved`.
    */
-  promote(from: string, to: string, etag: string): Promise<'moved' | 'changed' | 'missing'>;
+  promote(from: string, to: string, etag: string, size: number): Promise<'moved' | 'changed' | 'missing'>;
   /** Idempotent: missing keys are not an error. */
   remove(keys: readonly string[]): Promise<void>;
   /** Removes every object under a prefix ending in `/` (a file's variants, even half-written ones). */

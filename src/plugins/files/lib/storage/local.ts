@@ -263,7 +263,7 @@ export class LocalStorage implements StorageDriver {
     }
   }
 
-  async promote(from: string, to: string, etag: string): Promise<'moved' | 'changed' | 'missing'> {
+  async promote(from: string, to: string, etag: string, _size: number): Promise<'moved' | 'changed' | 'missing'> {
     const m = await this.meta(from);
     if (!m) return (await this.meta(to)) ? 'moved' : 'missing';
     if (m.etag !== etag.replace(/"/g, '')) return 'changed';

@@ -185,13 +185,14 @@ export class S3Storage implements StorageDriver {
     await this.client.removeObject(this.bucket, from);
   }
 
-  async promote(from: string, to: string, etag: string): Promise<'moved' | 'changed' | 'missing'> {
+  async promote(from: string, to: string, etag: string, size: number): Promise<'moved' | 'changed' | 'missing'> {
     try {
       // x-amz-copy-source-if-match: the storage copies only the bytes that were checked.
-      await this.client.copyObject(
-        new Minio.CopySourceOptions({ Bucket: this.bucket, Object: from, MatchETag: `"${etag.replace(/"/g, '')}"` }),
-        new Minio.CopyDestinationOptions({ Bucket: this.bucket, Object: to }),
-      );
+      const source = new Minio.CopySourceOptions({ Bucket: this.bucket, Object: from, MatchETag: `"${etag.replace(/"/g, '')}"` });
+      const dest = new Minio.CopyDestinationOptions({ Bucket: this.bucket, Object: to });
+      // One CopyObject takes at most 5 GiB; larger objects are copied part by part (UploadPartCopy).
+      if (size > 5 * 1024 ** 3) await this.client.composeObject(dest, [source]);
+      else await this.client.copyObject(source, dest);
     } catch (e) {
       const code = (e as { code?: string }).code;
       if (code === 'PreconditionFailed') return 'changed';
