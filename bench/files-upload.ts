@@ -9,7 +9,7 @@
  *
  *   npx tsx bench/files-upload.ts [files] [rounds]
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -46,6 +46,12 @@ function startS3rver(directory: string): Promise<{ child: ChildProcess; port: nu
   });
 }
 
+/** User + system CPU time of a process so far, from /proc (clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 /** bench/files-server.ts in a child process, on a free port that is also its PUBLIC_URL; resolves with its URL. */
 export async function startServer(env: Record<string, string>): Promise<{ child: ChildProcess; url: string; pid: number }> {
   const port = await freePort();
@@ -75,7 +81,7 @@ export async function run(opts: { files?: number; rounds?: number; log?: (l: str
   const dir = mkdtempSync(join(tmpdir(), 'bench-upload-'));
   const { child: s3rver, port } = await startS3rver(join(dir, 's3'));
   const db = await createScratchDatabase('bench_files');
-  const { child: serverProcess, url } = await startServer({
+  const { child: serverProcess, url, pid } = await startServer({
     DATABASE_URL: db.url,
     NSELF_PLUGINS_WEBHOOK_SECRET: SECRET,
     LOG_LEVEL: 'silent',
@@ -130,22 +136,26 @@ export async function run(opts: { files?: number; rounds?: number; log?: (l: str
     await pool([0, 1, 2, 3], IN_FLIGHT, direct);
     let oursMs = 0;
     let directMs = 0;
+    let serverCpuMs = 0;
     const batch = Array.from({ length: files / rounds | 0 || 1 }, (_, i) => i);
     for (let r = 0; r < rounds; r++) {
       let t = performance.now();
       await pool(batch, IN_FLIGHT, direct);
       directMs += performance.now() - t;
       t = performance.now();
+      const cpu0 = cpuMs(pid);
       await pool(batch, IN_FLIGHT, ours);
+      serverCpuMs += cpuMs(pid) - cpu0;
       oursMs += performance.now() - t;
     }
     const n = batch.length * rounds;
     const oursMBs = (n * SIZE) / 1024 / 1024 / (oursMs / 1000);
     const directMBs = (n * SIZE) / 1024 / 1024 / (directMs / 1000);
     const ratio = oursMBs / directMBs;
+    say(`handler server CPU per upload (both actions): ${(serverCpuMs / n).toFixed(1)} ms`);
     say(`time per upload in flight: create ${(phases.create / (n + 4)).toFixed(1)} ms, PUT ${(phases.put / (n + 4)).toFixed(1)} ms, complete ${(phases.complete / (n + 4)).toFixed(1)} ms; putObject ${(directMs * IN_FLIGHT / n).toFixed(1)} ms`);
     say(`${n} uploads of 5 MB to s3rver, ${IN_FLIGHT} in flight: create+presigned PUT+complete ${oursMBs.toFixed(1)} MB/s, minio putObject ${directMBs.toFixed(1)} MB/s → ${ratio.toFixed(2)}× (goal ≥ 0.90×)`);
-    return { uploads: n, sizeBytes: SIZE, inFlight: IN_FLIGHT, oursMBs, putObjectMBs: directMBs, ratio };
+    return { uploads: n, sizeBytes: SIZE, inFlight: IN_FLIGHT, oursMBs, putObjectMBs: directMBs, ratio, serverCpuMsPerUpload: serverCpuMs / n };
   } finally {
     serverProcess.kill('SIGTERM');
     await new Promise((r) => serverProcess.once('exit', r));
