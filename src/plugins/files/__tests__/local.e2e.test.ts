@@ -310,6 +310,35 @@ describe('quota and usage', () => {
   });
 });
 
+describe('concurrency', () => {
+  it('two completions at once: one transition, both answered the same file', async () => {
+    const bytes = await jpeg(30, 30);
+    const res = await fx.gql(CREATE, { bucket: 'photos', name: 'twice.jpg', mimeType: 'image/jpeg', size: bytes.length });
+    const target = res.data.filesCreateUpload;
+    await send(target, bytes);
+    const [a, b] = await Promise.all([fx.gql(COMPLETE, { id: target.id }), fx.gql(COMPLETE, { id: target.id })]);
+    expect(a.errors).toBeUndefined();
+    expect(b.errors).toBeUndefined();
+    expect(a.data.filesCompleteUpload.status).toBe('uploaded');
+    expect(b.data.filesCompleteUpload.status).toBe('uploaded');
+    await fx.settle(target.id);
+    const toUploaded = (await fx.harness.eventLog('files_file_status_changed')).filter((e) => {
+      const d = (e.payload as { data: { new: { id: string; status: string } } }).data.new;
+      return d.id === target.id && d.status === 'uploaded';
+    });
+    expect(toUploaded).toHaveLength(1);
+  });
+
+  it('concurrent uploads cannot overshoot the quota together', async () => {
+    const session = { role: 'user', userId: 'frank' };
+    const results = await Promise.all(
+      [1, 2, 3].map((i) => fx.gql(CREATE, { bucket: 'photos', name: `c${i}.jpg`, mimeType: 'image/jpeg', size: 1_400_000 }, session)),
+    );
+    expect(results.filter((r) => !r.errors)).toHaveLength(2);
+    expect(results.filter((r) => errorCode(r) === 'files/quota-exceeded')).toHaveLength(1);
+  });
+});
+
 describe('public buckets', () => {
   it('lets every user read ready files of a public bucket, and not pending ones', async () => {
     const avatar = await png(300, 200);
