@@ -157,6 +157,37 @@ describe('single uploads to S3', () => {
   });
 });
 
+describe('storage outage', () => {
+  it('a delete while S3 is down: the purge answers 503 (retryable), and removes the objects once S3 is back', async () => {
+    const bytes = await jpeg(80, 80);
+    const up = await upload(fx, bytes, { name: 'outage.jpg', mimeType: 'image/jpeg', bucket: 's3pics' });
+    const f = await fx.settle(up.id);
+    expect(f.status).toBe('ready');
+    const keys = [f.object_key, ...f.variants.map((v) => v.key)];
+    await fx.s3!.stop();
+    try {
+      await fx.gql('mutation ($id: uuid!) { filesDelete(id: $id) { id } }', { id: up.id });
+      const event = await (async () => {
+        for (let i = 0; i < 100; i++) {
+          const e = (await fx.harness.eventLog('files_file_purge')).find((x) => (x.payload as { data: { new: { id: string; deleted_at: string | null } } }).data.new?.id === up.id && (x.payload as { data: { new: { deleted_at: string | null } } }).data.new.deleted_at);
+          if (e && (await fx.harness.invocations(e.id)).length > 0) return e;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        throw new Error('the purge was never attempted');
+      })();
+      const [first] = await fx.harness.invocations(event.id);
+      expect(first!.status).toBe(503);
+      expect(JSON.stringify(first!.response)).toMatch(/retryable/);
+      expect((await fx.file(up.id))!.purged_at).toBeNull();
+    } finally {
+      await fx.s3!.start();
+    }
+    await fx.harness.drain({ timeoutMs: 20_000, fastForward: true });
+    for (const k of keys) await expect(mc.statObject(S3_BUCKET, k)).rejects.toMatchObject({ code: 'NotFound' });
+    expect((await fx.file(up.id))!.purged_at).not.toBeNull();
+  });
+});
+
 describe('multipart uploads to S3', () => {
   it('presigned part URLs (SigV4 with partNumber and uploadId), completed with the ETags', async () => {
     const part = 5 * 1024 * 1024;

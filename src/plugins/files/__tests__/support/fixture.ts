@@ -44,7 +44,7 @@ export interface FilesFixture {
   baseUrl: string;
   dataDir: string;
   clamd: Clamd | undefined;
-  s3: { port: number; dir: string; url: string } | undefined;
+  s3: { port: number; dir: string; url: string; stop(): Promise<void>; start(): Promise<void> } | undefined;
   gql<T = any>(doc: string, vars?: Record<string, unknown>, session?: Record<string, unknown>): Promise<{ data?: T; errors?: Array<{ message: string; extensions?: any }> }>;
   file(id: string): Promise<FileRow | null>;
   /** Delivers events and lets jobs run until the file is in one of `statuses`. */
@@ -67,9 +67,23 @@ export async function startFiles(label: string, o: FixtureOptions = {}): Promise
   let s3: FilesFixture['s3'];
   if (o.storage === 's3') {
     const dir = join(dataDir, 's3rver');
-    s3rver = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: dir, configureBuckets: [{ name: S3_BUCKET, configs: [] }] });
+    const make = (port: number) => new S3rver({ address: '127.0.0.1', port, silent: true, directory: dir, configureBuckets: [{ name: S3_BUCKET, configs: [] }] });
+    s3rver = make(0);
     const { port } = await s3rver.run();
-    s3 = { port, dir, url: `http://127.0.0.1:${port}` };
+    s3 = {
+      port,
+      dir,
+      url: `http://127.0.0.1:${port}`,
+      // An outage: the objects stay on disk and come back with the server, on the same port.
+      async stop() {
+        await s3rver?.close();
+        s3rver = undefined;
+      },
+      async start() {
+        s3rver = make(port);
+        await s3rver.run();
+      },
+    };
   }
   const port = await freePort();
   const env: Record<string, string> = {
