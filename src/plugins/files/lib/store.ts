@@ -144,8 +144,3 @@ export async function usedBytes(db: Queryable, owner: string, bucket: string, ex
   );
   return { bytes: Number(r.rows[0]!.bytes), files: r.rows[0]!.files };
 }
-
-/** Every object key a file may have: original, quarantined copy, variants. */
-export function objectKeys(file: Pick<FileRow, 'object_key' | 'variants' | 'bucket_id' | 'id'>, quarantineKey: string): string[] {
-  return [file.object_key, quarantineKey, ...(file.variants ?? []).map((v) => v.key)];
-}

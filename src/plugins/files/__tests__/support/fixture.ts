@@ -13,7 +13,7 @@ import { createRuntime, type ServerRuntime } from '../../../../core/runtime.js';
 import { createServer, type NselfServer } from '../../../../core/server.js';
 import { hasuraDir } from '../../../../core/paths.js';
 import { createHasuraHarness, type HasuraHarness } from '../../../../testing/index.js';
-import { createScratchDatabase, type ScratchDatabase } from '../../../../../test/support/db.js';
+import { createScratchDatabase } from '../../../../../test/support/db.js';
 import { startClamd, type Clamd } from './clamd.js';
 import type { FileRow } from '../../lib/store.js';
 
