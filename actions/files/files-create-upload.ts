@@ -14,7 +14,8 @@ export const filesCreateUpload: ActionHandler<unknown, FilesUpload, FilesConfig>
   const args = parseInput(createUploadInput, input);
   const checked = await checkNewUpload(ctx, args);
   const storage = ctx.service(filesStorage);
-  const method = args.method ?? (storage.kind === 's3' ? 'POST' : 'PUT');
+  // The local driver enforces the size on PUT itself; S3 does with a POST policy, where the store has it.
+  const method = storage.kind === 'local' ? 'PUT' : (args.method ?? ctx.config.FILES_S3_UPLOAD_METHOD);
   const { file, target } = await quotaScope(ctx, checked.bucket, async (db) => {
     const file = await insertPending(db, checked, { metadata: args.metadata, expiresInSeconds: ctx.config.FILES_UPLOAD_EXPIRY_SECONDS });
     const target = await storage.createUpload({

@@ -44,6 +44,10 @@ export const filesConfig = z
     FILES_S3_SECRET_KEY: secret(z.string().min(1)).optional().describe('S3 secret access key.'),
     FILES_S3_PATH_STYLE: flag(true, 'Path-style URLs (http://host/bucket/key), as MinIO needs; false for virtual-hosted style (AWS, R2).'),
     FILES_S3_CREATE_BUCKET: flag(false, 'Create FILES_S3_BUCKET at start when it is missing.'),
+    FILES_S3_UPLOAD_METHOD: z
+      .enum(['POST', 'PUT'])
+      .default('POST')
+      .describe('Default upload method with S3: POST (a policy makes the storage enforce the exact size) or PUT (for stores without POST uploads, such as R2).'),
     FILES_UPLOAD_EXPIRY_SECONDS: int(60, 7 * 86_400, 3600, 'A single-request upload not completed this long after it was created is dropped (hourly cron).'),
     FILES_MULTIPART_EXPIRY_SECONDS: int(3600, 30 * 86_400, 86_400, 'A multipart upload not completed this long after it was created is aborted and dropped (hourly cron).'),
     FILES_MULTIPART_PART_SIZE: int(5 * 1024 * 1024, 5 * 1024 ** 3, 16 * 1024 * 1024, 'Default part size of multipart uploads (S3: at least 5 MiB, at most 10,000 parts).'),
