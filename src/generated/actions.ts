@@ -109,6 +109,13 @@ export type FilesMultipartUpload = {
   status: Scalars['String']['output'];
 };
 
+export type FilesReprocessResult = {
+  /** The last id of this batch; null when there is nothing more. */
+  lastId: Maybe<Scalars['uuid']['output']>;
+  /** Files sent back to processing. */
+  queued: Scalars['Int']['output'];
+};
+
 export type FilesUpload = {
   bucket: Scalars['String']['output'];
   expiresAt: Scalars['timestamptz']['output'];
@@ -266,6 +273,8 @@ export type Mutation = {
   filesCreateUpload: FilesUpload;
   /** Deletes one of your files, its variants included. */
   filesDelete: FilesDeleteResult;
+  /** admin only: regenerates variants */
+  filesReprocess: FilesReprocessResult;
   /** Signs upload URLs for parts (1-based, at most 1000 per call) of one of your multipart uploads. */
   filesSignUploadParts: Array<FilesUploadPart>;
   /** Cancels a job: a waiting or delayed job is removed; a running one is aborted (its handler's signal fires) and fails for good with reason "cancelled: <reason>". */
@@ -329,6 +338,13 @@ export type MutationFilesCreateUploadArgs = {
 
 export type MutationFilesDeleteArgs = {
   id: Scalars['uuid']['input'];
+};
+
+
+export type MutationFilesReprocessArgs = {
+  after: InputMaybe<Scalars['uuid']['input']>;
+  bucket: Scalars['String']['input'];
+  ids: InputMaybe<Array<Scalars['uuid']['input']>>;
 };
 
 

@@ -12,6 +12,7 @@ import { filesAbortUpload } from '../../../actions/files/files-abort-upload.js';
 import { filesDelete } from '../../../actions/files/files-delete.js';
 import { filesGetDownloadUrl } from '../../../actions/files/files-get-download-url.js';
 import { filesUsage } from '../../../actions/files/files-usage.js';
+import { filesReprocess } from '../../../actions/files/files-reprocess.js';
 import { filesFileStatusChanged } from '../../../event-triggers/files/files-file-status-changed.js';
 import { filesFilePurge } from '../../../event-triggers/files/files-file-purge.js';
 import { filesPendingDropExpired } from '../../../cron-triggers/files/files-pending-drop-expired.js';
@@ -102,6 +103,7 @@ export const filesPlugin = definePlugin({
     filesDelete: { handler: filesDelete, permissions: USERS, timeout: 30 },
     filesGetDownloadUrl: { handler: filesGetDownloadUrl, permissions: USERS, timeout: 10 },
     filesUsage: { handler: filesUsage, permissions: USERS, timeout: 10 },
+    filesReprocess: { handler: filesReprocess, permissions: [], timeout: 60, comment: 'admin only: regenerates variants' },
   },
   actionRelationships: {
     FilesUpload: toFile(),

@@ -310,6 +310,27 @@ describe('quota and usage', () => {
   });
 });
 
+describe('filesReprocess', () => {
+  it('remakes the variants of ready files at the bucket\'s new sizes and removes the old ones (admin only)', async () => {
+    await fx.pool.query(`insert into files.bucket (id, variant_sizes, variant_formats) values ('redo', '{32}', '{webp}')`);
+    const up = await upload(fx, await jpeg(200, 100), { name: 'redo.jpg', mimeType: 'image/jpeg', bucket: 'redo' });
+    const before = await fx.settle(up.id);
+    expect(before.variants.map((v) => v.name)).toEqual(['32.webp']);
+    await fx.pool.query(`update files.bucket set variant_sizes = '{48,96}', variant_formats = '{webp,avif}' where id = 'redo'`);
+
+    const doc = 'mutation ($b: String!) { filesReprocess(bucket: $b) { queued lastId } }';
+    expect(errorCode(await fx.gql(doc, { b: 'redo' }, alice))).toBe('validation-failed');
+    const res = await fx.harness.graphql(doc, { b: 'redo' });
+    expect(res.errors).toBeUndefined();
+    expect(res.data).toEqual({ filesReprocess: { queued: 1, lastId: null } });
+    const after = await fx.settle(up.id, ['ready'], 60_000);
+    expect(after.variants.map((v) => v.name).sort()).toEqual(['48.avif', '48.webp', '96.avif', '96.webp']);
+    expect(existsSync(join(objectsDir(), before.variants[0]!.key))).toBe(false);
+    for (const v of after.variants) expect(existsSync(join(objectsDir(), v.key))).toBe(true);
+    expect(errorCode(await fx.harness.graphql(doc, { b: 'nope' }))).toBe('files/unknown-bucket');
+  });
+});
+
 describe('concurrency', () => {
   it('two completions at once: one transition, both answered the same file', async () => {
     const bytes = await jpeg(30, 30);

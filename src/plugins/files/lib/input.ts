@@ -71,6 +71,12 @@ export const downloadInput = z.object({
 
 export const usageInput = z.object({ bucket: bucketId.nullish() });
 
+export const reprocessInput = z.object({
+  bucket: bucketId,
+  ids: z.array(uuid).max(1000, 'at most 1000 ids per call').nullish(),
+  after: uuid.nullish(),
+});
+
 /** Parses `input` or throws a 400 listing every problem. */
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
   const r = schema.safeParse(input ?? {});

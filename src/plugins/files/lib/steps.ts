@@ -175,6 +175,10 @@ export async function mediaStepRun(fileId: string, ctx: Ctx): Promise<StepResult
       const done = await advance(ctx.db, file.id, 'processing', 'ready', { ...made.set, variants: JSON.stringify(variants) });
       // Deleted (or failed) while we worked: its purge may have run before these variants existed.
       if (!done) await storage.removePrefix(keys.variantPrefix(file.bucket_id, file.id));
+      // Reprocessed at other sizes or formats: the variants no longer listed go.
+      const kept = new Set(variants.map((v) => v.key));
+      const stale = (file.variants ?? []).map((v) => v.key).filter((k) => !kept.has(k));
+      if (done && stale.length) await storage.remove(stale);
       return { kind, variants: variants.length };
     } finally {
       await tmp.cleanup();
