@@ -211,6 +211,16 @@ describe('the local driver streams and caps', () => {
       const ok = await s.receive(Readable.from([Buffer.from('hello')]), 5);
       await s.commit(ok.tmp, 'default/x', { ...ok.meta, contentType: 'text/plain' });
       expect(await s.stat('default/x')).toMatchObject({ size: 5, contentType: 'text/plain', sha256: '2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824' });
+      // Promotion moves the staged bytes only if they still are the ones checked (size and sha256).
+      const sha = (await s.stat('default/x'))!.sha256!;
+      await s.write('uploads/default/y', Buffer.from('hello'), 'text/plain');
+      expect(await s.promote('uploads/default/y', 'default/y', { etag: 'e', size: 5, sha256: 'f'.repeat(64) })).toBe('changed');
+      expect(await s.stat('uploads/default/y')).toBeNull();
+      await s.write('uploads/default/y', Buffer.from('hello'), 'text/plain');
+      expect(await s.promote('uploads/default/y', 'default/y', { etag: 'e', size: 5, sha256: sha })).toBe('moved');
+      expect(await s.promote('uploads/default/y', 'default/y', { etag: 'e', size: 5, sha256: sha })).toBe('moved');
+      expect(await s.stat('default/y')).toMatchObject({ size: 5, sha256: sha, contentType: 'text/plain' });
+      expect(await s.promote('uploads/default/z', 'default/z', { etag: 'e', size: 5, sha256: sha })).toBe('missing');
       await s.remove(['default/x', 'default/missing']);
       expect(await s.stat('default/x')).toBeNull();
       await expect(s.read('../x')).rejects.toThrow(/invalid object key/);

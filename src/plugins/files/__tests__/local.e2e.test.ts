@@ -213,6 +213,9 @@ describe('the local upload route', () => {
 
   it('takes no more bytes once the upload is completed, and fails a file whose bytes were swapped before they were moved', async () => {
     const bytes = await jpeg(50, 50);
+    // Holds the first job back, so the swap below surely comes between completion and the move.
+    const scans = fx.runtime.queue.queue('files.scan');
+    await scans.pause();
     const up = await upload(fx, bytes, { name: 'swap.jpg', mimeType: 'image/jpeg', bucket: 'photos' });
     expect(up.completed.errors).toBeUndefined();
     // Re-using the (still valid) URL after completion.
@@ -223,6 +226,8 @@ describe('the local upload route', () => {
     const { filesStorage } = await import('../lib/services.js');
     const storage = fx.runtime.pluginRuntime('files').service(filesStorage);
     await storage.write(`uploads/photos/${up.id}`, Buffer.alloc(bytes.length, 0x41), 'image/jpeg');
+    await fx.harness.drain({ timeoutMs: 20_000 });
+    await scans.resume();
     const f = await fx.settle(up.id);
     expect(f.status).toBe('failed');
     expect(f.failure_reason).toBe('the upload was replaced after it was completed');

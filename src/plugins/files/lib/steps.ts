@@ -34,7 +34,7 @@ const missingObject = (e: unknown) => e instanceof StorageError && e.message.sta
  */
 async function promote(ctx: Ctx, file: FileRow): Promise<StepResult | null> {
   const storage = ctx.service(filesStorage);
-  const outcome = await storage.promote(keys.staging(file.object_key), file.object_key, file.etag ?? '', Number(file.size));
+  const outcome = await storage.promote(keys.staging(file.object_key), file.object_key, { etag: file.etag ?? '', size: Number(file.size), sha256: file.sha256 });
   if (outcome === 'moved') return null;
   const reason = outcome === 'changed' ? 'the upload was replaced after it was completed' : 'the uploaded object is gone';
   await markFailed(ctx.db, file.id, 'uploaded', reason);
@@ -42,22 +42,26 @@ async function promote(ctx: Ctx, file: FileRow): Promise<StepResult | null> {
   return { failed: reason };
 }
 
-/** Streams the original once through clamd and sha256; an infected file is quarantined and moved out of reach. */
+/**
+ * Moves the upload where only the server writes, then streams exactly those bytes once through clamd and
+ * sha256 (what is scanned is what will be served); an infected file is quarantined and moved out of reach.
+ */
 export async function scanStep(fileId: string, ctx: Ctx): Promise<StepResult> {
   const found = await getFile(ctx.db, fileId);
   const storage = ctx.service(filesStorage);
   // A quarantine recorded by an attempt that died before moving the object: finish the move.
   if (found?.status === 'quarantined' && found.scan_result === 'infected') {
-    await storage.move(keys.staging(found.object_key), keys.quarantine(found.bucket_id, found.id));
+    await storage.move(found.object_key, keys.quarantine(found.bucket_id, found.id));
     return { quarantined: found.virus_name };
   }
   const file = await fileIn(ctx, fileId, 'uploaded');
   if ('skipped' in file) return file;
   const clamd = ctx.service(filesClamd);
   return guarded(ctx, { id: file.id, from: 'uploaded', step: 'virus scan' }, (e) => e instanceof ClamdError || missingObject(e), async () => {
+    const promoted = await promote(ctx, file);
+    if (promoted) return promoted;
     const hash = createHash('sha256');
-    const staged = keys.staging(file.object_key);
-    const body = await storage.read(staged);
+    const body = await storage.read(file.object_key);
     async function* hashed() {
       for await (const chunk of body) {
         hash.update(chunk as Buffer);
@@ -78,32 +82,31 @@ export async function scanStep(fileId: string, ctx: Ctx): Promise<StepResult> {
         scanned_at: new Date(),
         failure_reason: `virus found: ${verdict.signature}`,
       });
-      await storage.move(staged, keys.quarantine(file.bucket_id, file.id));
+      await storage.move(file.object_key, keys.quarantine(file.bucket_id, file.id));
       ctx.log.warn({ fileId: file.id, owner: file.owner_id, signature: verdict.signature }, 'infected upload quarantined');
       return { quarantined: verdict.signature };
     }
-    const promoted = await promote(ctx, file);
-    if (promoted) return promoted;
     const next = statusAfterClear(file, ctx.features);
     await advance(ctx.db, file.id, 'uploaded', next, { scan_result: 'clean', scanned_at: new Date(), sha256: hash.digest('hex') });
     return { clean: true, next };
   });
 }
 
-/** Without a virus scan: the sha256 (streamed, unless the driver learned it while storing) and on. */
+/** Without a virus scan: moved into place, the sha256 (unless the driver knows it already) and on. */
 export async function digestStep(fileId: string, ctx: Ctx): Promise<StepResult> {
   const file = await fileIn(ctx, fileId, 'uploaded');
   if ('skipped' in file) return file;
   const storage = ctx.service(filesStorage);
   return guarded(ctx, { id: file.id, from: 'uploaded', step: 'digest' }, missingObject, async () => {
+    const promoted = await promote(ctx, file);
+    if (promoted) return promoted;
+    // Hashed where only the server writes (the local driver compared it while moving).
     let sha256 = file.sha256;
     if (!sha256) {
       const hash = createHash('sha256');
-      for await (const chunk of await storage.read(keys.staging(file.object_key))) hash.update(chunk as Buffer);
+      for await (const chunk of await storage.read(file.object_key)) hash.update(chunk as Buffer);
       sha256 = hash.digest('hex');
     }
-    const promoted = await promote(ctx, file);
-    if (promoted) return promoted;
     const next = statusAfterClear(file, ctx.features);
     await advance(ctx.db, file.id, 'uploaded', next, { sha256 });
     return { next };

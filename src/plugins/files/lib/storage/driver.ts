@@ -70,10 +70,11 @@ export interface StorageDriver {
   /** Moves an object to another key (quarantine); idempotent when the source is already gone. */
   move(from: string, to: string): Promise<void>;
   /**
-   * Moves the staged upload to its final key only if it still has the ETag checked at completion: `changed`
-   * when it was replaced since, `missing` when neither exists; a repeated call after a move answers `moved`.
+   * Moves the staged upload to its final key only if it still is what was checked at completion (its ETag;
+   * the local driver, which knows it, compares the sha256 of the bytes it moves): `changed` when it was
+   * replaced since, `missing` when neither exists; a repeated call after a move answers `moved`.
    */
-  promote(from: string, to: string, etag: string, size: number): Promise<'moved' | 'changed' | 'missing'>;
+  promote(from: string, to: string, expected: { etag: string; size: number; sha256: string | null }): Promise<'moved' | 'changed' | 'missing'>;
   /** Idempotent: missing keys are not an error. */
   remove(keys: readonly string[]): Promise<void>;
   /** Removes every object under a prefix ending in `/` (a file's variants, even half-written ones). */

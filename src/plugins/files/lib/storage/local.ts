@@ -263,11 +263,34 @@ export class LocalStorage implements StorageDriver {
     }
   }
 
-  async promote(from: string, to: string, etag: string, _size: number): Promise<'moved' | 'changed' | 'missing'> {
-    const m = await this.meta(from);
-    if (!m) return (await this.meta(to)) ? 'moved' : 'missing';
-    if (m.etag !== etag.replace(/"/g, '')) return 'changed';
-    await this.move(from, to);
+  /**
+   * Takes the staged bytes first (one rename: a body committed later lands beside them, not in them), then
+   * checks what it took against the sha256 recorded at completion, so no write can slip in between the check
+   * and the move.
+   */
+  async promote(from: string, to: string, expected: { etag: string; size: number; sha256: string | null }): Promise<'moved' | 'changed' | 'missing'> {
+    const src = this.#path(from);
+    const meta = await this.meta(from);
+    const taken = join(this.root, 'tmp', randomUUID());
+    try {
+      await rename(src, taken);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      return (await this.meta(to)) ? 'moved' : 'missing';
+    }
+    await rm(`${src}.meta`, { force: true });
+    const hash = createHash('sha256');
+    let size = 0;
+    for await (const chunk of createReadStream(taken)) {
+      hash.update(chunk as Buffer);
+      size += (chunk as Buffer).length;
+    }
+    const sha256 = hash.digest('hex');
+    if (size !== expected.size || (expected.sha256 !== null && sha256 !== expected.sha256)) {
+      await rm(taken, { force: true });
+      return 'changed';
+    }
+    await this.commit(taken, to, { size, etag: expected.etag.replace(/"/g, ''), sha256, contentType: meta?.contentType ?? 'application/octet-stream' });
     return 'moved';
   }
 

@@ -185,7 +185,8 @@ export class S3Storage implements StorageDriver {
     await this.client.removeObject(this.bucket, from);
   }
 
-  async promote(from: string, to: string, etag: string, size: number): Promise<'moved' | 'changed' | 'missing'> {
+  async promote(from: string, to: string, expected: { etag: string; size: number }): Promise<'moved' | 'changed' | 'missing'> {
+    const { etag, size } = expected;
     try {
       // x-amz-copy-source-if-match: the storage copies only the bytes that were checked.
       const source = new Minio.CopySourceOptions({ Bucket: this.bucket, Object: from, MatchETag: `"${etag.replace(/"/g, '')}"` });
