@@ -94,6 +94,10 @@ export async function startFiles(label: string, o: FixtureOptions = {}): Promise
     PUBLIC_URL: `http://127.0.0.1:${port}`,
     JOBS_DIR: join(dataDir, 'jobs'),
     JOBS_BACKOFF_JITTER: '0',
+    // PostgreSQL's 100 connections are shared by every test running on the machine: keep to what we need.
+    DATABASE_POOL_MAX: '4',
+    QUEUE_DB_POOL_MAX: '3',
+    JOBS_QUEUES: 'files.scan,files.media',
     FILES_FEATURES: o.features ?? 'thumbnails',
     ...(clamd ? { FILES_CLAMD_SOCKET: clamd.socket } : {}),
     ...(s3
@@ -104,7 +108,7 @@ export async function startFiles(label: string, o: FixtureOptions = {}): Promise
   const runtime = await createRuntime(env);
   const server = createServer(runtime);
   const { url } = await server.listen(port, '127.0.0.1');
-  const pool = new pg.Pool({ connectionString: db.url, max: 3 });
+  const pool = new pg.Pool({ connectionString: db.url, max: 2 });
   pool.on('error', () => undefined);
   const harness = await createHasuraHarness({
     databaseUrl: db.url,
