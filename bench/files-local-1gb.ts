@@ -1,7 +1,9 @@
 /**
  * Memory of the handler server while 1 GB goes up and comes back down through the local driver's signed
- * URLs: the server runs in its own process, its RSS is sampled every 20 ms from /proc, and the growth over
- * its RSS after a warm-up upload is reported. Goal: < 64 MB (the bytes stream; nothing holds a file).
+ * URLs, with the work between (the harness delivers the status event; the job moves the upload into place,
+ * re-hashing it): the server runs in its own process, its RSS is sampled every 20 ms from /proc, and the
+ * growth over its RSS after a warm-up upload is reported. Goal: < 64 MB (the bytes stream; nothing holds a
+ * file).
  * Not a test.
  *
  *   npx tsx bench/files-local-1gb.ts [megabytes]
@@ -15,6 +17,8 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { createScratchDatabase } from '../test/support/db.js';
 import { SECRET_HEADER } from '../src/core/dispatch.js';
+import { hasuraDir } from '../src/core/paths.js';
+import { createHasuraHarness } from '../src/testing/index.js';
 import { startServer } from './files-upload.js';
 
 const SECRET = 'bench-webhook-secret-0123456789';
@@ -46,12 +50,26 @@ export async function run(opts: { megabytes?: number; log?: (l: string) => void 
     LOG_LEVEL: 'silent',
     DATA_DIR: dir,
     JOBS_DIR: join(dir, 'jobs'),
-    JOBS_WORKERS: 'false',
+    JOBS_QUEUES: 'files.scan,files.media',
+  });
+  const harness = await createHasuraHarness({
+    databaseUrl: db.url,
+    metadataDir: join(hasuraDir, 'metadata'),
+    env: { NSELF_PLUGINS_URL: url, NSELF_PLUGINS_WEBHOOK_SECRET: SECRET },
+    events: { fetchIntervalMs: 50 },
   });
   const sql = new pg.Client({ connectionString: db.url });
   await sql.connect();
   await sql.query(`update files.bucket set max_size = $1, user_quota = null where id = 'default'`, [size * 2]);
-  await sql.end();
+  const ready = async (id: string) => {
+    for (;;) {
+      await harness.drain({ timeoutMs: 120_000 });
+      const r = await sql.query<{ status: string }>('select status from files.file where id = $1', [id]);
+      if (r.rows[0]?.status === 'ready') return;
+      if (r.rows[0]?.status !== 'uploaded' && r.rows[0]?.status !== 'processing') throw new Error(`file is ${r.rows[0]?.status}`);
+      await new Promise((res) => setTimeout(res, 50));
+    }
+  };
   const action = async (name: string, input: Record<string, unknown>) => {
     const res = await fetch(`${url}/actions/${name}`, {
       method: 'POST',
@@ -69,6 +87,7 @@ export async function run(opts: { megabytes?: number; log?: (l: string) => void 
     const put = await fetch(up.url, { method: 'PUT', headers: { ...up.headers, 'content-length': String(bytes) }, body: Readable.toWeb(body(bytes, pattern)) as ReadableStream, duplex: 'half' } as RequestInit);
     if (put.status !== 200) throw new Error(`PUT ${put.status} ${await put.text()}`);
     const done = await action('filesCompleteUpload', { id: up.id });
+    await ready(up.id);
     const dl = await action('filesGetDownloadUrl', { id: up.id });
     const res = await fetch(dl.url);
     const hash = createHash('sha256');
@@ -97,6 +116,8 @@ export async function run(opts: { megabytes?: number; log?: (l: string) => void 
     );
     return { megabytes: size / MB, seconds, baselineRssMB: baseline / MB, peakRssMB: peak / MB, growthMB: growth };
   } finally {
+    await harness.close();
+    await sql.end();
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
     await db.drop();
