@@ -18,6 +18,10 @@ const benches: Array<[string, () => Promise<unknown>]> = [
   ['jobs-throughput', async () => (await import('./jobs-throughput.js')).run()],
   ['dev-bypk', async () => (await import('./dev-bypk.js')).run()],
   ['dev-live', async () => (await import('./dev-live.js')).run()],
+  ['files-upload', async () => (await import('./files-upload.js')).run()],
+  ['files-variants', async () => (await import('./files-variants.js')).run()],
+  ['files-clamd', async () => (await import('./files-clamd.js')).run()],
+  ['files-local-1gb', async () => (await import('./files-local-1gb.js')).run()],
 ];
 
 await mkdir(dir, { recursive: true });

@@ -395,6 +395,11 @@ export interface PluginRuntime<C = Record<string, unknown>> {
   /** A service of this plugin or of a plugin it depends on (see `HandlerContext.service`). */
   service<T>(token: ServiceToken<T>): T;
   optionalService<T>(token: ServiceToken<T>): T | undefined;
+  /**
+   * The runtime of another enabled plugin: how the jobs plugin gives each contributed job its own plugin's
+   * features and services. Absent in runtimes built by hand (tests).
+   */
+  readonly runtimeOf?: (plugin: string) => PluginRuntime;
 }
 
 export type PluginConfig<P> = P extends PluginManifest<infer C> ? z.infer<C> : never;

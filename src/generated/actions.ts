@@ -47,6 +47,114 @@ export type CoreVersionOutput = {
   version: Scalars['String']['output'];
 };
 
+export type FilesAbortResult = {
+  aborted: Scalars['Boolean']['output'];
+  id: Scalars['uuid']['output'];
+};
+
+export type FilesCompletedPart = {
+  /** The ETag the storage answered for the part. */
+  etag: Scalars['String']['input'];
+  partNumber: Scalars['Int']['input'];
+};
+
+export type FilesDeleteResult = {
+  deleted: Scalars['Boolean']['output'];
+  id: Scalars['uuid']['output'];
+};
+
+export type FilesDisposition =
+  | 'attachment'
+  | 'inline';
+
+export type FilesDownload = {
+  expiresAt: Scalars['timestamptz']['output'];
+  id: Scalars['uuid']['output'];
+  mimeType: Scalars['String']['output'];
+  name: Scalars['String']['output'];
+  size: Scalars['bigint']['output'];
+  url: Scalars['String']['output'];
+  /** The variant served, null for the original. */
+  variant: Maybe<Scalars['String']['output']>;
+};
+
+export type FilesFile = {
+  blurhash: Maybe<Scalars['String']['output']>;
+  bucket: Scalars['String']['output'];
+  failureReason: Maybe<Scalars['String']['output']>;
+  height: Maybe<Scalars['Int']['output']>;
+  id: Scalars['uuid']['output'];
+  /** The type of the bytes (sniffed), once uploaded; the declared one before. */
+  mimeType: Scalars['String']['output'];
+  name: Scalars['String']['output'];
+  sha256: Maybe<Scalars['String']['output']>;
+  size: Scalars['bigint']['output'];
+  status: Scalars['String']['output'];
+  /** A short-lived URL of the smallest preview (image variant, video poster, PDF page), once ready. */
+  thumbnailUrl: Maybe<Scalars['String']['output']>;
+  /** A short-lived download URL, when the file may be downloaded. */
+  url: Maybe<Scalars['String']['output']>;
+  width: Maybe<Scalars['Int']['output']>;
+};
+
+export type FilesMultipartUpload = {
+  bucket: Scalars['String']['output'];
+  expiresAt: Scalars['timestamptz']['output'];
+  id: Scalars['uuid']['output'];
+  mimeType: Scalars['String']['output'];
+  name: Scalars['String']['output'];
+  partCount: Scalars['Int']['output'];
+  partSize: Scalars['bigint']['output'];
+  size: Scalars['bigint']['output'];
+  status: Scalars['String']['output'];
+};
+
+export type FilesReprocessResult = {
+  /** The last id of this batch; null when there is nothing more. */
+  lastId: Maybe<Scalars['uuid']['output']>;
+  /** Files sent back to processing. */
+  queued: Scalars['Int']['output'];
+};
+
+export type FilesUpload = {
+  bucket: Scalars['String']['output'];
+  expiresAt: Scalars['timestamptz']['output'];
+  fields: Scalars['jsonb']['output'];
+  headers: Scalars['jsonb']['output'];
+  id: Scalars['uuid']['output'];
+  /** PUT: send the bytes as the body with `headers`. POST: send a multipart/form-data body with `fields`, then the file as `file`. */
+  method: FilesUploadMethod;
+  mimeType: Scalars['String']['output'];
+  name: Scalars['String']['output'];
+  size: Scalars['bigint']['output'];
+  /** True when the storage refuses a body of another size by itself. */
+  sizeEnforced: Scalars['Boolean']['output'];
+  status: Scalars['String']['output'];
+  url: Scalars['String']['output'];
+};
+
+export type FilesUploadMethod =
+  | 'POST'
+  | 'PUT';
+
+export type FilesUploadPart = {
+  expiresAt: Scalars['timestamptz']['output'];
+  method: FilesUploadMethod;
+  partNumber: Scalars['Int']['output'];
+  /** Bytes this part must hold. */
+  size: Scalars['bigint']['output'];
+  url: Scalars['String']['output'];
+};
+
+export type FilesUsage = {
+  bucket: Scalars['String']['output'];
+  fileCount: Scalars['Int']['output'];
+  /** Null when the bucket has no per-user quota. */
+  quotaBytes: Maybe<Scalars['bigint']['output']>;
+  remainingBytes: Maybe<Scalars['bigint']['output']>;
+  usedBytes: Scalars['bigint']['output'];
+};
+
 export type JobsCancelResult = {
   id: Scalars['String']['output'];
   /** removed (it had not started), cancelled (it was running and has stopped), or cancelling (still stopping). */
@@ -155,6 +263,20 @@ export type JobsUnscheduleResult = {
 export type Mutation = {
   /** Starts an installation self-test: records a run that the core_selftest_run_inserted event trigger marks as delivered. Subscribe to core_selftest_runs_by_pk(id) and watch delivered_at fill in. */
   coreSelfTest: CoreSelfTestOutput;
+  /** Cancels one of your pending uploads and deletes whatever was sent. */
+  filesAbortUpload: FilesAbortResult;
+  /** Finishes an upload: checks the stored size, the real type of the bytes, the bucket's MIME list and your quota, then starts processing (scan, variants). A rejected upload is deleted. Calling it again returns the same file. */
+  filesCompleteUpload: FilesFile;
+  /** Starts a multipart upload for large files: parts of `partSize` bytes (the last one shorter), each sent to a URL from `filesSignUploadParts`, in any order and again after a failure, until the upload expires. */
+  filesCreateMultipartUpload: FilesMultipartUpload;
+  /** Starts an upload: checks the bucket's size limit, MIME list and the caller's quota, records the file as `pending` and returns where to send the bytes. With `method: POST` (the default where the storage has it) the storage itself refuses a body of another size; with `PUT` the size is checked at completion. Send the bytes straight to `url`, then call `filesCompleteUpload`. */
+  filesCreateUpload: FilesUpload;
+  /** Deletes one of your files, its variants included. */
+  filesDelete: FilesDeleteResult;
+  /** admin only: regenerates variants */
+  filesReprocess: FilesReprocessResult;
+  /** Signs upload URLs for parts (1-based, at most 1000 per call) of one of your multipart uploads. */
+  filesSignUploadParts: Array<FilesUploadPart>;
   /** Cancels a job: a waiting or delayed job is removed; a running one is aborted (its handler's signal fires) and fails for good with reason "cancelled: <reason>". */
   jobsCancel: JobsCancelResult;
   /** admin only: removes waiting jobs */
@@ -180,6 +302,55 @@ export type Mutation = {
 
 export type MutationCoreSelfTestArgs = {
   note: InputMaybe<Scalars['String']['input']>;
+};
+
+
+export type MutationFilesAbortUploadArgs = {
+  id: Scalars['uuid']['input'];
+};
+
+
+export type MutationFilesCompleteUploadArgs = {
+  id: Scalars['uuid']['input'];
+  parts: InputMaybe<Array<FilesCompletedPart>>;
+};
+
+
+export type MutationFilesCreateMultipartUploadArgs = {
+  bucket: InputMaybe<Scalars['String']['input']>;
+  metadata: InputMaybe<Scalars['jsonb']['input']>;
+  mimeType: Scalars['String']['input'];
+  name: Scalars['String']['input'];
+  partSize: InputMaybe<Scalars['Int']['input']>;
+  size: Scalars['bigint']['input'];
+};
+
+
+export type MutationFilesCreateUploadArgs = {
+  bucket: InputMaybe<Scalars['String']['input']>;
+  metadata: InputMaybe<Scalars['jsonb']['input']>;
+  method: InputMaybe<FilesUploadMethod>;
+  mimeType: Scalars['String']['input'];
+  name: Scalars['String']['input'];
+  size: Scalars['bigint']['input'];
+};
+
+
+export type MutationFilesDeleteArgs = {
+  id: Scalars['uuid']['input'];
+};
+
+
+export type MutationFilesReprocessArgs = {
+  after: InputMaybe<Scalars['uuid']['input']>;
+  bucket: Scalars['String']['input'];
+  ids: InputMaybe<Array<Scalars['uuid']['input']>>;
+};
+
+
+export type MutationFilesSignUploadPartsArgs = {
+  id: Scalars['uuid']['input'];
+  partNumbers: Array<Scalars['Int']['input']>;
 };
 
 
@@ -246,6 +417,10 @@ export type MutationJobsUnscheduleArgs = {
 export type Query = {
   /** The handler server's version, enabled plugins and the engine serving each need. */
   coreVersion: CoreVersionOutput;
+  /** A short-lived download URL for a file you own or a ready file of a public bucket: the original or a variant (`320.webp`, `thumbnail`, `poster`…), shown inline or downloaded as an attachment. */
+  filesGetDownloadUrl: FilesDownload;
+  /** Bytes you use per bucket and the bucket's quota (every bucket, or one). */
+  filesUsage: Array<FilesUsage>;
   /** A job by queue and id, or null when the queue does not keep it (any more). */
   jobsGet: Maybe<JobsJob>;
   /** Jobs of a queue in one state, newest first, `limit` (default 20, at most 100) per page. Pass `nextCursor` back as `cursor` for the next page. */
@@ -254,6 +429,19 @@ export type Query = {
   jobsSchedules: Array<JobsSchedule>;
   /** Job counts per state for every queue, or for one. */
   jobsStats: Array<JobsQueueStats>;
+};
+
+
+export type QueryFilesGetDownloadUrlArgs = {
+  disposition: InputMaybe<FilesDisposition>;
+  expiresIn: InputMaybe<Scalars['Int']['input']>;
+  id: Scalars['uuid']['input'];
+  variant: InputMaybe<Scalars['String']['input']>;
+};
+
+
+export type QueryFilesUsageArgs = {
+  bucket: InputMaybe<Scalars['String']['input']>;
 };
 
 

@@ -4,7 +4,7 @@
  */
 import type { z } from 'zod';
 import type { Logger } from 'pino';
-import type { CoreConfig, Db } from '../../../core/plugin.js';
+import type { CoreConfig, Db, ServiceToken } from '../../../core/plugin.js';
 import type { QueueProvider } from '../../../core/queue-types.js';
 import type { EnqueueOptions, EnqueuedJob } from './enqueue.js';
 import { enqueueWith } from './enqueue.js';
@@ -58,6 +58,12 @@ export interface JobContext<C = Record<string, unknown>> {
   /** Settings of the plugin that defined the job (the jobs plugin's for the app's own jobs). */
   readonly config: Readonly<C>;
   readonly core: Readonly<CoreConfig>;
+  /** Features of the defining plugin that are on (empty for the app's own jobs). */
+  readonly features: ReadonlySet<string>;
+  /** A service of the defining plugin or of a plugin it depends on, as in a handler's `ctx.service`. */
+  service<T>(token: ServiceToken<T>): T;
+  /** Like `service`, but `undefined` when the owning plugin or feature is off. */
+  optionalService<T>(token: ServiceToken<T>): T | undefined;
 }
 
 export interface JobSpec<S extends z.ZodType, R, C> {
@@ -82,6 +88,8 @@ export interface JobSpec<S extends z.ZodType, R, C> {
   /** Runs the job on a cron schedule from boot on. */
   schedule?: JobSchedule;
   description?: string;
+  /** For a plugin's jobs: registered (and run) only while this feature of the plugin is on. */
+  feature?: string;
   handler: (data: z.output<S>, ctx: JobContext<C>) => Promise<R>;
 }
 

@@ -13,7 +13,7 @@
  */
 import { UnrecoverableError, type Job, type Processor } from 'bullmq';
 import type { Logger } from 'pino';
-import type { CoreConfig, Db } from '../../../core/plugin.js';
+import type { CoreConfig, Db, PluginRuntime, ServiceToken } from '../../../core/plugin.js';
 import type { QueueProvider } from '../../../core/queue-types.js';
 import type { JobContext, JobInfo } from './define-job.js';
 import type { JobRegistry } from './registry.js';
@@ -27,6 +27,8 @@ export class JobTimeoutError extends Error {
   }
 }
 
+const NO_FEATURES: ReadonlySet<string> = new Set();
+
 export interface ProcessorDeps {
   queueName: string;
   registry: JobRegistry;
@@ -37,6 +39,8 @@ export interface ProcessorDeps {
   /** Settings handed to the app's own jobs. */
   appConfig: Readonly<Record<string, unknown>>;
   pluginConfig: ReadonlyMap<string, Readonly<Record<string, unknown>>>;
+  /** Runtime of an enabled plugin: a contributed job's features and services come from its own plugin's. */
+  runtimeOf?: ((plugin: string) => PluginRuntime) | undefined;
   defaultTimeoutMs: number;
   cancels: CancelListener | null;
 }
@@ -57,7 +61,26 @@ class Attempt implements JobContext, Abortable {
     private readonly deps: ProcessorDeps,
     readonly config: Readonly<Record<string, unknown>>,
     readonly timeoutMs: number,
+    private readonly owner: string,
   ) {}
+
+  #runtime(): PluginRuntime | undefined {
+    return this.deps.runtimeOf?.(this.owner);
+  }
+
+  get features(): ReadonlySet<string> {
+    return this.#runtime()?.features ?? NO_FEATURES;
+  }
+
+  service<T>(token: ServiceToken<T>): T {
+    const rt = this.#runtime();
+    if (!rt) throw new Error(`job ${this.bull.name}: services are not available in this process (no plugin runtime)`);
+    return rt.service(token);
+  }
+
+  optionalService<T>(token: ServiceToken<T>): T | undefined {
+    return this.#runtime()?.optionalService(token);
+  }
 
   get job(): JobInfo {
     const j = this.bull;
@@ -191,7 +214,7 @@ export function createProcessor(deps: ProcessorDeps): Processor {
 
     const id = job.id!;
     const config = entry.plugin ? (deps.pluginConfig.get(entry.plugin) ?? {}) : deps.appConfig;
-    const attempt = new Attempt(job, deps, config, runTimeoutOf(job) ?? entry.def.timeout ?? deps.defaultTimeoutMs);
+    const attempt = new Attempt(job, deps, config, runTimeoutOf(job) ?? entry.def.timeout ?? deps.defaultTimeoutMs, entry.plugin ?? 'jobs');
     running.set(id, attempt);
     if (attempt.timeoutMs > 0) deadlines.add(attempt);
     try {

@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { createDb, type ClosableDb } from '../../../../core/db.js';
 import { createQueueProvider } from '../../../../core/queue.js';
-import type { ActionContext, CoreConfig, PluginManifest } from '../../../../core/plugin.js';
+import type { ActionContext, CoreConfig, PluginManifest, PluginRuntime } from '../../../../core/plugin.js';
 import type { QueueProvider } from '../../../../core/queue-types.js';
 import { migrationsDir } from '../../../../core/paths.js';
 import { createScratchDatabase, REDIS_URL, type ScratchDatabase } from '../../../../../test/support/db.js';
@@ -72,7 +72,14 @@ export interface Fixture {
 export async function createFixture(
   backend: Backend,
   redisDb: number,
-  opts: { plugins?: PluginManifest[]; env?: Record<string, string>; jobsDir?: string; pluginConfig?: Map<string, Record<string, unknown>>; redisUrl?: string } = {},
+  opts: {
+    plugins?: PluginManifest[];
+    env?: Record<string, string>;
+    jobsDir?: string;
+    pluginConfig?: Map<string, Record<string, unknown>>;
+    redisUrl?: string;
+    runtimeOf?: (plugin: string) => PluginRuntime;
+  } = {},
 ): Promise<Fixture> {
   const scratch = await createScratchDatabase(`jobs_${backend}`);
   const db = createDb(scratch.url, { max: 10 });
@@ -92,6 +99,7 @@ export async function createFixture(
     config,
     plugins: opts.plugins ?? [],
     pluginConfig: opts.pluginConfig ?? new Map(),
+    ...(opts.runtimeOf ? { runtimeOf: opts.runtimeOf } : {}),
   });
   return {
     backend,
