@@ -395,6 +395,17 @@ export interface PluginRuntime<C = Record<string, unknown>> {
   /** A service of this plugin or of a plugin it depends on (see `HandlerContext.service`). */
   service<T>(token: ServiceToken<T>): T;
   optionalService<T>(token: ServiceToken<T>): T | undefined;
+  /**
+   * The services another enabled plugin's code reaches, with that plugin's own access rules: for the jobs
+   * plugin, which runs the jobs other plugins contribute.
+   */
+  servicesOf?(plugin: string): ServiceAccess;
+}
+
+/** How code of one plugin reaches services (its own and those of the plugins it depends on). */
+export interface ServiceAccess {
+  service<T>(token: ServiceToken<T>): T;
+  optionalService<T>(token: ServiceToken<T>): T | undefined;
 }
 
 export type PluginConfig<P> = P extends PluginManifest<infer C> ? z.infer<C> : never;

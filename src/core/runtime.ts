@@ -207,6 +207,7 @@ export async function createRuntime(env: Readonly<Record<string, string | undefi
           pluginConfig: loaded.pluginConfig,
           service: <T>(token: ServiceToken<T>) => services.get(plugin, token, false) as T,
           optionalService: <T>(token: ServiceToken<T>) => services.get(plugin, token, true),
+          servicesOf: (other: string) => pluginRuntime(other),
         });
         pluginRuntimes.set(plugin, r);
       }

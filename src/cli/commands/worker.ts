@@ -43,6 +43,7 @@ export function register(program: Command, ctx: CliContext): void {
           config,
           plugins: runtime.plugins,
           pluginConfig: runtime.pluginConfig,
+          services: (plugin: string) => runtime.pluginRuntime(plugin),
         }).catch((e: unknown) => {
           if (e instanceof JobFileError || e instanceof JobRegistryError) throw new CliError(e.message);
           throw e;

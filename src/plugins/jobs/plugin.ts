@@ -90,6 +90,7 @@ export const jobsPlugin = definePlugin({
       // Without them (an older core), the catalogue filtered by PLUGINS_ENABLED, and jobs get no plugin config.
       ...(runtime.plugins ? { plugins: runtime.plugins } : {}),
       ...(runtime.pluginConfig ? { pluginConfig: runtime.pluginConfig } : {}),
+      ...(runtime.servicesOf ? { services: (plugin: string) => runtime.servicesOf!(plugin) } : {}),
     });
     await jobs.applyCodeSchedules();
     if (config.JOBS_WORKERS) await jobs.startWorkers(parseQueueList(config.JOBS_QUEUES));

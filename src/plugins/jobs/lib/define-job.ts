@@ -4,7 +4,7 @@
  */
 import type { z } from 'zod';
 import type { Logger } from 'pino';
-import type { CoreConfig, Db } from '../../../core/plugin.js';
+import type { CoreConfig, Db, ServiceToken } from '../../../core/plugin.js';
 import type { QueueProvider } from '../../../core/queue-types.js';
 import type { EnqueueOptions, EnqueuedJob } from './enqueue.js';
 import { enqueueWith } from './enqueue.js';
@@ -58,6 +58,13 @@ export interface JobContext<C = Record<string, unknown>> {
   /** Settings of the plugin that defined the job (the jobs plugin's for the app's own jobs). */
   readonly config: Readonly<C>;
   readonly core: Readonly<CoreConfig>;
+  /**
+   * A service of the plugin that defined the job, or of a plugin it depends on (`HandlerContext.service`);
+   * the app's own jobs reach the jobs plugin's. Throws when the service is not running.
+   */
+  service<T>(token: ServiceToken<T>): T;
+  /** Like `service`, but `undefined` when the owning plugin (an optional dependency) or feature is off. */
+  optionalService<T>(token: ServiceToken<T>): T | undefined;
 }
 
 export interface JobSpec<S extends z.ZodType, R, C> {

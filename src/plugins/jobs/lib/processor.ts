@@ -13,7 +13,7 @@
  */
 import { UnrecoverableError, type Job, type Processor } from 'bullmq';
 import type { Logger } from 'pino';
-import type { CoreConfig, Db } from '../../../core/plugin.js';
+import type { CoreConfig, Db, ServiceAccess, ServiceToken } from '../../../core/plugin.js';
 import type { QueueProvider } from '../../../core/queue-types.js';
 import type { JobContext, JobInfo } from './define-job.js';
 import type { JobRegistry } from './registry.js';
@@ -37,6 +37,8 @@ export interface ProcessorDeps {
   /** Settings handed to the app's own jobs. */
   appConfig: Readonly<Record<string, unknown>>;
   pluginConfig: ReadonlyMap<string, Readonly<Record<string, unknown>>>;
+  /** Service access per plugin (the app's own jobs get the jobs plugin's); absent outside a runtime. */
+  services?: (plugin: string) => ServiceAccess;
   defaultTimeoutMs: number;
   cancels: CancelListener | null;
 }
@@ -57,6 +59,7 @@ class Attempt implements JobContext, Abortable {
     private readonly deps: ProcessorDeps,
     readonly config: Readonly<Record<string, unknown>>,
     readonly timeoutMs: number,
+    private readonly plugin: string,
   ) {}
 
   get job(): JobInfo {
@@ -95,6 +98,16 @@ class Attempt implements JobContext, Abortable {
 
   get core(): Readonly<CoreConfig> {
     return this.deps.core;
+  }
+
+  // Arrow properties, so `const { service } = ctx` keeps working like the other members.
+  readonly service = <T>(token: ServiceToken<T>): T => this.access().service(token);
+  readonly optionalService = <T>(token: ServiceToken<T>): T | undefined => this.access().optionalService(token);
+
+  private access(): ServiceAccess {
+    const services = this.deps.services;
+    if (!services) throw new Error(`job ${this.bull.name}: services are not available outside a running suite`);
+    return services(this.plugin);
   }
 
   // A getter handing out a bound function, so `const { progress } = ctx` keeps working.
@@ -191,7 +204,7 @@ export function createProcessor(deps: ProcessorDeps): Processor {
 
     const id = job.id!;
     const config = entry.plugin ? (deps.pluginConfig.get(entry.plugin) ?? {}) : deps.appConfig;
-    const attempt = new Attempt(job, deps, config, runTimeoutOf(job) ?? entry.def.timeout ?? deps.defaultTimeoutMs);
+    const attempt = new Attempt(job, deps, config, runTimeoutOf(job) ?? entry.def.timeout ?? deps.defaultTimeoutMs, entry.plugin ?? 'jobs');
     running.set(id, attempt);
     if (attempt.timeoutMs > 0) deadlines.add(attempt);
     try {

@@ -4,7 +4,7 @@
  * calling an action directly, a replica with the plugin's start hook not yet run) gets one built lazily.
  */
 import type { Logger } from 'pino';
-import type { CoreConfig, Db, PluginManifest } from '../../../core/plugin.js';
+import type { CoreConfig, Db, PluginManifest, ServiceAccess } from '../../../core/plugin.js';
 import type { QueueProvider } from '../../../core/queue-types.js';
 import type { JobsConfig } from '../config.js';
 import { JobRegistry } from './registry.js';
@@ -21,6 +21,8 @@ export interface JobsServiceInput {
   /** Enabled plugins; their manifests' `jobs` are registered. Default: the catalogue filtered by PLUGINS_ENABLED. */
   plugins?: readonly PluginManifest[];
   pluginConfig?: ReadonlyMap<string, Readonly<Record<string, unknown>>>;
+  /** Service access of each enabled plugin, for the jobs it contributed. */
+  services?: (plugin: string) => ServiceAccess;
   /** Where a relative JOBS_DIR is resolved (default the working directory). */
   cwd?: string;
 }

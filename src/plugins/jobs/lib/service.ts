@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import type { Job, JobsOptions, JobType, Queue, Worker } from 'bullmq';
 import { ActionError } from '../../../core/errors.js';
 import type { Logger } from 'pino';
-import type { CoreConfig, Db } from '../../../core/plugin.js';
+import type { CoreConfig, Db, ServiceAccess } from '../../../core/plugin.js';
 import type { QueueProvider } from '../../../core/queue-types.js';
 import type { JobsConfig } from '../config.js';
 import type { JobDefinition } from './define-job.js';
@@ -44,6 +44,8 @@ export interface JobsServiceDeps {
   registry: JobRegistry;
   /** Settings of each enabled plugin, handed to the jobs it contributed. */
   pluginConfig?: ReadonlyMap<string, Readonly<Record<string, unknown>>>;
+  /** Service access of each enabled plugin, for the jobs it contributed (`JobContext.service`). */
+  services?: (plugin: string) => ServiceAccess;
 }
 
 /**
@@ -394,6 +396,7 @@ export class JobsService {
         core: this.deps.core,
         appConfig: config,
         pluginConfig: this.deps.pluginConfig ?? new Map(),
+        ...(this.deps.services ? { services: this.deps.services } : {}),
         defaultTimeoutMs: config.JOBS_DEFAULT_TIMEOUT_MS,
         cancels: this.cancels,
       });
