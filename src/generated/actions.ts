@@ -47,6 +47,47 @@ export type CoreVersionOutput = {
   version: Scalars['String']['output'];
 };
 
+export type EmailAttachmentInput = {
+  /** A file of the files plugin (ready, not deleted). */
+  fileId: Scalars['uuid']['input'];
+  /** Name in the mail (default: the file's name). */
+  filename?: InputMaybe<Scalars['String']['input']>;
+};
+
+export type EmailMessageStatus =
+  | 'bounced'
+  | 'complained'
+  | 'delivered'
+  | 'failed'
+  | 'queued'
+  | 'sending'
+  | 'sent'
+  | 'suppressed';
+
+export type EmailPreview = {
+  html: Maybe<Scalars['String']['output']>;
+  /** Locale of the template used, after fallback; null for content given directly. */
+  locale: Maybe<Scalars['String']['output']>;
+  subject: Scalars['String']['output'];
+  text: Scalars['String']['output'];
+};
+
+export type EmailSendResult = {
+  /** True when the idempotency key had been used before: this is the first call's message. */
+  duplicate: Scalars['Boolean']['output'];
+  messageId: Scalars['uuid']['output'];
+  status: EmailMessageStatus;
+  suppressed: Array<Scalars['String']['output']>;
+};
+
+export type EmailTemplateResult = {
+  created: Scalars['Boolean']['output'];
+  id: Scalars['uuid']['output'];
+  key: Scalars['String']['output'];
+  locale: Scalars['String']['output'];
+  schema: Scalars['jsonb']['output'];
+};
+
 export type JobsCancelResult = {
   id: Scalars['String']['output'];
   /** removed (it had not started), cancelled (it was running and has stopped), or cancelling (still stopping). */
@@ -155,6 +196,10 @@ export type JobsUnscheduleResult = {
 export type Mutation = {
   /** Starts an installation self-test: records a run that the core_selftest_run_inserted event trigger marks as delivered. Subscribe to core_selftest_runs_by_pk(id) and watch delivered_at fill in. */
   coreSelfTest: CoreSelfTestOutput;
+  /** Sends an email: a stored template (`template`, rendered in the recipient's `locale` with fallback de-AT → de → the default locale, variables checked against the template's schema) or `subject` with `html` and/or `text`. The message is stored and queued; its `status` moves on in `email_message` as the provider reports. `idempotencyKey` makes retries safe: the same key returns the first message (other content with the same key is refused). Recipients on the suppression list are left out (`suppressed`). */
+  emailSend: EmailSendResult;
+  /** Creates or replaces the template of `key` in `locale`. It must compile; `schema` (a JSON Schema of the variables) must compile too, and when it is left out one is derived from the template: every variable it reads is accepted, those read outside `#if`/`#each` blocks are required, nothing else is. */
+  emailUpsertTemplate: EmailTemplateResult;
   /** Cancels a job: a waiting or delayed job is removed; a running one is aborted (its handler's signal fires) and fails for good with reason "cancelled: <reason>". */
   jobsCancel: JobsCancelResult;
   /** admin only: removes waiting jobs */
@@ -180,6 +225,39 @@ export type Mutation = {
 
 export type MutationCoreSelfTestArgs = {
   note: InputMaybe<Scalars['String']['input']>;
+};
+
+
+export type MutationEmailSendArgs = {
+  attachments: InputMaybe<Array<EmailAttachmentInput>>;
+  bcc: InputMaybe<Array<Scalars['String']['input']>>;
+  category: InputMaybe<Scalars['String']['input']>;
+  cc: InputMaybe<Array<Scalars['String']['input']>>;
+  data: InputMaybe<Scalars['jsonb']['input']>;
+  from: InputMaybe<Scalars['String']['input']>;
+  html: InputMaybe<Scalars['String']['input']>;
+  idempotencyKey: InputMaybe<Scalars['String']['input']>;
+  locale: InputMaybe<Scalars['String']['input']>;
+  metadata: InputMaybe<Scalars['jsonb']['input']>;
+  replyTo: InputMaybe<Scalars['String']['input']>;
+  subject: InputMaybe<Scalars['String']['input']>;
+  template: InputMaybe<Scalars['String']['input']>;
+  text: InputMaybe<Scalars['String']['input']>;
+  to: Array<Scalars['String']['input']>;
+  transactional: InputMaybe<Scalars['Boolean']['input']>;
+};
+
+
+export type MutationEmailUpsertTemplateArgs = {
+  category: InputMaybe<Scalars['String']['input']>;
+  html: InputMaybe<Scalars['String']['input']>;
+  key: Scalars['String']['input'];
+  layout: InputMaybe<Scalars['String']['input']>;
+  locale: Scalars['String']['input'];
+  schema: InputMaybe<Scalars['jsonb']['input']>;
+  subject: Scalars['String']['input'];
+  text: InputMaybe<Scalars['String']['input']>;
+  transactional: InputMaybe<Scalars['Boolean']['input']>;
 };
 
 
@@ -246,6 +324,8 @@ export type MutationJobsUnscheduleArgs = {
 export type Query = {
   /** The handler server's version, enabled plugins and the engine serving each need. */
   coreVersion: CoreVersionOutput;
+  /** Renders a template (or the content given) exactly as `emailSend` would, without sending. */
+  emailPreview: EmailPreview;
   /** A job by queue and id, or null when the queue does not keep it (any more). */
   jobsGet: Maybe<JobsJob>;
   /** Jobs of a queue in one state, newest first, `limit` (default 20, at most 100) per page. Pass `nextCursor` back as `cursor` for the next page. */
@@ -254,6 +334,16 @@ export type Query = {
   jobsSchedules: Array<JobsSchedule>;
   /** Job counts per state for every queue, or for one. */
   jobsStats: Array<JobsQueueStats>;
+};
+
+
+export type QueryEmailPreviewArgs = {
+  data: InputMaybe<Scalars['jsonb']['input']>;
+  html: InputMaybe<Scalars['String']['input']>;
+  locale: InputMaybe<Scalars['String']['input']>;
+  subject: InputMaybe<Scalars['String']['input']>;
+  template: InputMaybe<Scalars['String']['input']>;
+  text: InputMaybe<Scalars['String']['input']>;
 };
 
 
