@@ -79,6 +79,8 @@ export const sendEmailJob = defineJob({
     try {
       const res = await api.transport.send(outgoing, ctx.signal);
       const rejected = res.rejected ?? [];
+      // Suppressions first: once the status says sent or failed, everything about the attempt is recorded.
+      await suppressBounced(ctx.db, rejected, m.id, api.transport.name);
       await ctx.db.query(
         `update email.message set status = case when status = 'sending' then 'sent' else status end,
                 provider_message_id = coalesce($2, provider_message_id), sent_at = coalesce(sent_at, now()),
@@ -86,16 +88,15 @@ export const sendEmailJob = defineJob({
           where id = $1`,
         [m.id, res.providerMessageId, rejected.length ? `rejected by the server: ${rejected.join(', ')}` : null],
       );
-      await suppressBounced(ctx.db, rejected, m.id, api.transport.name);
       return { providerMessageId: res.providerMessageId };
     } catch (e) {
       const err = e instanceof TransportError ? e : new TransportError((e as Error).message, true);
       const final = !err.retryable || ctx.job.attempt >= ctx.job.maxAttempts;
+      if (!err.retryable) await suppressBounced(ctx.db, err.rejected, m.id, api.transport.name);
       await ctx.db.query(
         `update email.message set status = $2, last_error = $3, updated_at = now() where id = $1 and status = 'sending'`,
         [m.id, final ? 'failed' : 'queued', err.message.slice(0, 2000)],
       );
-      if (!err.retryable) await suppressBounced(ctx.db, err.rejected, m.id, api.transport.name);
       if (final) throw new UnrecoverableError(err.message);
       throw err;
     }
