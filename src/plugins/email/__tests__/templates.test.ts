@@ -65,7 +65,7 @@ describe('templates', () => {
     expect(m.html).not.toContain('<script>');
     expect(m.html).toMatch(/^<!doctype html>/); // the default layout
     expect(m.text).toBe('Hello <script>alert(1)</script>, welcome to Chat & Co.');
-    expect(m.to_addresses).toEqual(['"Ann" <ann@example.com>']);
+    expect(m.to_addresses).toEqual(['Ann <ann@example.com>']);
     expect(m.template_key).toBe('welcome');
     expect(m.transactional).toBe(true);
     expect(m.headers).toEqual({});

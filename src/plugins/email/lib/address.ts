@@ -38,7 +38,16 @@ export function parseMailbox(input: string): Address | null {
 
 export const normalizeAddress = (address: string): string => address.trim().toLowerCase();
 
-/** `"Name" <address>` for headers and APIs that take one string. */
+/** `Name <address>` for headers and APIs that take one string; the name is quoted only when it must be. */
 export function formatMailbox(a: Address): string {
-  return a.name ? `"${a.name.replace(/["\\]/g, '\\$&')}" <${a.address}>` : a.address;
+  if (!a.name) return a.address;
+  const name = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~ .-]+$/.test(a.name) ? a.name : `"${a.name.replace(/["\\]/g, '\\$&')}"`;
+  return `${name} <${a.address}>`;
+}
+
+/** `{ name, email }` for APIs that take mailboxes as objects (SendGrid). */
+export function mailboxObject(mailbox: string): { email: string; name?: string } {
+  const m = parseMailbox(mailbox);
+  if (!m) return { email: mailbox };
+  return m.name ? { email: m.address, name: m.name } : { email: m.address };
 }

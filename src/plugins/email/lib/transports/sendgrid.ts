@@ -5,6 +5,7 @@
  */
 import sgMail, { type MailDataRequired } from '@sendgrid/mail';
 import type { EmailConfig } from '../../config.js';
+import { mailboxObject } from '../address.js';
 import { readAll, TransportError, type EmailTransport } from './types.js';
 
 interface SendGridClient {
@@ -47,11 +48,12 @@ export function sendgridTransport(config: EmailConfig, maxAttachmentBytes: numbe
       );
       try {
         const [res] = await client.send(<MailDataRequired>{
-          from: m.from,
-          to: m.to,
-          ...(m.cc.length ? { cc: m.cc } : {}),
-          ...(m.bcc.length ? { bcc: m.bcc } : {}),
-          ...(m.replyTo ? { replyTo: m.replyTo } : {}),
+          // Objects, not strings: the client's own parsing of `"Name" <a@b>` keeps the quotes in the name.
+          from: mailboxObject(m.from),
+          to: m.to.map(mailboxObject),
+          ...(m.cc.length ? { cc: m.cc.map(mailboxObject) } : {}),
+          ...(m.bcc.length ? { bcc: m.bcc.map(mailboxObject) } : {}),
+          ...(m.replyTo ? { replyTo: mailboxObject(m.replyTo) } : {}),
           subject: m.subject,
           text: m.text,
           ...(m.html !== null ? { html: m.html } : {}),
