@@ -89,6 +89,8 @@ export interface JobSpec<S extends z.ZodType, R, C> {
   /** Runs the job on a cron schedule from boot on. */
   schedule?: JobSchedule;
   description?: string;
+  /** A plugin's job that exists only while this feature of the plugin is on (never registered or run otherwise). */
+  feature?: string;
   handler: (data: z.output<S>, ctx: JobContext<C>) => Promise<R>;
 }
 
