@@ -9,7 +9,6 @@
  * redelivered event plans nothing twice) and returns the rows that still need a job; the job id is derived
  * from the delivery id, so enqueueing again adds nothing.
  */
-import type { PoolClient } from 'pg';
 import type { Db } from '../../../core/plugin.js';
 import type { Channel, OutChannel, Priority } from './input.js';
 import { quietUntil, type DigestPeriod } from './time.js';
@@ -109,7 +108,10 @@ interface ContextRow {
  * earlier delivery of the same event whose jobs may not have been enqueued.
  */
 export async function planNotification(db: Db, n: NotificationRow, available: ReadonlySet<OutChannel>, defaultTimeZone: string, now = new Date()): Promise<DeliveryToRun[]> {
-  return db.tx(async (tx: PoolClient) => {
+  // Two statements and no transaction: the context read, then one insert-and-select. A concurrent delivery of
+  // the same event inserts nothing (the unique key) and reads the same rows.
+  {
+    const tx = db;
     const r = await tx.query<ContextRow>(
       `select c.default_channels, c.critical, c.group_window_seconds,
               s.time_zone, s.quiet_hours_start::text, s.quiet_hours_end::text, s.email, s.phone,
@@ -138,20 +140,19 @@ export async function planNotification(db: Db, n: NotificationRow, available: Re
       devices: row.devices,
       recentGroupPush: row.recent_group_push,
     });
-    if (planned.length) {
-      await tx.query(
-        `insert into notifications.delivery (notification_id, user_id, channel, status, reason, digest, scheduled_for)
+    const due = await tx.query<DeliveryToRun>(
+      `with planned as (
+         insert into notifications.delivery (notification_id, user_id, channel, status, reason, digest, scheduled_for)
          select $1, $2, p.channel, p.status, p.reason, p.digest, p.scheduled_for
            from jsonb_to_recordset($3::jsonb) as p(channel text, status text, reason text, digest text, scheduled_for timestamptz)
-         on conflict (notification_id, channel) do nothing`,
-        [n.id, n.user_id, JSON.stringify(planned.map((p) => ({ ...p, scheduled_for: p.scheduledFor })))],
-      );
-    }
-    const due = await tx.query<DeliveryToRun>(
-      `select id, channel, status, scheduled_for from notifications.delivery
-        where notification_id = $1 and status in ('pending', 'deferred', 'grouped')`,
-      [n.id],
+         on conflict (notification_id, channel) do nothing
+         returning id, channel, status, scheduled_for)
+       select id, channel, status, scheduled_for from planned where status in ('pending', 'deferred', 'grouped')
+       union all
+       select id, channel, status, scheduled_for from notifications.delivery
+        where notification_id = $1 and status in ('pending', 'deferred', 'grouped') and not exists (select 1 from planned)`,
+      [n.id, n.user_id, JSON.stringify(planned.map((p) => ({ ...p, scheduled_for: p.scheduledFor })))],
     );
     return due.rows;
-  });
+  }
 }

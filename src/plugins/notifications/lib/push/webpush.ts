@@ -22,7 +22,26 @@ export function payloadOf(m: PushMessage): string {
   return JSON.stringify({ ...base, body: fitBody(m.body, overhead) });
 }
 
+/**
+ * VAPID headers per push service origin, reused for an hour (the token lives twelve): signing a fresh ES256
+ * token for every message was the largest cost of a push.
+ */
+function vapidHeaders(vapid: VapidKeys) {
+  const cache = new Map<string, { headers: Record<string, string>; until: number }>();
+  return (endpoint: string): Record<string, string> => {
+    const origin = new URL(endpoint).origin;
+    const hit = cache.get(origin);
+    if (hit && hit.until > Date.now()) return hit.headers;
+    const exp = Math.floor(Date.now() / 1000) + 12 * 3600;
+    const headers = webpush.getVapidHeaders(origin, vapid.subject, vapid.publicKey, vapid.privateKey, 'aes128gcm', exp) as Record<string, string>;
+    if (cache.size > 1000) cache.clear();
+    cache.set(origin, { headers, until: Date.now() + 3600_000 });
+    return headers;
+  };
+}
+
 export function webPushSender(vapid: VapidKeys, ca?: string): PushSender {
+  const vapidFor = vapidHeaders(vapid);
   const agent = ca ? new https.Agent({ ca: [...(https.globalAgent.options.ca ? [https.globalAgent.options.ca].flat() : []), ca], keepAlive: true }) : new https.Agent({ keepAlive: true });
   return {
     kind: 'webpush',
@@ -32,7 +51,7 @@ export function webPushSender(vapid: VapidKeys, ca?: string): PushSender {
           { endpoint: target.endpoint!, keys: { p256dh: target.p256dh!, auth: target.auth! } },
           payloadOf(m),
           {
-            vapidDetails: vapid,
+            headers: vapidFor(target.endpoint!),
             TTL: m.ttlSeconds,
             urgency: m.priority === 'critical' || m.priority === 'high' ? 'high' : m.priority === 'low' ? 'low' : 'normal',
             topic: topicOf(m.tag),
