@@ -16,6 +16,8 @@ const benches: Array<[string, () => Promise<unknown>]> = [
   ['harness-events', async () => (await import('./harness-events.js')).run()],
   ['install', async () => (await import('./install.js')).run()],
   ['jobs-throughput', async () => (await import('./jobs-throughput.js')).run()],
+  ['email-smtp', async () => (await import('./email-smtp.js')).run()],
+  ['notifications-send', async () => (await import('./notifications-send.js')).run()],
 ];
 
 await mkdir(dir, { recursive: true });

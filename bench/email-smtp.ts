@@ -1,0 +1,131 @@
+/**
+ * Email through the plugin's SMTP transport against raw pooled nodemailer, to the same local smtp-server, in
+ * the same run. The plugin path is what a client sees: `emailSend` through the harness (Hasura's action call →
+ * dispatcher → render, suppression check, insert, enqueue; 50 requests in flight), then the `email.send` job
+ * (claim, send over the pooled transport, mark sent) — timed until the server has accepted every message.
+ * Raw: `transporter.sendMail` of the same messages with the same pool (5 connections) and the job queue's
+ * concurrency (20). Rounds alternate; medians reported.
+ *
+ * Run: `npx tsx bench/email-smtp.ts [messages] [rounds]`. BullMQ on Redis database 2 when Redis answers.
+ */
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import nodemailer from 'nodemailer';
+import { Redis } from 'ioredis';
+import { SMTPServer } from 'smtp-server';
+import { createRuntime } from '../src/core/runtime.js';
+import { createServer } from '../src/core/server.js';
+import { hasuraDir } from '../src/core/paths.js';
+import { createHasuraHarness } from '../src/testing/index.js';
+import { createScratchDatabase, REDIS_URL } from '../test/support/db.js';
+
+const SECRET = 'bench-email-secret-0123456789abcdef';
+const POOL = 5;
+const CONCURRENCY = 20;
+const IN_FLIGHT = 50;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function redisDb2(): Promise<string | undefined> {
+  const url = `${REDIS_URL.replace(/\/\d*$/, '')}/2`;
+  const r = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true });
+  try {
+    await r.connect();
+    await r.flushdb();
+    return url;
+  } catch {
+    return undefined;
+  } finally {
+    r.disconnect();
+  }
+}
+
+async function inParallel<T>(items: T[], limit: number, fn: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: limit }, async () => {
+    while (next < items.length) await fn(items[next++]!);
+  }));
+}
+
+export async function run(opts: { messages?: number; rounds?: number; log?: (l: string) => void } = {}) {
+  const say = opts.log ?? ((l: string) => console.log(l));
+  const n = opts.messages ?? 1000;
+  const rounds = Math.max(1, opts.rounds ?? 3);
+  let received = 0;
+  const smtp = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    logger: false,
+    onData(stream, _s, cb) {
+      stream.on('data', () => undefined);
+      stream.on('end', () => {
+        received++;
+        cb();
+      });
+    },
+  });
+  await new Promise<void>((r) => smtp.listen(0, '127.0.0.1', () => r()));
+  const port = (smtp.server.address() as { port: number }).port;
+  const db = await createScratchDatabase('bench_email');
+  const redisUrl = await redisDb2();
+  const runtime = await createRuntime({
+    DATABASE_URL: db.url,
+    ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
+    NSELF_PLUGINS_WEBHOOK_SECRET: SECRET,
+    LOG_LEVEL: 'silent',
+    JOBS_DIR: '/nonexistent-app-jobs',
+    JOBS_DASHBOARD_ENABLED: 'false',
+    EMAIL_TRANSPORT: 'smtp',
+    EMAIL_SMTP_URL: `smtp://127.0.0.1:${port}`,
+    EMAIL_SMTP_POOL_SIZE: String(POOL),
+  });
+  const server = createServer(runtime);
+  const { url } = await server.listen(0, '127.0.0.1');
+  const harness = await createHasuraHarness({
+    databaseUrl: db.url,
+    metadataDir: join(hasuraDir, 'metadata'),
+    env: { NSELF_PLUGINS_URL: url, NSELF_PLUGINS_WEBHOOK_SECRET: SECRET },
+  });
+  const raw = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, pool: true, maxConnections: POOL, maxMessages: 100, ignoreTLS: true });
+  const html = (i: number) => `<p>Hello user ${i},</p><p>your weekly summary is ready. ${'Lorem ipsum dolor sit amet. '.repeat(20)}</p>`;
+  const until = async (count: number, start: number) => {
+    while (received < count) {
+      if (performance.now() - start > 600_000) throw new Error(`only ${received} of ${count} received`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return performance.now() - start;
+  };
+  try {
+    const rawMs: number[] = [];
+    const oursMs: number[] = [];
+    for (let round = 0; round < rounds; round++) {
+      const ids = Array.from({ length: n }, (_, i) => i);
+      received = 0;
+      let t = performance.now();
+      await inParallel(ids, CONCURRENCY, (i) => raw.sendMail({ from: 'nself <no-reply@localhost>', to: `user${i}@example.com`, subject: `Summary ${i}`, html: html(i), text: `Hello user ${i}` }));
+      rawMs.push(await until(n, t));
+
+      received = 0;
+      t = performance.now();
+      await inParallel(ids, IN_FLIGHT, async (i) => {
+        const r = await harness.graphql('mutation ($to: [String!]!, $s: String!, $h: String!, $t: String!) { emailSend(to: $to, subject: $s, html: $h, text: $t) { messageId } }',
+          { to: [`user${i}@example.com`], s: `Summary ${i}`, h: html(i), t: `Hello user ${i}` }, { role: 'service' });
+        if (r.errors) throw new Error(JSON.stringify(r.errors));
+      });
+      oursMs.push(await until(n, t));
+      say(`round ${round + 1}: raw nodemailer ${(n / (rawMs[round]! / 1000)).toFixed(0)} msg/s, emailSend + job ${(n / (oursMs[round]! / 1000)).toFixed(0)} msg/s`);
+    }
+    const ratio = median(rawMs) / median(oursMs);
+    say(`${n} messages over SMTP (pool ${POOL}): raw ${(n / (median(rawMs) / 1000)).toFixed(0)} msg/s, plugin ${(n / (median(oursMs) / 1000)).toFixed(0)} msg/s → ${ratio.toFixed(2)}× raw`);
+    return { messages: n, rounds, queue: redisUrl ? 'redis' : 'postgres', rawMs, oursMs, ratio };
+  } finally {
+    raw.close();
+    await harness.close().catch(() => undefined);
+    await server.shutdown('bench done');
+    await new Promise<void>((r) => smtp.close(() => r()));
+    await db.drop();
+  }
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  await run({ messages: process.argv[2] ? Number(process.argv[2]) : undefined, rounds: process.argv[3] ? Number(process.argv[3]) : undefined });
+}
