@@ -186,28 +186,28 @@ export async function queueMessage(deps: MessageDeps, input: SendInput): Promise
   }
   const attachments = await checkAttachments(deps, input.attachments);
 
-  const all = [...to, ...cc, ...bcc].map(addressOf);
-  const sup = await db.query<{ address: string }>(
-    `select distinct address from email.suppression
-      where address = any($1::text[]) and (scope = '*' or (not $2::boolean and scope = $3))`,
-    [all, transactional, category],
-  );
-  const suppressed = new Set(sup.rows.map((r) => r.address));
-  const keep = (list: string[]) => list.filter((m) => !suppressed.has(addressOf(m)));
-  const [toK, ccK, bccK] = [keep(to), keep(cc), keep(bcc)];
-  const status: MessageStatus = toK.length + ccK.length + bccK.length === 0 ? 'suppressed' : 'queued';
-
-  const inserted = await db.query<{ id: string }>(
-    `insert into email.message (id, idempotency_key, request_hash, status, transport, to_addresses, cc_addresses, bcc_addresses,
+  // One statement: the suppression list is read and the recipients on it are left out as the row is written
+  // (each recipient travels as its mailbox and its normalized address).
+  const boxes = [...to.map((m) => ['to', m] as const), ...cc.map((m) => ['cc', m] as const), ...bcc.map((m) => ['bcc', m] as const)];
+  const inserted = await db.query<{ id: string; status: MessageStatus; suppressed: string[] }>(
+    `with r as (select * from unnest($17::text[], $18::text[], $19::text[]) as r(kind, mailbox, address)),
+          sup as (select coalesce(array_agg(distinct address), '{}') as list from email.suppression
+                   where address in (select address from r) and (scope = '*' or (not $15::boolean and scope = $14))),
+          keep as (select kind, mailbox from r, sup where r.address <> all (sup.list))
+     insert into email.message (id, idempotency_key, request_hash, status, transport, to_addresses, cc_addresses, bcc_addresses,
                                 from_address, reply_to, subject, html, text, headers, attachments, template_key, locale,
                                 category, transactional, suppressed, metadata)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
-     on conflict (idempotency_key) do nothing returning id`,
+     select $1, $2, $3, case when exists (select 1 from keep) then 'queued' else 'suppressed' end, $4,
+            array(select mailbox from keep where kind = 'to'), array(select mailbox from keep where kind = 'cc'),
+            array(select mailbox from keep where kind = 'bcc'), $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, sup.list, $16
+       from sup
+     on conflict (idempotency_key) do nothing returning id, status, suppressed`,
     [
-      id, key, key === null ? null : hash, status, config.EMAIL_TRANSPORT, toK, ccK, bccK, from, replyToBox,
+      id, key, key === null ? null : hash, config.EMAIL_TRANSPORT, from, replyToBox,
       rendered.subject, rendered.html, rendered.text, JSON.stringify(headers),
       JSON.stringify(attachments.map((a) => ({ fileId: a.fileId, filename: a.filename, contentType: a.contentType, size: a.size }))),
-      template?.key ?? null, locale, category, transactional, [...suppressed], JSON.stringify(metadata),
+      template?.key ?? null, locale, category, transactional, JSON.stringify(metadata),
+      boxes.map(([k]) => k), boxes.map(([, m]) => m), boxes.map(([, m]) => addressOf(m)),
     ],
   );
   if (!inserted.rows.length) {
@@ -215,8 +215,9 @@ export async function queueMessage(deps: MessageDeps, input: SendInput): Promise
     const prior = await existing(db, key!, hash);
     if (prior) return prior;
   }
-  if (status === 'queued') await enqueueSend(deps, id);
-  return { id, status, duplicate: false, suppressed: [...suppressed] };
+  const row = inserted.rows[0]!;
+  if (row.status === 'queued') await enqueueSend(deps, id);
+  return { id, status: row.status, duplicate: false, suppressed: row.suppressed };
 }
 
 /** The job id is the message id: enqueueing the same message again (the requeue cron) adds nothing. */

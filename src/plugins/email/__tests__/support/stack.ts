@@ -31,17 +31,23 @@ export async function startStack(label: string, env: Record<string, string> = {}
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     JOBS_DIR: '/nonexistent-app-jobs',
     JOBS_DASHBOARD_ENABLED: 'false',
+    // The machine's PostgreSQL is shared by every test file running at once: small pools, and workers only for
+    // the queues these plugins use (each PostgreSQL-backed worker holds a LISTEN connection).
+    DATABASE_POOL_MAX: '5',
+    QUEUE_DB_POOL_MAX: '4',
+    JOBS_QUEUES: 'email.send,notifications.push,notifications.email,notifications.sms',
     ...env,
   });
   const server = createServer(runtime);
   const { url } = await server.listen(0, '127.0.0.1');
-  const pool = new pg.Pool({ connectionString: db.url, max: 4 });
+  const pool = new pg.Pool({ connectionString: db.url, max: 3 });
   pool.on('error', () => undefined);
   const harness = await createHasuraHarness({
     databaseUrl: db.url,
     metadataDir: join(hasuraDir, 'metadata'),
     env: { NSELF_PLUGINS_URL: url, NSELF_PLUGINS_WEBHOOK_SECRET: SECRET },
     events: { fetchIntervalMs: 50 },
+    poolSize: 5,
   });
   return {
     db,
