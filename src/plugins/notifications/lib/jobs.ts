@@ -330,7 +330,10 @@ export async function enqueueDeliveries(
       const end = new Date((bucket + 1) * windowMs);
       const runAt = d.scheduled_for && d.scheduled_for > end ? d.scheduled_for : end;
       const key = Buffer.from(`${group.userId}\u0000${group.groupKey}`).toString('base64url').slice(0, 200);
-      await pushGroupJob.enqueue({ queue: deps.queue }, { userId: group.userId, groupKey: group.groupKey }, opts(`g-${key}-${bucket}`, runAt));
+      // Planned after its window closed (a late event): that window's summary may have gone already, and its job
+      // id would now add nothing, so a job of its own sums up what is still grouped.
+      const late = end.getTime() <= Date.now() ? `-late${Math.floor(Date.now() / windowMs)}` : '';
+      await pushGroupJob.enqueue({ queue: deps.queue }, { userId: group.userId, groupKey: group.groupKey }, opts(`g-${key}-${bucket}${late}`, runAt));
       continue;
     }
     const job = d.channel === 'push' ? pushJob : d.channel === 'email' ? emailJob : smsJob;
