@@ -169,3 +169,30 @@ describe('bad input changes nothing', () => {
     expect(n.rows[0].n).toBe(0);
   });
 });
+
+describe('crons', () => {
+  it('email_message_requeue queues a message whose job was lost, once', async () => {
+    const r = await s.pool.query(
+      `insert into email.message (status, transport, to_addresses, from_address, subject, text, updated_at)
+       values ('queued', 'outbox', '{lost@example.com}', 'a@example.com', 'Lost', 'lost', now() - interval '1 hour') returning id`,
+    );
+    const id = r.rows[0].id;
+    expect((await s.harness.fireCron('email_message_requeue')).status).toBe('delivered');
+    expect((await s.harness.fireCron('email_message_requeue')).status).toBe('delivered');
+    await waitFor(async () => (await message(id)).status === 'sent', 20_000, 'requeued message sent');
+    expect((await message(id)).attempts).toBe(1);
+  });
+
+  it('email_prune_messages deletes messages past the retention, with their events', async () => {
+    const old = await s.pool.query(
+      `insert into email.message (status, transport, to_addresses, from_address, subject, text, created_at)
+       values ('sent', 'outbox', '{old@example.com}', 'a@example.com', 'Old', 'old', now() - interval '100 days') returning id`,
+    );
+    await s.pool.query(`insert into email.event (message_id, provider, type, provider_event_id, payload) values ($1, 'sendgrid', 'delivered', 'old-ev', '{}')`, [old.rows[0].id]);
+    const before = await messages();
+    expect((await s.harness.fireCron('email_prune_messages')).status).toBe('delivered');
+    expect(await message(old.rows[0].id)).toBeUndefined();
+    expect((await s.pool.query(`select count(*)::int as n from email.event where provider_event_id = 'old-ev'`)).rows[0].n).toBe(0);
+    expect(await messages()).toBe(before - 1);
+  });
+});

@@ -223,3 +223,16 @@ describe('bad input to notificationsSend changes nothing', () => {
     expect(errorCode(await s.harness.graphql('mutation { notificationsMarkRead(ids: 5) { updated } }', {}, as('x')))).toBe('parse-failed');
   });
 });
+
+describe('notifications_prune', () => {
+  it('deletes old read or archived notifications and keeps unread ones', async () => {
+    const a = user();
+    await send({ userIds: [a], title: 'Old read' });
+    await send({ userIds: [a], title: 'Old unread' });
+    await s.pool.query(`update notifications.notification set created_at = now() - interval '400 days' where user_id = $1`, [a]);
+    await s.pool.query(`update notifications.notification set read_at = now() where user_id = $1 and title = 'Old read'`, [a]);
+    expect((await s.harness.fireCron('notifications_prune')).status).toBe('delivered');
+    const left = (await s.pool.query('select title from notifications.notification where user_id = $1', [a])).rows.map((r) => r.title);
+    expect(left).toEqual(['Old unread']);
+  });
+});
