@@ -91,14 +91,20 @@ export async function run(opts: { messages?: number; rounds?: number; log?: (l: 
   try {
     const rawMs: number[] = [];
     const oursMs: number[] = [];
+    const rawCpu: number[] = [];
+    const oursCpu: number[] = [];
+    const cpu = (c: NodeJS.CpuUsage) => (c.user + c.system) / n;
     for (let round = 0; round < rounds; round++) {
       const ids = Array.from({ length: n }, (_, i) => i);
       received = 0;
+      let c0 = process.cpuUsage();
       let t = performance.now();
       await inParallel(ids, CONCURRENCY, (i) => raw.sendMail({ from: 'nself <no-reply@localhost>', to: `user${i}@example.com`, subject: `Summary ${i}`, html: html(i), text: `Hello user ${i}` }));
       rawMs.push(await until(n, t));
+      rawCpu.push(cpu(process.cpuUsage(c0)));
 
       received = 0;
+      c0 = process.cpuUsage();
       t = performance.now();
       // Each call as Hasura makes it: the action payload POSTed to the handler server with the shared secret.
       await inParallel(ids, IN_FLIGHT, async (i) => {
@@ -117,12 +123,13 @@ export async function run(opts: { messages?: number; rounds?: number; log?: (l: 
       });
       const accepted = performance.now() - t;
       oursMs.push(await until(n, t));
+      oursCpu.push(cpu(process.cpuUsage(c0)));
       if (process.env.BENCH_TRACE) say(`  all ${n} emailSend calls answered after ${accepted.toFixed(0)} ms`);
-      say(`round ${round + 1}: raw nodemailer ${(n / (rawMs[round]! / 1000)).toFixed(0)} msg/s, emailSend + job ${(n / (oursMs[round]! / 1000)).toFixed(0)} msg/s`);
+      say(`round ${round + 1}: raw nodemailer ${(n / (rawMs[round]! / 1000)).toFixed(0)} msg/s (${rawCpu[round]!.toFixed(0)} µs Node CPU/msg), emailSend + job ${(n / (oursMs[round]! / 1000)).toFixed(0)} msg/s (${oursCpu[round]!.toFixed(0)} µs)`);
     }
     const ratio = median(rawMs) / median(oursMs);
-    say(`${n} messages over SMTP (pool ${POOL}): raw ${(n / (median(rawMs) / 1000)).toFixed(0)} msg/s, plugin ${(n / (median(oursMs) / 1000)).toFixed(0)} msg/s → ${ratio.toFixed(2)}× raw`);
-    return { messages: n, rounds, queue: redisUrl ? 'redis' : 'postgres', rawMs, oursMs, ratio };
+    say(`${n} messages over SMTP (pool ${POOL}): raw ${(n / (median(rawMs) / 1000)).toFixed(0)} msg/s, plugin ${(n / (median(oursMs) / 1000)).toFixed(0)} msg/s → ${ratio.toFixed(2)}× raw; Node CPU per message raw ${median(rawCpu).toFixed(0)} µs, plugin ${median(oursCpu).toFixed(0)} µs`);
+    return { messages: n, rounds, queue: redisUrl ? 'redis' : 'postgres', rawMs, oursMs, rawCpu, oursCpu, ratio };
   } finally {
     raw.close();
     await server.shutdown('bench done');

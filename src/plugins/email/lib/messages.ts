@@ -189,8 +189,10 @@ export async function queueMessage(deps: MessageDeps, input: SendInput): Promise
   // One statement: the suppression list is read and the recipients on it are left out as the row is written
   // (each recipient travels as its mailbox and its normalized address).
   const boxes = [...to.map((m) => ['to', m] as const), ...cc.map((m) => ['cc', m] as const), ...bcc.map((m) => ['bcc', m] as const)];
-  const inserted = await db.query<{ id: string; status: MessageStatus; suppressed: string[] }>(
-    `with r as (select * from unnest($17::text[], $18::text[], $19::text[]) as r(kind, mailbox, address)),
+  // Named: parsed and planned once per connection, not per message.
+  const inserted = await db.pool.query<{ id: string; status: MessageStatus; suppressed: string[] }>({
+    name: 'email_insert_message',
+    text: `with r as (select * from unnest($17::text[], $18::text[], $19::text[]) as r(kind, mailbox, address)),
           sup as (select coalesce(array_agg(distinct address), '{}') as list from email.suppression
                    where address in (select address from r) and (scope = '*' or (not $15::boolean and scope = $14))),
           keep as (select kind, mailbox from r, sup where r.address <> all (sup.list))
@@ -202,14 +204,14 @@ export async function queueMessage(deps: MessageDeps, input: SendInput): Promise
             array(select mailbox from keep where kind = 'bcc'), $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, sup.list, $16
        from sup
      on conflict (idempotency_key) do nothing returning id, status, suppressed`,
-    [
+    values: [
       id, key, key === null ? null : hash, config.EMAIL_TRANSPORT, from, replyToBox,
       rendered.subject, rendered.html, rendered.text, JSON.stringify(headers),
       JSON.stringify(attachments.map((a) => ({ fileId: a.fileId, filename: a.filename, contentType: a.contentType, size: a.size }))),
       template?.key ?? null, locale, category, transactional, JSON.stringify(metadata),
       boxes.map(([k]) => k), boxes.map(([, m]) => m), boxes.map(([, m]) => addressOf(m)),
     ],
-  );
+  });
   if (!inserted.rows.length) {
     // Another request with the same key won the race.
     const prior = await existing(db, key!, hash);

@@ -12,7 +12,7 @@ import { emailService } from './service.js';
 import { TransportError, type OutgoingEmail } from './transports/index.js';
 import { normalizeAddress } from './address.js';
 
-interface MessageRow {
+export interface MessageRow {
   id: string;
   from_address: string;
   to_addresses: string[];
@@ -47,13 +47,7 @@ export const sendEmailJob = defineJob({
   description: 'Sends one email.message through the configured transport',
   async handler({ messageId }, ctx) {
     const api = ctx.service(emailService);
-    const claimed = await ctx.db.query<MessageRow>(
-      `update email.message set status = 'sending', attempts = attempts + 1, updated_at = now()
-        where id = $1 and status in ('queued', 'sending')
-        returning id, from_address, to_addresses, cc_addresses, bcc_addresses, reply_to, subject, html, text, headers, attachments, category`,
-      [messageId],
-    );
-    const m = claimed.rows[0];
+    const m = await api.claim(messageId);
     if (!m) return { skipped: 'the message is not waiting to be sent (already sent, failed or gone)' };
     const outgoing: OutgoingEmail = {
       id: m.id,
@@ -81,13 +75,7 @@ export const sendEmailJob = defineJob({
       const rejected = res.rejected ?? [];
       // Suppressions first: once the status says sent or failed, everything about the attempt is recorded.
       await suppressBounced(ctx.db, rejected, m.id, api.transport.name);
-      await ctx.db.query(
-        `update email.message set status = case when status = 'sending' then 'sent' else status end,
-                provider_message_id = coalesce($2, provider_message_id), sent_at = coalesce(sent_at, now()),
-                last_error = $3, updated_at = now()
-          where id = $1`,
-        [m.id, res.providerMessageId, rejected.length ? `rejected by the server: ${rejected.join(', ')}` : null],
-      );
+      await api.markSent(m.id, res.providerMessageId, rejected.length ? `rejected by the server: ${rejected.join(', ')}` : null);
       return { providerMessageId: res.providerMessageId };
     } catch (e) {
       const err = e instanceof TransportError ? e : new TransportError((e as Error).message, true);
