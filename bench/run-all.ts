@@ -22,6 +22,8 @@ const benches: Array<[string, () => Promise<unknown>]> = [
   ['files-variants', async () => (await import('./files-variants.js')).run()],
   ['files-clamd', async () => (await import('./files-clamd.js')).run()],
   ['files-local-1gb', async () => (await import('./files-local-1gb.js')).run()],
+  ['email-smtp', async () => (await import('./email-smtp.js')).run()],
+  ['notifications-send', async () => (await import('./notifications-send.js')).run()],
 ];
 
 await mkdir(dir, { recursive: true });

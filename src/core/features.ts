@@ -6,7 +6,7 @@
  * everything of a feature that is off is simply absent, so the registry, the config loader, the jobs plugin and
  * compose all work on it unchanged — a disabled feature's jobs never run and its settings are never required.
  */
-import type { z } from 'zod';
+import { z as zod, type z } from 'zod';
 import { settingFeature } from './config.js';
 import type { PluginManifest, TableSpec } from './plugin.js';
 
@@ -76,6 +76,19 @@ export function featureTagProblems(m: PluginManifest<any>): string[] {
   return problems;
 }
 
+/**
+ * `config` without the settings `keys`. zod refuses `.omit()` on an object with refinements (cross-setting
+ * checks such as "B is required with A"), so those are carried over onto the smaller object: a refinement
+ * must therefore cope with the settings of a switched-off feature being absent.
+ */
+function withoutSettings<C extends z.ZodObject>(config: C, keys: readonly string[]): C {
+  const checks = config._zod.def.checks ?? [];
+  if (!checks.length) return config.omit(Object.fromEntries(keys.map((k) => [k, true])) as never) as unknown as C;
+  const shape: Record<string, z.ZodType> = { ...(config.shape as Record<string, z.ZodType>) };
+  for (const k of keys) delete shape[k];
+  return zod.object(shape).check(...(checks as z.core.$ZodCheck<Record<string, unknown>>[])) as unknown as C;
+}
+
 const active = new WeakMap<PluginManifest<any>, ReadonlySet<string>>();
 
 /** The features on in a manifest returned by `withFeatures`; for any other manifest, its defaults. */
@@ -108,7 +121,7 @@ export function withFeatures<C extends z.ZodObject>(m: PluginManifest<C>, featur
         return f !== undefined && !on.has(f);
       })
       .map(([k]) => k);
-    if (off.length) config = config.omit(Object.fromEntries(off.map((k) => [k, true])) as never) as unknown as C;
+    if (off.length) config = withoutSettings(config, off);
   }
 
   const out: PluginManifest<C> = {

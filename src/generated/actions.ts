@@ -47,6 +47,47 @@ export type CoreVersionOutput = {
   version: Scalars['String']['output'];
 };
 
+export type EmailAttachmentInput = {
+  /** A file of the files plugin (ready, not deleted). */
+  fileId: Scalars['uuid']['input'];
+  /** Name in the mail (default: the file's name). */
+  filename?: InputMaybe<Scalars['String']['input']>;
+};
+
+export type EmailMessageStatus =
+  | 'bounced'
+  | 'complained'
+  | 'delivered'
+  | 'failed'
+  | 'queued'
+  | 'sending'
+  | 'sent'
+  | 'suppressed';
+
+export type EmailPreview = {
+  html: Maybe<Scalars['String']['output']>;
+  /** Locale of the template used, after fallback; null for content given directly. */
+  locale: Maybe<Scalars['String']['output']>;
+  subject: Scalars['String']['output'];
+  text: Scalars['String']['output'];
+};
+
+export type EmailSendResult = {
+  /** True when the idempotency key had been used before: this is the first call's message. */
+  duplicate: Scalars['Boolean']['output'];
+  messageId: Scalars['uuid']['output'];
+  status: EmailMessageStatus;
+  suppressed: Array<Scalars['String']['output']>;
+};
+
+export type EmailTemplateResult = {
+  created: Scalars['Boolean']['output'];
+  id: Scalars['uuid']['output'];
+  key: Scalars['String']['output'];
+  locale: Scalars['String']['output'];
+  schema: Scalars['jsonb']['output'];
+};
+
 export type FilesAbortResult = {
   aborted: Scalars['Boolean']['output'];
   id: Scalars['uuid']['output'];
@@ -263,6 +304,10 @@ export type JobsUnscheduleResult = {
 export type Mutation = {
   /** Starts an installation self-test: records a run that the core_selftest_run_inserted event trigger marks as delivered. Subscribe to core_selftest_runs_by_pk(id) and watch delivered_at fill in. */
   coreSelfTest: CoreSelfTestOutput;
+  /** Sends an email: a stored template (`template`, rendered in the recipient's `locale` with fallback de-AT → de → the default locale, variables checked against the template's schema) or `subject` with `html` and/or `text`. The message is stored and queued; its `status` moves on in `email_message` as the provider reports. `idempotencyKey` makes retries safe: the same key returns the first message (other content with the same key is refused). Recipients on the suppression list are left out (`suppressed`). */
+  emailSend: EmailSendResult;
+  /** Creates or replaces the template of `key` in `locale`. It must compile; `schema` (a JSON Schema of the variables) must compile too, and when it is left out one is derived from the template: every variable it reads is accepted, those read outside `#if`/`#each` blocks are required, nothing else is. */
+  emailUpsertTemplate: EmailTemplateResult;
   /** Cancels one of your pending uploads and deletes whatever was sent. */
   filesAbortUpload: FilesAbortResult;
   /** Finishes an upload: checks the stored size, the real type of the bytes, the bucket's MIME list and your quota, then starts processing (scan, variants). A rejected upload is deleted. Calling it again returns the same file. */
@@ -297,11 +342,66 @@ export type Mutation = {
   jobsSchedule: JobsSchedule;
   /** Removes a schedule; jobs it already enqueued stay. */
   jobsUnschedule: JobsUnscheduleResult;
+  /** Archives (or with archived: false, restores) the caller's notifications. */
+  notificationsArchive: NotificationsMarkResult;
+  /** Marks every unread notification of the caller read, optionally of one category or created before a time. */
+  notificationsMarkAllRead: NotificationsMarkResult;
+  /** Marks the caller's notifications read (others' ids are ignored). */
+  notificationsMarkRead: NotificationsMarkResult;
+  /** Marks the caller's notifications seen (the badge was shown); without ids, all of them. */
+  notificationsMarkSeen: NotificationsMarkResult;
+  /** Registers a device of the caller for push: a Web Push subscription (PushSubscription.toJSON()), an FCM or an APNs token. */
+  notificationsRegisterPushSubscription: NotificationsPushSubscriptionResult;
+  /** Notifies users (service/admin): each of `userIds`, or every subscriber of `topic`, gets a row in the in-app centre (notifications_notification), and each channel the category's defaults and the user's preferences allow (push, email, sms) gets a delivery — deferred during the user's quiet hours, collected into the user's email digest, grouped by `groupKey`. `priority: critical` skips preferences, quiet hours and digests. `template` is an email template key: its subject becomes the title, its text the body, per user locale. The same `idempotencyKey` returns the first send. */
+  notificationsSend: NotificationsSendResult;
+  /** Sets where a user is reached (service/admin): email address, phone number (E.164), locale, time zone. */
+  notificationsSetContact: NotificationsContactResult;
+  /** Subscribes to a topic: a user subscribes themselves to a public topic; service/admin subscribe any users (`userIds`) to any topic, creating it (not public) when it does not exist. */
+  notificationsSubscribeTopic: NotificationsTopicResult;
+  /** Removes one of the caller's push subscriptions, by id, Web Push endpoint or token. */
+  notificationsUnregisterPushSubscription: NotificationsRemoveResult;
+  /** Unsubscribes the caller (or, for service/admin, `userIds`) from a topic. */
+  notificationsUnsubscribeTopic: NotificationsTopicResult;
+  /** Changes the caller's preferences: per category and channel (category "*" for all categories) whether it is on and, for email, its digest; the time zone, quiet hours (local HH:MM, over midnight when start > end) and the digest hour and weekday. Critical categories cannot be turned off. */
+  notificationsUpdatePreferences: NotificationsPreferences;
 };
 
 
 export type MutationCoreSelfTestArgs = {
   note: InputMaybe<Scalars['String']['input']>;
+};
+
+
+export type MutationEmailSendArgs = {
+  attachments: InputMaybe<Array<EmailAttachmentInput>>;
+  bcc: InputMaybe<Array<Scalars['String']['input']>>;
+  category: InputMaybe<Scalars['String']['input']>;
+  cc: InputMaybe<Array<Scalars['String']['input']>>;
+  data: InputMaybe<Scalars['jsonb']['input']>;
+  from: InputMaybe<Scalars['String']['input']>;
+  html: InputMaybe<Scalars['String']['input']>;
+  idempotencyKey: InputMaybe<Scalars['String']['input']>;
+  locale: InputMaybe<Scalars['String']['input']>;
+  metadata: InputMaybe<Scalars['jsonb']['input']>;
+  replyTo: InputMaybe<Scalars['String']['input']>;
+  subject: InputMaybe<Scalars['String']['input']>;
+  template: InputMaybe<Scalars['String']['input']>;
+  text: InputMaybe<Scalars['String']['input']>;
+  to: Array<Scalars['String']['input']>;
+  transactional: InputMaybe<Scalars['Boolean']['input']>;
+};
+
+
+export type MutationEmailUpsertTemplateArgs = {
+  category: InputMaybe<Scalars['String']['input']>;
+  html: InputMaybe<Scalars['String']['input']>;
+  key: Scalars['String']['input'];
+  layout: InputMaybe<Scalars['String']['input']>;
+  locale: Scalars['String']['input'];
+  schema: InputMaybe<Scalars['jsonb']['input']>;
+  subject: Scalars['String']['input'];
+  text: InputMaybe<Scalars['String']['input']>;
+  transactional: InputMaybe<Scalars['Boolean']['input']>;
 };
 
 
@@ -414,9 +514,220 @@ export type MutationJobsUnscheduleArgs = {
   id: Scalars['String']['input'];
 };
 
+
+export type MutationNotificationsArchiveArgs = {
+  archived: InputMaybe<Scalars['Boolean']['input']>;
+  ids: Array<Scalars['uuid']['input']>;
+};
+
+
+export type MutationNotificationsMarkAllReadArgs = {
+  before: InputMaybe<Scalars['timestamptz']['input']>;
+  category: InputMaybe<Scalars['String']['input']>;
+};
+
+
+export type MutationNotificationsMarkReadArgs = {
+  ids: Array<Scalars['uuid']['input']>;
+};
+
+
+export type MutationNotificationsMarkSeenArgs = {
+  ids: InputMaybe<Array<Scalars['uuid']['input']>>;
+};
+
+
+export type MutationNotificationsRegisterPushSubscriptionArgs = {
+  apnsToken: InputMaybe<Scalars['String']['input']>;
+  deviceId: InputMaybe<Scalars['String']['input']>;
+  fcmToken: InputMaybe<Scalars['String']['input']>;
+  platform: InputMaybe<NotificationsPlatform>;
+  userAgent: InputMaybe<Scalars['String']['input']>;
+  webPush: InputMaybe<NotificationsWebPushSubscriptionInput>;
+};
+
+
+export type MutationNotificationsSendArgs = {
+  actionUrl: InputMaybe<Scalars['String']['input']>;
+  actorId: InputMaybe<Scalars['String']['input']>;
+  body: InputMaybe<Scalars['String']['input']>;
+  category: Scalars['String']['input'];
+  channels: InputMaybe<Array<NotificationsChannel>>;
+  data: InputMaybe<Scalars['jsonb']['input']>;
+  groupKey: InputMaybe<Scalars['String']['input']>;
+  idempotencyKey: InputMaybe<Scalars['String']['input']>;
+  inApp: InputMaybe<Scalars['Boolean']['input']>;
+  priority: InputMaybe<NotificationsPriority>;
+  template: InputMaybe<Scalars['String']['input']>;
+  title: InputMaybe<Scalars['String']['input']>;
+  topic: InputMaybe<Scalars['String']['input']>;
+  userIds: InputMaybe<Array<Scalars['String']['input']>>;
+};
+
+
+export type MutationNotificationsSetContactArgs = {
+  email: InputMaybe<Scalars['String']['input']>;
+  locale: InputMaybe<Scalars['String']['input']>;
+  phone: InputMaybe<Scalars['String']['input']>;
+  timeZone: InputMaybe<Scalars['String']['input']>;
+  userId: Scalars['String']['input'];
+};
+
+
+export type MutationNotificationsSubscribeTopicArgs = {
+  topic: Scalars['String']['input'];
+  userIds: InputMaybe<Array<Scalars['String']['input']>>;
+};
+
+
+export type MutationNotificationsUnregisterPushSubscriptionArgs = {
+  endpoint: InputMaybe<Scalars['String']['input']>;
+  id: InputMaybe<Scalars['uuid']['input']>;
+  token: InputMaybe<Scalars['String']['input']>;
+};
+
+
+export type MutationNotificationsUnsubscribeTopicArgs = {
+  topic: Scalars['String']['input'];
+  userIds: InputMaybe<Array<Scalars['String']['input']>>;
+};
+
+
+export type MutationNotificationsUpdatePreferencesArgs = {
+  clearQuietHours: InputMaybe<Scalars['Boolean']['input']>;
+  digestHour: InputMaybe<Scalars['Int']['input']>;
+  digestWeekday: InputMaybe<Scalars['Int']['input']>;
+  preferences: InputMaybe<Array<NotificationsPreferenceInput>>;
+  quietHours: InputMaybe<NotificationsQuietHoursInput>;
+  timeZone: InputMaybe<Scalars['String']['input']>;
+};
+
+export type NotificationsAllCategoriesPreference = {
+  channel: NotificationsChannel;
+  digest: NotificationsDigest;
+  enabled: Maybe<Scalars['Boolean']['output']>;
+};
+
+export type NotificationsCategoryPreferences = {
+  channels: Array<NotificationsChannelPreference>;
+  critical: Scalars['Boolean']['output'];
+  description: Maybe<Scalars['String']['output']>;
+  key: Scalars['String']['output'];
+};
+
+export type NotificationsChannel =
+  | 'email'
+  | 'in_app'
+  | 'push'
+  | 'sms';
+
+export type NotificationsChannelPreference = {
+  channel: NotificationsChannel;
+  digest: NotificationsDigest;
+  enabled: Scalars['Boolean']['output'];
+  /** True for critical categories: the user cannot change it. */
+  locked: Scalars['Boolean']['output'];
+  /** default, all (the user's setting for every category) or category. */
+  source: Scalars['String']['output'];
+};
+
+export type NotificationsContactResult = {
+  userId: Scalars['String']['output'];
+};
+
+export type NotificationsDigest =
+  | 'daily'
+  | 'hourly'
+  | 'off'
+  | 'weekly';
+
+export type NotificationsMarkResult = {
+  unreadCount: Scalars['Int']['output'];
+  updated: Scalars['Int']['output'];
+};
+
+export type NotificationsPlatform =
+  | 'android'
+  | 'ios'
+  | 'linux'
+  | 'macos'
+  | 'web'
+  | 'windows';
+
+export type NotificationsPreferenceInput = {
+  /** A category key, or * for every category without its own setting. */
+  category: Scalars['String']['input'];
+  channel: NotificationsChannel;
+  /** Email only: collect this category's emails into a digest. */
+  digest?: InputMaybe<NotificationsDigest>;
+  enabled?: InputMaybe<Scalars['Boolean']['input']>;
+};
+
+export type NotificationsPreferences = {
+  all: Array<NotificationsAllCategoriesPreference>;
+  categories: Array<NotificationsCategoryPreferences>;
+  digestHour: Scalars['Int']['output'];
+  digestWeekday: Scalars['Int']['output'];
+  quietHours: Maybe<NotificationsQuietHours>;
+  timeZone: Scalars['String']['output'];
+};
+
+export type NotificationsPriority =
+  | 'critical'
+  | 'high'
+  | 'low'
+  | 'normal';
+
+export type NotificationsPushSubscriptionResult = {
+  id: Scalars['uuid']['output'];
+};
+
+export type NotificationsQuietHours = {
+  end: Scalars['String']['output'];
+  start: Scalars['String']['output'];
+};
+
+export type NotificationsQuietHoursInput = {
+  /** Local time HH:MM; before start for a window over midnight. */
+  end: Scalars['String']['input'];
+  /** Local time HH:MM. */
+  start: Scalars['String']['input'];
+};
+
+export type NotificationsRemoveResult = {
+  removed: Scalars['Int']['output'];
+};
+
+export type NotificationsSendResult = {
+  duplicate: Scalars['Boolean']['output'];
+  notificationCount: Scalars['Int']['output'];
+  sendId: Scalars['uuid']['output'];
+};
+
+export type NotificationsTopicResult = {
+  changed: Scalars['Int']['output'];
+  topic: Scalars['String']['output'];
+};
+
+export type NotificationsVapidKey = {
+  publicKey: Scalars['String']['output'];
+};
+
+export type NotificationsWebPushKeysInput = {
+  auth: Scalars['String']['input'];
+  p256dh: Scalars['String']['input'];
+};
+
+export type NotificationsWebPushSubscriptionInput = {
+  endpoint: Scalars['String']['input'];
+  keys: NotificationsWebPushKeysInput;
+};
+
 export type Query = {
   /** The handler server's version, enabled plugins and the engine serving each need. */
   coreVersion: CoreVersionOutput;
+  /** Renders a template (or the content given) exactly as `emailSend` would, without sending. */
+  emailPreview: EmailPreview;
   /** A short-lived download URL for a file you own or a ready file of a public bucket: the original or a variant (`320.webp`, `thumbnail`, `poster`…), shown inline or downloaded as an attachment. */
   filesGetDownloadUrl: FilesDownload;
   /** Bytes you use per bucket and the bucket's quota (every bucket, or one). */
@@ -429,6 +740,20 @@ export type Query = {
   jobsSchedules: Array<JobsSchedule>;
   /** Job counts per state for every queue, or for one. */
   jobsStats: Array<JobsQueueStats>;
+  /** The caller's preferences, with every category and channel as the settings screen shows them. */
+  notificationsPreferences: NotificationsPreferences;
+  /** The Web Push application server key (VAPID public key) for PushManager.subscribe. */
+  notificationsVapidPublicKey: NotificationsVapidKey;
+};
+
+
+export type QueryEmailPreviewArgs = {
+  data: InputMaybe<Scalars['jsonb']['input']>;
+  html: InputMaybe<Scalars['String']['input']>;
+  locale: InputMaybe<Scalars['String']['input']>;
+  subject: InputMaybe<Scalars['String']['input']>;
+  template: InputMaybe<Scalars['String']['input']>;
+  text: InputMaybe<Scalars['String']['input']>;
 };
 
 

@@ -5,5 +5,7 @@ import type { PluginManifest } from '../core/plugin.js';
 import { corePlugin } from './core/plugin.js';
 import { jobsPlugin } from './jobs/plugin.js';
 import { filesPlugin } from './files/plugin.js';
+import { emailPlugin } from './email/plugin.js';
+import { notificationsPlugin } from './notifications/plugin.js';
 
-export const ALL_PLUGINS: readonly PluginManifest<any>[] = [corePlugin, jobsPlugin, filesPlugin];
+export const ALL_PLUGINS: readonly PluginManifest<any>[] = [corePlugin, jobsPlugin, filesPlugin, emailPlugin, notificationsPlugin];

@@ -1,7 +1,7 @@
 /** Feature flags: `<PLUGIN>_FEATURES` parsing, the manifest as it runs with a set of features, settings per feature. */
 import { describe, expect, it } from '@jest/globals';
 import { z } from 'zod';
-import { ConfigError, loadConfig, renderEnvExample } from '../../src/core/config.js';
+import { ConfigError, forFeature, loadConfig, renderEnvExample } from '../../src/core/config.js';
 import { activeFeatures, featureTagProblems, parseFeatures, withFeatures } from '../../src/core/features.js';
 import { definePlugin } from '../../src/core/plugin.js';
 import { handlerTables } from '../../src/core/registry.js';
@@ -114,5 +114,31 @@ describe('loadConfig with features', () => {
     expect(text).toContain('# Features switched on, comma-separated (none: none, all: all): scan (Scan uploads), thumbnails (Make thumbnails), transcode (Transcode videos).\n# (default: thumbnails)\n# MEDIA_FEATURES=thumbnails');
     expect(text).toContain('# (feature: scan; required with the feature)\n# MEDIA_SCAN_HOST=');
     expect(text).toContain('# (feature: thumbnails; default: 256)\n# MEDIA_THUMB_SIZE=256');
+  });
+});
+
+describe('settings of a switched-off feature in a refined config', () => {
+  it('drops them and keeps the cross-setting checks of the settings that stay', () => {
+    const refined = definePlugin({
+      name: 'refined',
+      version: '1.0.0',
+      description: 'a config with a refinement and a feature setting',
+      features: { extra: { description: 'extra' } },
+      config: z
+        .object({
+          REFINED_A: z.string().optional(),
+          REFINED_B: z.string().optional(),
+          REFINED_EXTRA: forFeature('extra', z.string()),
+        })
+        .superRefine((c, ctx) => {
+          if (c.REFINED_A !== undefined && c.REFINED_B === undefined) ctx.addIssue({ code: 'custom', path: ['REFINED_B'], message: 'is required with REFINED_A' });
+        }),
+    });
+    const off = withFeatures(refined, []);
+    expect(Object.keys(off.config!.shape)).toEqual(['REFINED_A', 'REFINED_B']);
+    expect(off.config!.safeParse({}).success).toBe(true);
+    expect(off.config!.safeParse({ REFINED_A: 'x' }).error?.issues.map((i) => i.path[0])).toEqual(['REFINED_B']);
+    const on = withFeatures(refined, ['extra']);
+    expect(on.config!.safeParse({}).success).toBe(false);
   });
 });

@@ -72,15 +72,14 @@ class Attempt implements JobContext, Abortable {
     return this.#runtime()?.features ?? NO_FEATURES;
   }
 
-  service<T>(token: ServiceToken<T>): T {
+  // Arrow properties, so `const { service } = ctx` keeps working like the other members.
+  readonly service = <T>(token: ServiceToken<T>): T => {
     const rt = this.#runtime();
     if (!rt) throw new Error(`job ${this.bull.name}: services are not available in this process (no plugin runtime)`);
     return rt.service(token);
-  }
+  };
 
-  optionalService<T>(token: ServiceToken<T>): T | undefined {
-    return this.#runtime()?.optionalService(token);
-  }
+  readonly optionalService = <T>(token: ServiceToken<T>): T | undefined => this.#runtime()?.optionalService(token);
 
   get job(): JobInfo {
     const j = this.bull;

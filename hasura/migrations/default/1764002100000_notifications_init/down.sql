@@ -1,0 +1,14 @@
+delete from email.template where key in ('notifications.notification', 'notifications.digest');
+drop table if exists notifications.vapid_key;
+drop table if exists notifications.sms_message;
+drop table if exists notifications.digest;
+drop table if exists notifications.push_subscription;
+drop table if exists notifications.delivery;
+drop table if exists notifications.preference;
+drop table if exists notifications.user_setting;
+drop table if exists notifications.notification;
+drop table if exists notifications.send;
+drop table if exists notifications.topic_subscription;
+drop table if exists notifications.topic;
+drop table if exists notifications.category;
+drop schema if exists notifications;
