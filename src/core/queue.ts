@@ -3,14 +3,24 @@
  * `QueueProvider`. Handlers and plugins only ever see BullMQ's Queue/Worker/QueueEvents API.
  */
 import { EventEmitter } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import {
   PostgresConnection,
   PostgresQueueBackend,
+  FlowProducer,
   Queue,
   QueueEvents,
+  QueueKeys,
+  RedisQueueBackend,
   Worker,
+  type Job,
   runMigrations as runQueueMigrations,
   type BackendFactory,
+  type ConnectionOptions,
+  type IQueueBackend,
+  type JobProgress,
   type PgPool,
   type PgPoolClient,
   type PostgresConnectionOptions,
@@ -21,7 +31,7 @@ import {
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import type { Logger } from 'pino';
-import type { QueueProvider } from './queue-types.js';
+import type { BulkJob, QueueProvider } from './queue-types.js';
 
 export interface QueueProviderOptions {
   /** Redis (or Redis Cluster entry point) URL; when unset, the PostgreSQL backend is used. */
@@ -65,7 +75,9 @@ abstract class BaseProvider implements QueueProvider {
   protected abstract newQueue(name: string, opts: Omit<QueueOptions, 'connection'>): Queue;
   protected abstract newWorker<D, R>(name: string, processor: Processor<D, R>, opts: Omit<WorkerOptions, 'connection'>): Worker<D, R>;
   protected abstract newEvents(name: string): QueueEvents;
+  protected abstract newFlowProducer(): FlowProducer<IQueueBackend, unknown>;
   abstract ping(): Promise<void>;
+  private flows: FlowProducer<IQueueBackend, unknown> | undefined;
   protected abstract closeConnections(): Promise<void>;
 
   /** `opts` apply when the queue is first created; later calls return that same instance. */
@@ -98,6 +110,35 @@ abstract class BaseProvider implements QueueProvider {
     return e;
   }
 
+  async addBulk(jobs: readonly BulkJob[]): Promise<Job[]> {
+    this.assertOpen();
+    if (jobs.length === 0) return [];
+    const queue = jobs[0]!.queue;
+    if (this.bulkInOneQueueIsAtomic && jobs.every((j) => j.queue === queue)) {
+      return this.queue(queue).addBulk(jobs.map((j) => ({ name: j.name, data: j.data, ...(j.opts ? { opts: j.opts } : {}) })));
+    }
+    for (const j of jobs) this.queue(j.queue);
+    if (!this.flows) {
+      const flows = this.newFlowProducer();
+      flows.on('error', (err) => this.log?.warn({ err }, 'flow producer error'));
+      strictAddFlow(flows);
+      this.track(flows);
+      this.flows = flows;
+      const close = flows.close.bind(flows);
+      flows.close = async () => {
+        if (this.flows === flows) this.flows = undefined;
+        await close();
+      };
+    }
+    // Each job is a flow without children: BullMQ's one atomic add across queues.
+    const trees = await this.flows.addBulk(jobs.map((j) => ({ queueName: j.queue, name: j.name, data: j.data, ...(j.opts ? { opts: j.opts } : {}) })));
+    if (!trees) throw new Error('queue provider is closed');
+    return trees.map((t) => t.job as Job);
+  }
+
+  /** Whether `Queue.addBulk` on one queue is already all-or-nothing (one SQL statement), and faster than a flow. */
+  protected abstract readonly bulkInOneQueueIsAtomic: boolean;
+
   close(): Promise<void> {
     this.closing ??= (async () => {
       // Workers first so no job starts while queues go away; then listeners and queues; the shared
@@ -113,7 +154,7 @@ abstract class BaseProvider implements QueueProvider {
     return this.closing;
   }
 
-  private track(c: Closable): void {
+  protected track(c: Closable): void {
     this.children.add(c);
     // One closed early by its owner is forgotten, so long-running servers do not accumulate them.
     const origClose = c.close.bind(c);
@@ -125,6 +166,34 @@ abstract class BaseProvider implements QueueProvider {
 
   private assertOpen(): void {
     if (this.closing) throw new Error('queue provider is closed');
+  }
+}
+
+/**
+ * BullMQ's FlowProducer.addBulk leaves a job it could not add without an id and reports nothing; here the
+ * first refusal rejects the call instead (PostgreSQL then has added none; Redis ran the rest of its MULTI).
+ */
+function strictAddFlow(flows: FlowProducer<IQueueBackend, unknown>): void {
+  const backend = flows.getBackend();
+  const addFlow = backend.addFlow.bind(backend);
+  backend.addFlow = async (entries: Parameters<IQueueBackend['addFlow']>[0]) => {
+    const results = await addFlow(entries);
+    const failed = results.find(([err, id]) => err || (typeof id === 'number' && id < 0));
+    if (failed) throw failed[0] ?? new Error(`the queue backend refused a job (code ${String(failed[1])})`);
+    return results;
+  };
+}
+
+/**
+ * A Worker that takes no job once it is closing or paused. BullMQ checks that flag before it blocks, but
+ * not after: on the PostgreSQL backend, close() ends the blocking wait as if a job had been announced and
+ * the worker then claims one, so a job added just after the stop began could still run here.
+ */
+class StoppingWorker<D, R, B extends IQueueBackend = RedisQueueBackend, C = ConnectionOptions> extends Worker<D, R, string, B, JobProgress, C> {
+  protected override async moveToActive(token: string, name?: string): Promise<Job<D, R, string>> {
+    // BullMQ reads an empty claim as "no job"; its own signature has no room for that.
+    if (this.closing || this.paused) return undefined as unknown as Job<D, R, string>;
+    return super.moveToActive(token, name);
   }
 }
 
@@ -144,10 +213,15 @@ class RedisQueueProvider extends BaseProvider {
     return new Queue(name, { ...opts, connection: this.connection });
   }
   protected newWorker<D, R>(name: string, processor: Processor<D, R>, opts: Omit<WorkerOptions, 'connection'>): Worker<D, R> {
-    return new Worker<D, R>(name, processor, { ...opts, connection: this.connection });
+    return new StoppingWorker<D, R>(name, processor, { ...opts, connection: this.connection });
   }
   protected newEvents(name: string): QueueEvents {
     return new QueueEvents(name, { connection: this.connection });
+  }
+  // Redis pipelines a queue's addBulk without MULTI; a flow goes in one MULTI.
+  protected readonly bulkInOneQueueIsAtomic = false;
+  protected newFlowProducer(): FlowProducer<IQueueBackend, unknown> {
+    return new FlowProducer({ connection: this.connection }) as unknown as FlowProducer<IQueueBackend, unknown>;
   }
 
   async ping(): Promise<void> {
@@ -188,10 +262,15 @@ class PostgresQueueProvider extends BaseProvider {
     return new Queue(name, { ...opts, connection: this.shared.pool }, this.factory) as unknown as Queue;
   }
   protected newWorker<D, R>(name: string, processor: Processor<D, R>, opts: Omit<WorkerOptions, 'connection'>): Worker<D, R> {
-    return new Worker(name, processor, { ...opts, connection: this.shared.pool }, this.factory) as unknown as Worker<D, R>;
+    return new StoppingWorker<D, R, PostgresQueueBackend, PostgresConnectionOptions>(name, processor, { ...opts, connection: this.shared.pool }, this.factory) as unknown as Worker<D, R>;
   }
   protected newEvents(name: string): QueueEvents {
     return new QueueEvents(name, { connection: this.shared.pool }, this.factory) as unknown as QueueEvents;
+  }
+  // One queue's addBulk is a single INSERT statement; a flow spans queues in a single statement too.
+  protected readonly bulkInOneQueueIsAtomic = true;
+  protected newFlowProducer(): FlowProducer<IQueueBackend, unknown> {
+    return new FlowProducer({ connection: this.shared.pool }, this.factory) as unknown as FlowProducer<IQueueBackend, unknown>;
   }
 
   async ping(): Promise<void> {
@@ -389,4 +468,74 @@ async function settleAll(ps: Promise<unknown>[], log: Logger | undefined): Promi
   for (const r of await Promise.allSettled(ps)) {
     if (r.status === 'rejected') log?.warn({ err: r.reason }, 'error while closing a queue object');
   }
+}
+
+/* ------------------------------------------------------------------ BullMQ's own key names */
+
+let keyNames: ReadonlySet<string> | undefined;
+
+/**
+ * Every name BullMQ keeps directly under a queue's key prefix on Redis (`bull:<queue>:<name>`: `wait`,
+ * `delayed`, `repeat`, `meta`, …, and the namespaces `de:`, `dn:`, `metrics:` …). A job's hash lives at
+ * `bull:<queue>:<job id>`, so a job id equal to one of these lands on a queue structure and breaks the queue
+ * for good. Read from BullMQ itself (its key list and the key names its Lua scripts and classes build), so
+ * an upgrade that adds a key is covered without anyone updating a list here.
+ */
+export function backendKeyNames(): ReadonlySet<string> {
+  keyNames ??= readBackendKeyNames();
+  return keyNames;
+}
+
+function readBackendKeyNames(): ReadonlySet<string> {
+  const names = new Set(Object.keys(new QueueKeys().getKeys('q')).filter(Boolean));
+  const add = (key: string) => names.add(key.split(':')[0]!);
+  const dist = dirname(createRequire(import.meta.url).resolve('bullmq'));
+  // `prefix .. "delayed"`, `baseKey .. 'metrics:failed'`: Lua strings appended to a queue's key prefix.
+  const luaKey = /\b\w*(?:[Pp]refix\w*|baseKey)\s*\.\.\s*["']([a-z][a-z-]*(?::[a-z-]*)*)["']/g;
+  // `this.toKey('repeat')`, `toKey(`metrics:${type}`)`: keys the classes build under the same prefix.
+  const jsKey = /\btoKey\(\s*['"`]([a-z][a-z-]*)/g;
+  const scan = (dir: string, ext: string, re: RegExp) => {
+    let entries: string[];
+    try {
+      entries = readdirSync(dir, { recursive: true, encoding: 'utf8' });
+    } catch {
+      return;
+    }
+    for (const file of entries.filter((f) => f.endsWith(ext))) {
+      for (const m of readFileSync(join(dir, file), 'utf8').matchAll(re)) add(m[1]!);
+    }
+  };
+  scan(join(dist, 'commands'), '.lua', luaKey);
+  scan(join(dist, 'classes'), '.js', jsKey);
+  return names;
+}
+
+export interface QueueDamage {
+  /** The backend key holding something other than what BullMQ keeps there. */
+  key: string;
+  problem: string;
+}
+
+/**
+ * What in a queue's storage would break BullMQ's own operations: on Redis, a job hash sitting on one of
+ * BullMQ's own keys (a job once added with an id such as `repeat` or `delayed`), after which every call
+ * touching that key fails with WRONGTYPE. The PostgreSQL backend keys jobs by (queue, id) columns, so
+ * no id reaches its structures.
+ */
+export async function queueDamage(queue: Queue): Promise<QueueDamage[]> {
+  const backend = queue.getBackend();
+  if (!(backend instanceof RedisQueueBackend)) return [];
+  const client = await backend.client;
+  const damage: QueueDamage[] = [];
+  // Every job hash has a `timestamp` field and none of BullMQ's own keys has one; on a key of another
+  // type the command fails with WRONGTYPE, which means the key is BullMQ's own.
+  await Promise.all(
+    [...backendKeyNames()].map(async (name) => {
+      const key = queue.toKey(name);
+      const found = await client.hexists(key, 'timestamp').catch(() => 0);
+      if (found === 1) damage.push({ key, problem: `holds a job with id "${name}", which is one of BullMQ's own key names` });
+    }),
+  );
+  damage.sort((a, b) => a.key.localeCompare(b.key));
+  return damage;
 }
