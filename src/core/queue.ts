@@ -539,3 +539,40 @@ export async function queueDamage(queue: Queue): Promise<QueueDamage[]> {
   damage.sort((a, b) => a.key.localeCompare(b.key));
   return damage;
 }
+
+/** A job taken out of a queue by `repairRedisQueue`: its id and its hash as stored. */
+export interface RemovedJob {
+  id: string;
+  fields: Record<string, string>;
+}
+
+/**
+ * Takes the jobs found by `queueDamage` out of a Redis queue: each job's hash (and the keys hung off it) is
+ * deleted and its id removed from every state list and set, in one MULTI, so the key is BullMQ's again.
+ * A job sitting on the queue's `meta` hash is merged with the queue's own settings and cannot be told
+ * apart from them; it is left and reported. Returns the removed jobs, so their data can be kept elsewhere.
+ */
+export async function repairRedisQueue(redis: Redis, queue: Queue): Promise<{ removed: RemovedJob[]; left: QueueDamage[] }> {
+  const removed: RemovedJob[] = [];
+  const left: QueueDamage[] = [];
+  for (const damage of await queueDamage(queue)) {
+    const id = damage.key.slice(queue.toKey('').length);
+    if (id === 'meta') {
+      left.push({ ...damage, problem: `${damage.problem}; its fields are mixed with the queue's settings: remove the job's fields (name, data, opts, timestamp, …) from it by hand` });
+      continue;
+    }
+    const fields = await redis.hgetall(damage.key);
+    const k = (name: string) => queue.toKey(name);
+    const tx = redis.multi();
+    // The hash first: with it gone the key may be the state list of the same name again.
+    tx.del(damage.key, ...['logs', 'lock', 'dependencies', 'processed', 'failed', 'unsuccessful'].map((s) => `${damage.key}:${s}`));
+    for (const list of ['wait', 'paused', 'active']) tx.lrem(k(list), 0, id);
+    for (const set of ['prioritized', 'delayed', 'completed', 'failed', 'waiting-children']) tx.zrem(k(set), id);
+    tx.srem(k('stalled'), id);
+    const results = (await tx.exec()) ?? [];
+    // A state structure of another type only fails its own command; the deletion is what must succeed.
+    if (results[0]?.[0]) throw results[0][0];
+    removed.push({ id, fields });
+  }
+  return { removed, left };
+}

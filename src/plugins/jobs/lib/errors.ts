@@ -29,7 +29,8 @@ const MAX_LOGGED_MESSAGE = 1000;
  * An error as it may be logged. pino's own error serializer writes every enumerable property, and errors
  * from the queue backends and from job handlers carry the job's data in them (ioredis: the command and its
  * arguments; HTTP clients: the request body; zod: the input), which may hold secrets or personal data. Only
- * the type, code, a bounded message and the stack go to the log.
+ * the type, code, a bounded message and the stack go to the log, under `error` (pino would run its own
+ * serializer again on an `err` key).
  */
 export function loggableError(e: unknown): { type: string; message: string; code?: string; stack?: string } {
   if (!(e instanceof Error)) return { type: typeof e, message: truncate(String(e)) };

@@ -199,7 +199,7 @@ export function createProcessor(deps: ProcessorDeps): Processor {
       return await attempt.run(() => entry.def.handler(parsed.data, attempt));
     } catch (err) {
       // Not the error itself: pino would write all its properties, and errors often carry the job's data.
-      attempt.log.warn({ err: loggableError(err) }, 'job attempt failed');
+      attempt.log.warn({ error: loggableError(err) }, 'job attempt failed');
       throw err;
     } finally {
       // The same id can run twice here only when a stalled job was handed out again; keep the newer one.

@@ -8,7 +8,8 @@ import { ActionError } from '../../../core/errors.js';
 import type { Logger } from 'pino';
 import type { CoreConfig, Db } from '../../../core/plugin.js';
 import type { QueueProvider } from '../../../core/queue-types.js';
-import { queueDamage } from '../../../core/queue.js';
+import { Redis } from 'ioredis';
+import { backendKeyNames, queueDamage, repairRedisQueue } from '../../../core/queue.js';
 import type { JobsConfig } from '../config.js';
 import type { JobDefinition } from './define-job.js';
 import type { JobRegistry } from './registry.js';
@@ -20,7 +21,7 @@ import { cronProblem, timezoneProblem } from './cron.js';
 import { createProcessor } from './processor.js';
 import { AddBatcher } from './batcher.js';
 import { CancelListener, publishCancel } from './cancel-bus.js';
-import { latestDeadLetter, markRedriven, recordDeadLetter } from './dead-letter.js';
+import { latestDeadLetter, markRedriven, recordDeadLetter, recordRemovedJob } from './dead-letter.js';
 import {
   bullState,
   CODE_SCHEDULE_SUFFIX,
@@ -110,7 +111,7 @@ export class JobsService {
         this.deps.log.error(
           { queue: name, keys, damage },
           `queue "${name}" is damaged and will not be used: ${damage.map((d) => `${d.key} ${d.problem}`).join('; ')}. ` +
-            `Jobs with such ids are refused since; to repair, delete the job ${keys.length > 1 ? 'hashes' : 'hash'} (redis-cli DEL ${keys.join(' ')}) and restart.`,
+            `Such ids are refused now; to repair it, run \`nself-plugins job repair ${name}\` (the jobs are kept in jobs.dead_letter) and restart.`,
         );
       }
     })().catch((e: unknown) => {
@@ -118,6 +119,32 @@ export class JobsService {
       throw e;
     });
     return this.checked;
+  }
+
+  /**
+   * Takes the jobs that damage a queue out of it (see `repairRedisQueue`), keeping each as a dead letter,
+   * after which the queue is used again. All known queues unless `only` is given.
+   */
+  async repairQueues(only?: readonly string[]): Promise<{ queue: string; removed: string[]; left: string[] }[]> {
+    const redisUrl = this.deps.core.REDIS_URL;
+    // Jobs are rows keyed by (queue, id) on PostgreSQL: no id can damage a queue there.
+    if (this.backend !== 'redis' || !redisUrl) return [];
+    const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+    try {
+      const out: { queue: string; removed: string[]; left: string[] }[] = [];
+      for (const name of only ?? this.registry.queues()) {
+        const { removed, left } = await repairRedisQueue(redis, this.deps.provider.queue(name));
+        for (const job of removed) {
+          await recordRemovedJob(this.deps.db, name, job, `removed by "nself-plugins job repair": its id "${job.id}" is one of BullMQ's own key names, which broke the queue`);
+        }
+        if (removed.length || left.length) out.push({ queue: name, removed: removed.map((r) => r.id), left: left.map((l) => `${l.key} ${l.problem}`) });
+        if (!left.length) this.damaged.delete(name);
+        if (removed.length) this.deps.log.warn({ queue: name, jobIds: removed.map((r) => r.id) }, 'queue repaired: jobs with reserved ids moved to jobs.dead_letter');
+      }
+      return out;
+    } finally {
+      redis.disconnect();
+    }
   }
 
   /** Damaged queues and why (empty when all are sound). */
@@ -208,9 +235,10 @@ export class JobsService {
 
   private async findJob(queue: string, id: string): Promise<{ q: Queue; job: Job | undefined }> {
     const q = this.queue(queue);
-    // Ids of any shape may exist (BullMQ numbers its own jobs, schedules use `repeat:…`); only absurd ones, and
-    // text no backend can hold (PostgreSQL would fail the lookup), are skipped.
-    if (id.length > 512 || textProblem(id)) return { q, job: undefined };
+    // Ids of any shape may exist (BullMQ numbers its own jobs, schedules use `repeat:…`); only absurd ones,
+    // text no backend can hold (PostgreSQL would fail the lookup) and BullMQ's own key names (on Redis the
+    // lookup would read a queue structure) are skipped.
+    if (id.length > 512 || textProblem(id) || backendKeyNames().has(id)) return { q, job: undefined };
     return { q, job: await q.getJob(id) };
   }
 
@@ -484,12 +512,12 @@ export class JobsService {
         // `finishedOn` is only set when the job failed for good, not when a retry was scheduled.
         if (!job?.finishedOn) return;
         // The job's data stays out of the log (it may hold secrets or personal data): it is in jobs.dead_letter.
-        log.error({ queue: name, jobId: job.id, job: job.name, attempts: job.attemptsMade, err: loggableError(err) }, 'job failed for good');
+        log.error({ queue: name, jobId: job.id, job: job.name, attempts: job.attemptsMade, error: loggableError(err) }, 'job failed for good');
         recordDeadLetter(this.deps.db, name, job).catch((e) =>
-          log.error({ queue: name, jobId: job.id, job: job.name, err: loggableError(e) }, 'could not record dead letter'),
+          log.error({ queue: name, jobId: job.id, job: job.name, error: loggableError(e) }, 'could not record dead letter'),
         );
       });
-      worker.on('error', (err) => log.error({ err: loggableError(err), queue: name }, 'job worker error'));
+      worker.on('error', (err) => log.error({ error: loggableError(err), queue: name }, 'job worker error'));
       this.workers.set(name, worker);
     }
     await Promise.all([...this.workers.values()].map((w) => w.waitUntilReady()));

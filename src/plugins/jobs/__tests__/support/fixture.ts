@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { createDb, type ClosableDb } from '../../../../core/db.js';
 import { createQueueProvider } from '../../../../core/queue.js';
 import type { ActionContext, CoreConfig, PluginManifest } from '../../../../core/plugin.js';
@@ -72,14 +72,22 @@ export interface Fixture {
 export async function createFixture(
   backend: Backend,
   redisDb: number,
-  opts: { plugins?: PluginManifest[]; env?: Record<string, string>; jobsDir?: string; pluginConfig?: Map<string, Record<string, unknown>>; redisUrl?: string } = {},
+  opts: {
+    plugins?: PluginManifest[];
+    env?: Record<string, string>;
+    jobsDir?: string;
+    pluginConfig?: Map<string, Record<string, unknown>>;
+    redisUrl?: string;
+    log?: Logger;
+  } = {},
 ): Promise<Fixture> {
   const scratch = await createScratchDatabase(`jobs_${backend}`);
   const db = createDb(scratch.url, { max: 10 });
   await db.query(readFileSync(join(JOBS_MIGRATION, 'up.sql'), 'utf8'));
   const redisUrl = backend === 'redis' ? (opts.redisUrl ?? redisUrlFor(redisDb)) : undefined;
   if (redisUrl) await flushRedis(redisUrl);
-  const provider = createQueueProvider({ databaseUrl: scratch.url, redisUrl, log: silentLog });
+  const log = opts.log ?? silentLog;
+  const provider = createQueueProvider({ databaseUrl: scratch.url, redisUrl, log });
   const ownDir = !opts.jobsDir;
   const jobsDir = opts.jobsDir ?? mkdtempSync(join(tmpdir(), 'nself-jobs-'));
   const config = jobsConfig.parse({ JOBS_DIR: jobsDir, ...opts.env });
@@ -87,7 +95,7 @@ export async function createFixture(
   const jobs = await createJobsService({
     provider,
     db,
-    log: silentLog,
+    log,
     core,
     config,
     plugins: opts.plugins ?? [],
@@ -108,7 +116,7 @@ export async function createFixture(
       return {
         config,
         core,
-        log: silentLog,
+        log,
         db,
         queue: provider,
         session: { role, userId: null, variables: { 'x-hasura-role': role } },
