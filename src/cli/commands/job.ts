@@ -14,7 +14,8 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--tz <zone>', 'IANA time zone of the schedule (default UTC)')
     .option('--queue <queue>', 'queue to run on (default: "scheduled" with --schedule, else "default")')
     .option('--dir <dir>', 'folder to write to (default JOBS_DIR, else ./jobs)')
-    .action((name: string, opts: { schedule?: string; tz?: string; queue?: string; dir?: string }) => {
+    .option('--description <text>', 'what the job does (its doc comment and `description`)')
+    .action((name: string, opts: { schedule?: string; tz?: string; queue?: string; dir?: string; description?: string }) => {
       const dir = resolve(ctx.cwd, opts.dir ?? (ctx.env.JOBS_DIR || jobsConfig.shape.JOBS_DIR.parse(undefined)));
       try {
         const file = scaffoldJob({ dir, name, ...opts });
