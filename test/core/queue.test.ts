@@ -17,7 +17,7 @@ describe.each(['postgres', 'redis'] as const)('queue provider on %s', (backend) 
   afterAll(async () => {
     // Redis is shared by every test file: remove this file's keys.
     if (backend === 'redis') {
-      for (const n of [name, `${name}-other`, `${name}-fail`]) await provider.queue(n).obliterate({ force: true });
+      for (const n of [name, `${name}-other`, `${name}-fail`, `${name}-stop`, `${name}-bulk-a`, `${name}-bulk-b`]) await provider.queue(n).obliterate({ force: true });
     }
     await provider.close();
     await db.drop();
@@ -61,6 +61,57 @@ describe.each(['postgres', 'redis'] as const)('queue provider on %s', (backend) 
     const job = await provider.queue(`${name}-fail`).add('explode', {}, { attempts: 1 });
     await expect(job.waitUntilFinished(failedEvents, 30_000)).rejects.toThrow('boom');
     expect(await job.getState()).toBe('failed');
+  });
+
+  it('claims no job once close() has begun, though one is waiting', async () => {
+    // BullMQ checks `closing` before it blocks for work but not after: on PostgreSQL close() ends the
+    // blocking wait as if a job had been announced and the worker went on to claim one. The provider's
+    // workers refuse every claim from the moment close() is called.
+    const qn = `${name}-stop`;
+    const job = await provider.queue(qn).add('waiting', {});
+    const worker = provider.worker(qn, async () => undefined, { autorun: false });
+    await worker.waitUntilReady();
+    const closed = worker.close();
+    const claim = (worker as unknown as { moveToActive(token: string): Promise<unknown> }).moveToActive('after-close');
+    await expect(claim).resolves.toBeUndefined();
+    await closed;
+    expect(await job.getState()).toBe('waiting');
+    // A worker that is not closing claims it as usual.
+    const other = provider.worker(qn, async () => undefined, { autorun: false });
+    await other.waitUntilReady();
+    const claimed = await (other as unknown as { moveToActive(token: string): Promise<{ id?: string } | undefined> }).moveToActive('open');
+    expect(claimed?.id).toBe(job.id);
+    await other.close();
+  });
+
+  it('adds jobs to several queues in one call, in order, and rejects without adding when the backend refuses one', async () => {
+    const jobs = await provider.addBulk([
+      { queue: `${name}-bulk-a`, name: 'one', data: { n: 1 } },
+      { queue: `${name}-bulk-b`, name: 'two', data: { n: 2 }, opts: { jobId: 'custom-two', delay: 60_000 } },
+      { queue: `${name}-bulk-a`, name: 'three', data: { n: 3 }, opts: { priority: 5 } },
+    ]);
+    expect(jobs.map((j) => [j.queueName, j.name, j.data])).toEqual([
+      [`${name}-bulk-a`, 'one', { n: 1 }],
+      [`${name}-bulk-b`, 'two', { n: 2 }],
+      [`${name}-bulk-a`, 'three', { n: 3 }],
+    ]);
+    expect(jobs[1]!.id).toBe('custom-two');
+    expect(await provider.queue(`${name}-bulk-a`).getJobCounts('waiting', 'prioritized')).toEqual({ waiting: 1, prioritized: 1 });
+    expect(await (await provider.queue(`${name}-bulk-b`).getJob('custom-two'))?.getState()).toBe('delayed');
+    // One queue alone goes through the same call.
+    const single = await provider.addBulk([{ queue: `${name}-bulk-b`, name: 'four', data: {} }]);
+    expect(single).toHaveLength(1);
+    expect(await provider.addBulk([])).toEqual([]);
+    // BullMQ's own refusal (an integer-looking custom id): nothing of the call is added on PostgreSQL,
+    // where the add is one statement; Redis runs the rest of its MULTI.
+    const before = await provider.queue(`${name}-bulk-a`).getJobCountByTypes('waiting');
+    await expect(
+      provider.addBulk([
+        { queue: `${name}-bulk-a`, name: 'five', data: {} },
+        { queue: `${name}-bulk-b`, name: 'six', data: {}, opts: { jobId: '42' } },
+      ]),
+    ).rejects.toThrow();
+    if (backend === 'postgres') expect(await provider.queue(`${name}-bulk-a`).getJobCountByTypes('waiting')).toBe(before);
   });
 
   if (backend === 'postgres') {
