@@ -8,6 +8,13 @@ export interface BulkJob {
   opts?: JobsOptions;
 }
 
+/** LISTEN/NOTIFY on the queue's PostgreSQL database. */
+export interface QueueNotifications {
+  /** Calls `onPayload` for every notification on `channel` until the returned function is called. */
+  listen(channel: string, onPayload: (payload: string) => void): Promise<() => void>;
+  notify(channel: string, payload: string): Promise<void>;
+}
+
 /**
  * BullMQ behind one interface whatever the engine: Redis when `REDIS_URL` is set, otherwise BullMQ's
  * PostgreSQL backend (same Queue/Worker API). Queues are created once per name and shared.
@@ -26,6 +33,11 @@ export interface QueueProvider {
   addBulk(jobs: readonly BulkJob[]): Promise<Job[]>;
   /** A new QueueEvents listener for `name`. */
   events(name: string): QueueEvents;
+  /**
+   * On the PostgreSQL backend: notifications carried by the connection the queues already LISTEN on, so a
+   * channel of a plugin's own costs no connection. Absent on Redis.
+   */
+  readonly notifications?: QueueNotifications;
   /** Backend round trip used by `/readyz`. */
   ping(): Promise<void>;
   close(): Promise<void>;

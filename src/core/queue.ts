@@ -2,6 +2,7 @@
  * BullMQ on Redis when `REDIS_URL` is set, otherwise on BullMQ's own PostgreSQL backend, behind one
  * `QueueProvider`. Handlers and plugins only ever see BullMQ's Queue/Worker/QueueEvents API.
  */
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -20,9 +21,9 @@ import {
   type BackendFactory,
   type ConnectionOptions,
   type IQueueBackend,
+  type JobJson,
   type JobProgress,
   type PgPool,
-  type PgPoolClient,
   type PostgresConnectionOptions,
   type Processor,
   type QueueOptions,
@@ -31,7 +32,7 @@ import {
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import type { Logger } from 'pino';
-import type { BulkJob, QueueProvider } from './queue-types.js';
+import type { BulkJob, QueueNotifications, QueueProvider } from './queue-types.js';
 
 export interface QueueProviderOptions {
   /** Redis (or Redis Cluster entry point) URL; when unset, the PostgreSQL backend is used. */
@@ -187,13 +188,24 @@ function strictAddFlow(flows: FlowProducer<IQueueBackend, unknown>): void {
 /**
  * A Worker that takes no job once it is closing or paused. BullMQ checks that flag before it blocks, but
  * not after: on the PostgreSQL backend, close() ends the blocking wait as if a job had been announced and
- * the worker then claims one, so a job added just after the stop began could still run here.
+ * the worker then claimed one, so a job added just after the stop began could still run here. And a job
+ * finishing as the stop begins fetches the next one in the same statement (decided a moment before);
+ * such a job is handed back to the queue at once instead of being run.
  */
 class StoppingWorker<D, R, B extends IQueueBackend = RedisQueueBackend, C = ConnectionOptions> extends Worker<D, R, string, B, JobProgress, C> {
   protected override async moveToActive(token: string, name?: string): Promise<Job<D, R, string>> {
     // BullMQ reads an empty claim as "no job"; its own signature has no room for that.
     if (this.closing || this.paused) return undefined as unknown as Job<D, R, string>;
     return super.moveToActive(token, name);
+  }
+
+  protected override async nextJobFromJobData(jobData?: JobJson, jobId?: string, token?: string): Promise<Job<D, R, string>> {
+    if (jobData && jobId && (this.closing || this.paused)) {
+      // Back to waiting, unlocked (and announced), for the next worker.
+      await this.getBackend().moveJobFromActiveToWait(jobId, token);
+      return super.nextJobFromJobData(undefined, undefined, token);
+    }
+    return super.nextJobFromJobData(jobData, jobId, token);
   }
 }
 
@@ -245,6 +257,7 @@ class RedisQueueProvider extends BaseProvider {
 
 class PostgresQueueProvider extends BaseProvider {
   readonly backend = 'postgres' as const;
+  readonly notifications: QueueNotifications;
   private readonly shared: SharedPostgres;
   private readonly factory: BackendFactory<PostgresQueueBackend, PostgresConnectionOptions>;
 
@@ -254,6 +267,13 @@ class PostgresQueueProvider extends BaseProvider {
     if (!Number.isInteger(poolMax) || poolMax < 1) throw new Error(`invalid queue pool size: ${poolMax}`);
     this.shared = new SharedPostgres(databaseUrl, schema, poolMax, log);
     this.factory = sharedPoolBackendFactory(this.shared);
+    const { listeners, pool, gate } = this.shared;
+    this.notifications = {
+      listen: (channel, onPayload) => listeners.subscribe(channel, onPayload),
+      notify: async (channel, payload) => {
+        await gate.run(() => pool.query('SELECT pg_notify($1, $2)', [channel, payload]));
+      },
+    };
   }
 
   // BullMQ ignores `connection` when a backend factory builds the connection; the option is still
@@ -262,7 +282,12 @@ class PostgresQueueProvider extends BaseProvider {
     return new Queue(name, { ...opts, connection: this.shared.pool }, this.factory) as unknown as Queue;
   }
   protected newWorker<D, R>(name: string, processor: Processor<D, R>, opts: Omit<WorkerOptions, 'connection'>): Worker<D, R> {
-    return new StoppingWorker<D, R, PostgresQueueBackend, PostgresConnectionOptions>(name, processor, { ...opts, connection: this.shared.pool }, this.factory) as unknown as Worker<D, R>;
+    return new StoppingWorker<D, R, PostgresQueueBackend, PostgresConnectionOptions>(
+      name,
+      processor,
+      { drainDelay: pgDrainDelay(), ...opts, connection: this.shared.pool },
+      this.factory,
+    ) as unknown as Worker<D, R>;
   }
   protected newEvents(name: string): QueueEvents {
     return new QueueEvents(name, { connection: this.shared.pool }, this.factory) as unknown as QueueEvents;
@@ -277,7 +302,8 @@ class PostgresQueueProvider extends BaseProvider {
     // Readiness means jobs can be added, not merely that the server answers: the first successful ping
     // also brings BullMQ's schema up to date.
     await withTimeout(this.shared.migrated(), 'queue schema migration');
-    await withTimeout(this.shared.pool.query('select 1'), 'PostgreSQL ping');
+    const { gate, pool } = this.shared;
+    await withTimeout(gate.run(() => pool.query('select 1')), 'PostgreSQL ping');
   }
 
   protected async closeConnections(): Promise<void> {
@@ -285,22 +311,26 @@ class PostgresQueueProvider extends BaseProvider {
   }
 }
 
-/** `application_name` of the provider's pooled connections (BullMQ renames each LISTEN connection after its queue). */
+/** `application_name` of the provider's pooled connections. */
 export const QUEUE_APPLICATION_NAME = 'nself-plugins:queue';
+/** `application_name` of the provider's one LISTEN connection. */
+export const QUEUE_LISTEN_APPLICATION_NAME = 'nself-plugins:queue-listen';
+/** The table where the names BullMQ gives its LISTEN connections are kept (see ListenHub). */
+const LISTENER_TABLE = 'nself_listener';
 
 /**
  * One provider's PostgreSQL resources. Left to itself, BullMQ gives every Queue, Worker and QueueEvents a
- * `pg.Pool` of its own (up to 10 connections each), so connections grow with the number of queues and a
- * few replicas exhaust a stock `max_connections`. Here every object runs its queries through one bounded
- * pool; only the objects that block (Worker, QueueEvents) add a connection each, for LISTEN.
+ * `pg.Pool` of its own (up to 10 connections each), and every Worker and QueueEvents a LISTEN connection
+ * more, so an idle replica with a handful of queues held about ten connections and a few replicas exhausted
+ * a stock `max_connections`. Here every object runs its queries through one bounded pool that closes idle
+ * connections, and all of them LISTEN through one connection (see ListenHub).
  */
 class SharedPostgres {
   readonly pool: pg.Pool;
-  /** Settings of every connection, pooled or LISTEN: BullMQ's SQL names its tables unqualified. */
-  private readonly clientConfig: pg.ClientConfig;
+  readonly listeners: ListenHub;
   private migration: Promise<void> | undefined;
-  /** LISTEN connections being closed, awaited by close() so none outlives the provider. */
-  private readonly ending = new Set<Promise<void>>();
+  /** Every query BullMQ runs goes through here (see DemandGate). */
+  readonly gate: DemandGate;
   private closed: Promise<void> | undefined;
 
   constructor(
@@ -309,21 +339,35 @@ class SharedPostgres {
     poolMax: number,
     private readonly log: Logger | undefined,
   ) {
-    this.clientConfig = clientConfig(databaseUrl, schema);
-    this.pool = new pg.Pool({ ...this.clientConfig, max: poolMax });
+    // Settings of every connection, pooled or LISTEN: BullMQ's SQL names its tables unqualified.
+    const config = clientConfig(databaseUrl, schema);
+    this.pool = new pg.Pool({ ...config, max: poolMax, idleTimeoutMillis: POOL_IDLE_MS });
+    this.gate = new DemandGate(poolMax);
     // An idle pooled connection that drops emits here; without a listener it would crash the process.
     this.pool.on('error', (err) => this.log?.warn({ err }, 'queue database pool error'));
+    this.listeners = new ListenHub({ ...config, application_name: QUEUE_LISTEN_APPLICATION_NAME }, () => this.migrated(), log);
   }
 
   /**
    * BullMQ's schema, brought up to date once per provider (BullMQ would otherwise migrate once per
-   * object). Its advisory lock keeps N replicas starting at once safe. A failure is retried on next use.
+   * object), with the listener table of ours beside it. Its advisory lock keeps N replicas starting at
+   * once safe. A failure is retried on next use.
    */
   migrated(): Promise<void> {
     this.migration ??= (async () => {
       const client = await this.pool.connect();
       try {
         await runQueueMigrations(client, this.schema);
+        await client.query('BEGIN');
+        // The same lock for every replica: CREATE TABLE IF NOT EXISTS alone races with itself.
+        await client.query("SELECT pg_advisory_xact_lock(hashtext('nself-plugins:queue-listener-table'))");
+        await client.query(
+          `CREATE TABLE IF NOT EXISTS ${LISTENER_TABLE} (id uuid PRIMARY KEY, pid integer NOT NULL, backend_start timestamptz NOT NULL, name text NOT NULL)`,
+        );
+        await client.query('COMMIT');
+      } catch (e) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw e;
       } finally {
         client.release();
       }
@@ -334,43 +378,101 @@ class SharedPostgres {
     return this.migration;
   }
 
-  /**
-   * A connection of its own for one object's LISTEN: a LISTEN subscription lives on one connection for
-   * the object's whole life, so taking it from the bounded pool would starve the queries.
-   */
-  async openListenClient(): Promise<PgPoolClient> {
-    if (this.closed) throw new Error('queue provider is closed');
-    const client = new pg.Client({ ...this.clientConfig, keepAlive: true, keepAliveInitialDelayMillis: LISTEN_KEEPALIVE_MS });
-    try {
-      await client.connect();
-    } catch (e) {
-      // A failed connect may leave a half-open socket behind.
-      void client.end().catch(() => undefined);
-      throw e;
-    }
-    // BullMQ gives a LISTEN client back with release(), which for this one means closing it.
-    return Object.assign(client, {
-      release: () => {
-        // BullMQ drops every listener first; a socket error while ending must not crash the process.
-        client.on('error', () => undefined);
-        const ended = client.end().catch(() => undefined);
-        this.ending.add(ended);
-        void ended.finally(() => this.ending.delete(ended));
-      },
-    });
-  }
-
   /** Called once, after every Queue, Worker and QueueEvents is closed: BullMQ never ends a pool it was given. */
   close(): Promise<void> {
     this.closed ??= (async () => {
-      await Promise.all(this.ending);
+      await this.listeners.close();
       await this.pool.end();
     })();
     return this.closed;
   }
 }
 
-/** Idle time before TCP keepalive probes a LISTEN connection, so a silent drop is noticed in seconds (as BullMQ does). */
+/**
+ * How long a pooled connection may sit idle before it is closed. Short: an idle replica only polls now and
+ * then, and should hold no pooled connection in between; under load the pool stays busy.
+ */
+const POOL_IDLE_MS = 2_000;
+/** How long queries wait for a busy connection before one more may be opened. */
+const GROW_AFTER_MS = 20;
+/** Queries finished in the last second or two from which on the load counts as work, not as polling. */
+const BUSY_QUERIES = 50;
+/** How long without any query waiting before one connection fewer may be used. */
+const SHRINK_AFTER_MS = 1_000;
+
+/**
+ * How many queries may run on the shared pool at once. pg.Pool opens a connection for every query that
+ * finds none idle, so the few queries an idle replica makes at one moment (its workers wake to poll and
+ * sweep for stalled jobs, all at once when started together) each opened a connection, kept alive by the
+ * next round. Here they take turns on one connection. Under work (more than `BUSY_QUERIES` a second or
+ * so), one more connection may be used each time queries have waited `GROW_AFTER_MS`, up to the pool's
+ * size; after `SHRINK_AFTER_MS` in which none waited, one fewer. Unused connections close after the pool's
+ * idle timeout.
+ */
+class DemandGate {
+  private limit = 1;
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
+  private grow: NodeJS.Timeout | undefined;
+  private lastWait = 0;
+  /** Queries finished in the current second and in the one before. */
+  private finished = { since: Date.now(), now: 0, before: 0 };
+
+  constructor(private readonly max: number) {}
+
+  async run<T>(query: () => Promise<T>): Promise<T> {
+    if (this.running < this.limit) this.running++;
+    else {
+      this.lastWait = Date.now();
+      await new Promise<void>((resolve) => {
+        this.waiting.push(resolve);
+        this.armGrow();
+      });
+    }
+    try {
+      return await query();
+    } finally {
+      this.release();
+    }
+  }
+
+  /** The slot goes straight to the next waiter, so no newcomer can slip past the limit. */
+  private release(): void {
+    const now = Date.now();
+    const f = this.finished;
+    if (now - f.since >= 1000) {
+      f.before = now - f.since >= 2000 ? 0 : f.now;
+      f.now = 0;
+      f.since = now;
+    }
+    f.now++;
+    const next = this.waiting.shift();
+    if (next) return next();
+    this.running--;
+    if (this.limit > 1 && now - this.lastWait > SHRINK_AFTER_MS) {
+      this.limit--;
+      this.lastWait = now;
+    }
+  }
+
+  private armGrow(): void {
+    if (this.grow || this.limit >= this.max) return;
+    this.grow = setTimeout(() => {
+      this.grow = undefined;
+      if (!this.waiting.length) return;
+      if (this.finished.now + this.finished.before >= BUSY_QUERIES) {
+        this.limit++;
+        this.running++;
+        this.waiting.shift()!();
+      }
+      if (this.waiting.length) this.armGrow();
+    }, GROW_AFTER_MS);
+    // A waiting query keeps the process alive through the one it waits for; the timer alone must not.
+    this.grow.unref();
+  }
+}
+
+/** Idle time before TCP keepalive probes the LISTEN connection, so a silent drop is noticed in seconds (as BullMQ does). */
 const LISTEN_KEEPALIVE_MS = 10_000;
 
 function clientConfig(databaseUrl: string, schema: string): pg.ClientConfig {
@@ -389,9 +491,288 @@ function clientConfig(databaseUrl: string, schema: string): pg.ClientConfig {
 }
 
 /**
- * A BullMQ connection whose queries go to the provider's shared pool. BullMQ's own handling of the
- * LISTEN connection (naming it after the worker for getWorkers(), rebuilding it after a drop, closing
- * it) is kept: it asks the "pool" for a client, and gets a dedicated connection.
+ * One LISTEN connection for every Worker and QueueEvents of a provider. BullMQ's PostgreSQL backend
+ * listens on two channels shared by all queues (`bullmq_jobs`, `bullmq_events`, the queue's name as
+ * payload) and filters by payload, so one connection can carry every object's subscription: each object
+ * gets a stand-in client that records its LISTENs and receives the notifications of its channels.
+ *
+ * BullMQ also names each object's LISTEN connection (`application_name`) so that `getWorkers()` finds
+ * workers across processes in `pg_stat_activity`. One connection cannot carry many names, so the names are
+ * kept in a table, keyed by the LISTEN connection's backend (pid and start time): rows of a connection that
+ * is gone no longer match and are swept at the next connect. `getClientList` reads them back.
+ *
+ * When the connection drops, every stand-in reports the error, as a dedicated connection would: BullMQ then
+ * asks for a new client and LISTENs again, and the first such request opens a new connection.
+ */
+class ListenHub {
+  private conn: Promise<pg.Client> | undefined;
+  private readonly clients = new Set<StandInListenClient>();
+  /** Channels of `subscribe`, listened to again on every new connection (BullMQ does that for its own). */
+  private readonly subscribers = new Map<string, Set<(payload: string) => void>>();
+  private retry: NodeJS.Timeout | undefined;
+  private closing = false;
+  /** Statements on the connection, one at a time (node-postgres deprecates overlapping ones). */
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly config: pg.ClientConfig,
+    private readonly ready: () => Promise<void>,
+    private readonly log: Logger | undefined,
+  ) {}
+
+  async attach(): Promise<StandInListenClient> {
+    if (this.closing) throw new Error('queue provider is closed');
+    await this.connection();
+    const client = new StandInListenClient(this);
+    this.clients.add(client);
+    return client;
+  }
+
+  /** The LISTEN connection, opened on first use and again after a drop. */
+  connection(): Promise<pg.Client> {
+    this.conn ??= this.open().catch((e: unknown) => {
+      this.conn = undefined;
+      throw e;
+    });
+    return this.conn;
+  }
+
+  private async open(): Promise<pg.Client> {
+    await this.ready();
+    const client = new pg.Client({ ...this.config, keepAlive: true, keepAliveInitialDelayMillis: LISTEN_KEEPALIVE_MS });
+    try {
+      await client.connect();
+      // Names of LISTEN connections that have ended.
+      await client.query(
+        `DELETE FROM ${LISTENER_TABLE} l WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = l.pid AND a.backend_start = l.backend_start)`,
+      );
+    } catch (e) {
+      // A failed connect may leave a half-open socket behind.
+      void client.end().catch(() => undefined);
+      throw e;
+    }
+    for (const channel of this.subscribers.keys()) await client.query(`LISTEN ${channel}`);
+    client.on('notification', (msg) => {
+      for (const c of this.clients) c.deliver(msg);
+      for (const fn of this.subscribers.get(msg.channel) ?? []) fn(msg.payload ?? '');
+    });
+    const dropped = (err: Error) => {
+      if (this.closing) return;
+      void this.conn?.then((current) => {
+        if (current !== client) return;
+        this.conn = undefined;
+        this.log?.warn({ err }, 'queue LISTEN connection lost; listening again on a new one');
+        void client.end().catch(() => undefined);
+        // As a dedicated connection would: BullMQ drops the client and asks for a new one.
+        for (const c of [...this.clients]) c.fail(err);
+        this.resubscribe();
+      });
+    };
+    client.on('error', dropped);
+    client.on('end', () => dropped(new Error('queue LISTEN connection ended')));
+    return client;
+  }
+
+  /** Listens on `channel` for a caller of our own until the returned function is called. */
+  async subscribe(channel: string, onPayload: (payload: string) => void): Promise<() => void> {
+    if (this.closing) throw new Error('queue provider is closed');
+    let fns = this.subscribers.get(channel);
+    if (!fns) this.subscribers.set(channel, (fns = new Set()));
+    fns.add(onPayload);
+    try {
+      await this.listen(channel);
+    } catch (e) {
+      fns.delete(onPayload);
+      throw e;
+    }
+    return () => {
+      fns.delete(onPayload);
+      // The LISTEN itself stays: harmless, and gone with the connection.
+    };
+  }
+
+  /** After a drop, our own subscribers have no BullMQ to ask for a new connection: open one for them. */
+  private resubscribe(): void {
+    if (this.closing || this.retry || ![...this.subscribers.values()].some((s) => s.size)) return;
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      this.connection().catch((err: unknown) => {
+        this.log?.warn({ err }, 'queue LISTEN connection could not be opened again; retrying');
+        this.resubscribe();
+      });
+    }, 1000);
+    this.retry.unref();
+  }
+
+  private exec(text: string, params?: unknown[]): Promise<unknown> {
+    const run = this.chain.then(async () => (await this.connection()).query(text, params));
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  async listen(channel: string): Promise<void> {
+    // Channels are identifiers here, never quoted: only names that need no quoting.
+    if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new Error(`unexpected LISTEN channel ${channel}`);
+    // LISTEN on a connection that already listens is a no-op, so nothing needs tracking here.
+    await this.exec(`LISTEN ${channel}`);
+  }
+
+  async register(id: string, name: string): Promise<void> {
+    await this.exec(
+      `INSERT INTO ${LISTENER_TABLE} (id, pid, backend_start, name)
+         SELECT $1, pid, backend_start, $2 FROM pg_stat_activity WHERE pid = pg_backend_pid()
+       ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, backend_start = excluded.backend_start, name = excluded.name`,
+      [id, name],
+    );
+  }
+
+  detach(client: StandInListenClient): void {
+    this.clients.delete(client);
+    // After a drop there is nothing to remove: the row no longer matches a live connection.
+    if (!client.named || this.closing || !this.conn) return;
+    this.exec(`DELETE FROM ${LISTENER_TABLE} WHERE id = $1`, [client.id]).catch((err: unknown) =>
+      this.log?.warn({ err }, 'could not remove a queue listener name'),
+    );
+  }
+
+  /** The names of every live LISTEN connection's objects, across processes (BullMQ's CLIENT LIST). */
+  static listNames(pool: pg.Pool): Promise<string[]> {
+    return pool
+      .query<{ name: string }>(
+        `SELECT l.name FROM ${LISTENER_TABLE} l JOIN pg_stat_activity a ON a.pid = l.pid AND a.backend_start = l.backend_start`,
+      )
+      .then((r) => r.rows.map((row) => row.name));
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    if (this.retry) clearTimeout(this.retry);
+    this.clients.clear();
+    this.subscribers.clear();
+    await this.chain;
+    const conn = await this.conn?.catch(() => undefined);
+    this.conn = undefined;
+    if (!conn) return;
+    // Its rows go with it: the name table is keyed by this connection's backend.
+    await conn.query(`DELETE FROM ${LISTENER_TABLE} WHERE pid = pg_backend_pid()`).catch(() => undefined);
+    await conn.end().catch(() => undefined);
+  }
+}
+
+/** What one BullMQ object sees as its LISTEN client: the statements BullMQ sends it, carried by the hub. */
+class StandInListenClient extends EventEmitter {
+  readonly id = randomUUID();
+  named = false;
+  private readonly channels = new Set<string>();
+  private released = false;
+
+  constructor(private readonly hub: ListenHub) {
+    super();
+  }
+
+  /** BullMQ sends `LISTEN <channel>` (after a comment) and `SELECT set_config('application_name', $1, false)`. */
+  async query(text: string, params?: unknown[]): Promise<{ rows: unknown[] }> {
+    const listen = /^\s*LISTEN\s+([A-Za-z_][A-Za-z0-9_]*)\s*;?\s*$/im.exec(text.replace(/--[^\n]*/g, ''));
+    if (listen) {
+      const channel = listen[1]!.toLowerCase();
+      await this.hub.listen(channel);
+      this.channels.add(channel);
+      return { rows: [] };
+    }
+    if (/set_config\(\s*'application_name'/.test(text) && typeof params?.[0] === 'string') {
+      await this.hub.register(this.id, params[0]);
+      this.named = true;
+      return { rows: [{ set_config: params[0] }] };
+    }
+    throw new Error('the shared queue LISTEN connection only takes LISTEN and the connection name');
+  }
+
+  deliver(msg: pg.Notification): void {
+    if (this.channels.has(msg.channel)) this.emit('notification', msg);
+  }
+
+  fail(err: Error): void {
+    // Without a listener EventEmitter would throw; BullMQ listens until it releases the client.
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+    else this.release();
+  }
+
+  /** BullMQ gives the client back when its object closes or after the connection failed. */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.removeAllListeners('notification');
+    this.hub.detach(this);
+  }
+}
+
+/** The channel BullMQ's adds notify, with the queue's name as payload (read from BullMQ, where it is private). */
+const JOBS_CHANNEL = (PostgresQueueBackend as unknown as { NOTIFY_CHANNEL: string }).NOTIFY_CHANNEL;
+
+/**
+ * How often, in seconds, an idle worker on PostgreSQL looks for work it was not told about (BullMQ's
+ * `drainDelay`, 5 s by default): every look is four queries, and an idle replica with a worker per queue
+ * looking every 5 s kept several pooled connections busy. Work is announced by NOTIFY (adds, and the
+ * operations PooledPostgresBackend announces), so this is only the fallback. Each worker gets its own value
+ * around it, so workers started together do not keep looking at the same moment.
+ */
+const PG_DRAIN_DELAY_SECONDS = 30;
+const pgDrainDelay = () => Math.round(PG_DRAIN_DELAY_SECONDS * (0.75 + Math.random() / 2));
+
+/**
+ * BullMQ's PostgreSQL backend on the provider's shared resources. Worker discovery reads the listener names
+ * (ListenHub). And the operations that make a job claimable without BullMQ announcing it (promoting, resuming,
+ * shortening a delay, recovering stalled jobs, lifting a rate limit) announce it here, on the channel adds use:
+ * otherwise a waiting worker only finds the job at its next poll, and workers here poll rarely (see
+ * PG_DRAIN_DELAY_SECONDS).
+ */
+class PooledPostgresBackend extends PostgresQueueBackend {
+  constructor(
+    private readonly shared: SharedPostgres,
+    private readonly name: string,
+    opts: PostgresConnectionOptions & Record<string, unknown>,
+    listenClientName: string | undefined,
+  ) {
+    super(new SharedPoolConnection(shared), name, opts as never, true, listenClientName);
+  }
+
+  private async announce<T>(done: T): Promise<T> {
+    await this.shared.gate.run(() => this.shared.pool.query('SELECT pg_notify($1, $2)', [JOBS_CHANNEL, this.name]));
+    return done;
+  }
+
+  override async promote(jobId: string): Promise<void> {
+    return this.announce(await super.promote(jobId));
+  }
+  override async promoteJobs(count?: number): Promise<number> {
+    return this.announce(await super.promoteJobs(count));
+  }
+  override async pause(pause: boolean): Promise<void> {
+    await super.pause(pause);
+    if (!pause) await this.announce(undefined);
+  }
+  override async changeDelay(jobId: string, delay: number): Promise<void> {
+    return this.announce(await super.changeDelay(jobId, delay));
+  }
+  override async moveStalledJobsToWait(): Promise<string[]> {
+    const ids = await super.moveStalledJobsToWait();
+    return ids.length ? this.announce(ids) : ids;
+  }
+  override async removeRateLimitKey(): Promise<number> {
+    return this.announce(await super.removeRateLimitKey());
+  }
+
+  override async getClientList(): Promise<string[]> {
+    // As BullMQ's own list (every named session of the database), plus the names the hub carries.
+    const [own, shared] = await Promise.all([super.getClientList(), ListenHub.listNames(this.shared.pool)]);
+    return [[own[0], ...shared.map((n) => `name=${n}`)].filter(Boolean).join('\n')];
+  }
+}
+
+/**
+ * A BullMQ connection whose queries go to the provider's shared pool and whose LISTEN client is a stand-in
+ * on the provider's one LISTEN connection. BullMQ's own handling of the LISTEN client (naming it for
+ * getWorkers(), asking for a new one after a drop, giving it back on close) is kept.
  */
 class SharedPoolConnection extends PostgresConnection {
   // BullMQ records the schema only for pools it builds itself.
@@ -426,10 +807,10 @@ class SharedPoolConnection extends PostgresConnection {
 function poolView(shared: SharedPostgres): PgPool {
   const events = new EventEmitter();
   const view = {
-    // BullMQ reads this to decide how long a worker may block on LISTEN; ours always keep alive.
+    // BullMQ reads this to decide how long a worker may block on LISTEN; the hub's connection keeps alive.
     options: { keepAlive: true },
-    query: (text: string, params?: readonly unknown[]) => shared.pool.query(text, params as unknown[] | undefined),
-    connect: () => shared.openListenClient(),
+    query: (text: string, params?: readonly unknown[]) => shared.gate.run(() => shared.pool.query(text, params as unknown[] | undefined)),
+    connect: () => shared.listeners.attach(),
     end: async () => undefined,
     on(event: string, listener: (...args: any[]) => void) {
       events.on(event, listener);
@@ -440,19 +821,19 @@ function poolView(shared: SharedPostgres): PgPool {
       return view;
     },
   };
-  return view as PgPool;
+  return view as unknown as PgPool;
 }
 
-/** createPostgresBackend, with every backend's connection built on the shared pool. */
+/** createPostgresBackend, with every backend built on the provider's shared resources. */
 function sharedPoolBackendFactory(shared: SharedPostgres): BackendFactory<PostgresQueueBackend, PostgresConnectionOptions> {
   return (name, opts, factoryOpts = {}) => {
-    // The names BullMQ gives the LISTEN connection, which getWorkers()/getQueueEvents() look for in
-    // pg_stat_activity (see createPostgresBackend).
+    // The names BullMQ gives the LISTEN connection, which getWorkers()/getQueueEvents() look for
+    // (see createPostgresBackend).
     const workerName = (opts as { name?: string }).name;
     let listenClientName: string | undefined;
     if (factoryOpts.withBlockingConnection) listenClientName = workerName ? `${name}:w:${workerName}` : name;
     else if (factoryOpts.blocking) listenClientName = `${name}:qe`;
-    return new PostgresQueueBackend(new SharedPoolConnection(shared), name, opts, true, listenClientName);
+    return new PooledPostgresBackend(shared, name, opts as never, listenClientName);
   };
 }
 

@@ -356,7 +356,7 @@ export class JobsService {
         if ((await job.getState()) !== 'active') throw e;
       }
     }
-    await publishCancel(this.deps.db, queue, id, reason);
+    await publishCancel(this.deps.db, this.deps.provider.notifications, queue, id, reason);
     for (let i = 0; i < 30; i++) {
       await sleep(100);
       if ((await job.getState()) !== 'active') return { id, queue, previousState: 'active', outcome: 'cancelled' };
@@ -499,7 +499,7 @@ export class JobsService {
     for (const n of names) this.queue(n);
     const { config, log } = this.deps;
     if (!this.cancels) {
-      this.cancels = new CancelListener(this.deps.db.pool, log);
+      this.cancels = new CancelListener(this.deps.db.pool, log, this.deps.provider.notifications);
       await this.cancels.start();
     }
     for (const name of names) {
