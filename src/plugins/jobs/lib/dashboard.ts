@@ -16,6 +16,8 @@ import { ActionError } from '../../../core/errors.js';
 import { backendKeyNames } from '../../../core/queue.js';
 import type { JobsConfig } from '../config.js';
 import type { JobsService } from './service.js';
+import type { EnqueueOptions } from './enqueue.js';
+import { jobsError } from './errors.js';
 
 export const DASHBOARD_PATH = '/admin/jobs';
 
@@ -127,6 +129,37 @@ export function dashboardGuard(config: DashboardAuth, throttle = new LoginThrott
   };
 }
 
+/**
+ * The options of the board's "add job" form (BullMQ's names) as `EnqueueOptions`: those `jobsEnqueue` also
+ * takes; anything else (`repeat`, retention, …) is a 400.
+ */
+function boardOptions(options: unknown): EnqueueOptions {
+  if (options === undefined || options === null) return {};
+  if (typeof options !== 'object' || Array.isArray(options)) throw jobsError('jobs/invalid-input', 'options must be an object');
+  const o = options as Record<string, unknown>;
+  const allowed = ['jobId', 'delay', 'priority', 'lifo', 'attempts'];
+  const other = Object.keys(o).filter((k) => !allowed.includes(k));
+  if (other.length) throw jobsError('jobs/invalid-input', `option${other.length > 1 ? 's' : ''} ${other.join(', ')} cannot be set here; allowed: ${allowed.join(', ')}`);
+  const int = (k: string, min: number, max: number) => {
+    const v = o[k];
+    if (v === undefined) return undefined;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw jobsError('jobs/invalid-input', `${k} must be a whole number from ${min} to ${max}`);
+    return v;
+  };
+  if (o.jobId !== undefined && typeof o.jobId !== 'string') throw jobsError('jobs/invalid-input', 'jobId must be a string');
+  if (o.lifo !== undefined && typeof o.lifo !== 'boolean') throw jobsError('jobs/invalid-input', 'lifo must be true or false');
+  const delayMs = int('delay', 0, Number.MAX_SAFE_INTEGER);
+  const priority = int('priority', 1, 2_097_151);
+  const attempts = int('attempts', 1, 1000);
+  return {
+    ...(o.jobId !== undefined ? { jobId: o.jobId as string } : {}),
+    ...(delayMs ? { delayMs } : {}),
+    ...(priority !== undefined ? { priority } : {}),
+    ...(o.lifo ? { lifo: true } : {}),
+    ...(attempts !== undefined ? { attempts } : {}),
+  };
+}
+
 /** A refusal bull-board answers with its status (it reads `statusCode`) rather than as a 500. */
 function boardError(e: unknown): unknown {
   if (e instanceof ActionError) return Object.assign(new Error(e.message), { statusCode: e.status });
@@ -149,7 +182,7 @@ class CheckedQueueAdapter extends BullMQAdapter {
 
   override async addJob(name: string, data: unknown, options: unknown): Promise<Job> {
     try {
-      return await this.svc.enqueueFromDashboard(this.queueName, name, data, options);
+      return await this.svc.enqueueOn(this.queueName, name, data ?? {}, boardOptions(options));
     } catch (e) {
       throw boardError(e);
     }
@@ -166,7 +199,7 @@ class CheckedQueueAdapter extends BullMQAdapter {
     return Object.assign(job, {
       async updateData(data: unknown) {
         try {
-          svc.checkDashboardEdit(queueName, job.name, { data });
+          svc.check(queueName, job.name, data);
         } catch (e) {
           throw boardError(e);
         }
@@ -174,7 +207,7 @@ class CheckedQueueAdapter extends BullMQAdapter {
       },
       async changeDelay(delay: number) {
         try {
-          svc.checkDashboardEdit(queueName, job.name, { data: job.data, delayMs: Math.round(delay) });
+          svc.check(queueName, job.name, job.data, { delayMs: Math.round(delay) });
         } catch (e) {
           throw boardError(e);
         }

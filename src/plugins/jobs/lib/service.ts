@@ -220,21 +220,23 @@ export class JobsService {
   }
 
   /**
-   * A job added from the dashboard's "add job" form, held to what `jobsEnqueue` checks (the job's schema,
-   * ids, text, size, delay limit) and given the same defaults (retention, attempts, backoff). The form
-   * speaks BullMQ's option names; those of `EnqueueOptions` are taken, anything else is a 400.
+   * Enqueues `name` on `queue` (a 400 if the job runs on another queue) with every check and default of
+   * `enqueue`, answering BullMQ's job itself (the dashboard shows it as it is).
    */
-  async enqueueFromDashboard(queue: string, name: string, data: unknown, options: unknown): Promise<Job> {
-    const def = this.definition(name);
-    if (def.queue !== queue) throw jobsError('jobs/invalid-input', `job "${name}" runs on queue "${def.queue}", not "${queue}"`);
-    return this.addOne(this.prepare(name, data ?? {}, dashboardOptions(options)));
+  async enqueueOn(queue: string, name: string, data: unknown, opts: EnqueueOptions): Promise<Job> {
+    this.assertRunsOn(queue, name);
+    return this.addOne(this.prepare(name, data, opts));
   }
 
-  /** The checks of `enqueueFromDashboard` for data edited in place, and for a new delay. */
-  checkDashboardEdit(queue: string, name: string, edit: { data?: unknown; delayMs?: number }): void {
+  /** Throws what `enqueueOn` would refuse for this data and these options, adding nothing. */
+  check(queue: string, name: string, data: unknown, opts: EnqueueOptions = {}): void {
+    this.assertRunsOn(queue, name);
+    this.prepare(name, data, opts);
+  }
+
+  private assertRunsOn(queue: string, name: string): void {
     const def = this.definition(name);
     if (def.queue !== queue) throw jobsError('jobs/invalid-input', `job "${name}" runs on queue "${def.queue}", not "${queue}"`);
-    this.prepare(name, edit.data === undefined ? {} : edit.data, edit.delayMs === undefined ? {} : { delayMs: edit.delayMs });
   }
 
   private async output({ def, opts }: ReturnType<JobsService['prepare']>, job: Job): Promise<JobsJob> {
@@ -565,34 +567,6 @@ export class JobsService {
     await this.cancels?.close();
     this.cancels = null;
   }
-}
-
-/** BullMQ option names the dashboard's form may use, as `EnqueueOptions`. */
-function dashboardOptions(options: unknown): EnqueueOptions {
-  if (options === undefined || options === null) return {};
-  if (typeof options !== 'object' || Array.isArray(options)) throw jobsError('jobs/invalid-input', 'options must be an object');
-  const o = options as Record<string, unknown>;
-  const allowed = ['jobId', 'delay', 'priority', 'lifo', 'attempts'];
-  const other = Object.keys(o).filter((k) => !allowed.includes(k));
-  if (other.length) throw jobsError('jobs/invalid-input', `option${other.length > 1 ? 's' : ''} ${other.join(', ')} cannot be set here; allowed: ${allowed.join(', ')}`);
-  const int = (k: string, min: number, max: number) => {
-    const v = o[k];
-    if (v === undefined) return undefined;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw jobsError('jobs/invalid-input', `${k} must be a whole number from ${min} to ${max}`);
-    return v;
-  };
-  if (o.jobId !== undefined && typeof o.jobId !== 'string') throw jobsError('jobs/invalid-input', 'jobId must be a string');
-  if (o.lifo !== undefined && typeof o.lifo !== 'boolean') throw jobsError('jobs/invalid-input', 'lifo must be true or false');
-  const delayMs = int('delay', 0, Number.MAX_SAFE_INTEGER);
-  const priority = int('priority', 1, 2_097_151);
-  const attempts = int('attempts', 1, 1000);
-  return {
-    ...(o.jobId !== undefined ? { jobId: o.jobId as string } : {}),
-    ...(delayMs ? { delayMs } : {}),
-    ...(priority !== undefined ? { priority } : {}),
-    ...(o.lifo ? { lifo: true } : {}),
-    ...(attempts !== undefined ? { attempts } : {}),
-  };
 }
 
 export function scheduleIdProblem(id: string): string | null {
