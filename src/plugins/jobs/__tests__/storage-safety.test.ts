@@ -188,6 +188,29 @@ describe.each(BACKENDS)('what the queue backend cannot hold, on %s', (backend) =
     expect(within.delayMs).toBeGreaterThan(MAX_DELAY_MS - 120_000);
   });
 
+  it('keeps job ids and dedup keys meaning what they mean when a bulk spans queues', async () => {
+    const before = await total();
+    const id = `bulk-${randomUUID()}`;
+    const key = `key-${randomUUID()}`;
+    const jobs = await jobsEnqueueBulk(
+      {
+        jobs: [
+          { name: 'jt.echo', data: { tag: 'a' }, options: { jobId: id } },
+          { name: 'jt.serial', data: { tag: 'b', label: 'first' }, options: { dedupKey: key } },
+          { name: 'jt.echo', data: { tag: 'c' }, options: { jobId: id } },
+          { name: 'jt.serial', data: { tag: 'd', label: 'second' }, options: { dedupKey: key } },
+        ],
+      },
+      ctx(),
+    );
+    expect(jobs.map((j) => j.queue)).toEqual(['default', 'jt.serial', 'default', 'jt.serial']);
+    // The second of each answers with the job that was kept.
+    expect(jobs[0]!.id).toBe(id);
+    expect(jobs[2]).toMatchObject({ id, data: { tag: 'a' } });
+    expect(jobs[3]).toMatchObject({ id: jobs[1]!.id, data: { tag: 'b', label: 'first' } });
+    expect(await total()).toBe(before + 2);
+  });
+
   it('logs a failing job by id, name, queue and attempt, without its data', async () => {
     const tag = randomUUID();
     const secret = `s3cret-${randomUUID()}`;

@@ -147,11 +147,6 @@ export class JobsService {
     }
   }
 
-  /** Damaged queues and why (empty when all are sound). */
-  get damagedQueues(): ReadonlyMap<string, string> {
-    return this.damaged;
-  }
-
   definition(name: string): JobDefinition {
     const entry = this.registry.get(name);
     if (!entry) {
