@@ -246,7 +246,8 @@ describe.each(BACKENDS)('what the queue backend cannot hold, on %s', (backend) =
     // refuses its rows.
     const redis = f.redisUrl ? new Redis(f.redisUrl) : null;
     const breakIt = async () => {
-      if (redis) await redis.hset('bull:jt.serial:events', 'broken', '1');
+      // (In place of the stream earlier adds left there.)
+      if (redis) await redis.multi().del('bull:jt.serial:events').hset('bull:jt.serial:events', 'broken', '1').exec();
       else {
         await f.db.query(`CREATE FUNCTION ${DEFAULT_QUEUE_SCHEMA}.refuse_serial() RETURNS trigger LANGUAGE plpgsql AS $$
           BEGIN IF NEW.queue = 'jt.serial' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$`);
