@@ -23,7 +23,7 @@ import { BACKENDS, flushRedis, JOBS_MIGRATION, redisUrlFor, waitFor } from './su
 import { testPlugin, track } from './support/test-plugin.js';
 
 const SECRET = 'damaged-queue-test-webhook-secret';
-const REDIS_DB = 6;
+const REDIS_DB = 4;
 
 describe.each(BACKENDS)('a queue holding jobs whose ids are BullMQ key names, on %s', (backend) => {
   let db: ScratchDatabase;

@@ -22,7 +22,7 @@ import { JobDataError, JobOptionsError, MAX_DELAY_MS } from '../lib/enqueue.js';
 import { MAX_DATA_DEPTH } from '../lib/storable.js';
 import { QueueAddError } from '../lib/errors.js';
 
-const REDIS_DB = 7;
+const REDIS_DB = 2;
 
 async function rejectsWith(p: Promise<unknown>, code: string, status = 400): Promise<ActionError> {
   const e = await p.then(
