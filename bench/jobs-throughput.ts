@@ -1,9 +1,14 @@
 /**
- * Job throughput: 10,000 jobs enqueued one by one through the `jobsEnqueue` action (the real dispatcher:
- * secret check, envelope, SDL input validation, handler, schema check, BullMQ add; 50 in flight) and run by
- * the jobs plugin's workers at concurrency 50, against raw BullMQ `addBulk` + a `Worker` at concurrency 50
- * running the same no-op handler. Both on Redis and on BullMQ's PostgreSQL backend, in the same run.
- * Goal ≥ 0.80× raw. Not a test: numbers depend on the machine and on what else runs on it.
+ * Job throughput: 10,000 jobs enqueued one by one through the `jobsEnqueue` action as Hasura calls it
+ * (`POST /actions/jobsEnqueue` with the secret header, to the real server listening on a port: listener,
+ * secret check, envelope, SDL input validation, handler, schema check, BullMQ add; 50 requests in flight,
+ * sent by a load generator in a process of its own) and run by the jobs plugin's workers at concurrency 50,
+ * against raw BullMQ `addBulk` + a `Worker` at concurrency 50 running the same no-op handler. Between the
+ * two, a bare `node:http` server that does nothing but parse the body and `Queue.add` it, through the same
+ * load generator: what HTTP alone costs. Both on Redis and on BullMQ's PostgreSQL backend, in the same run.
+ * Goal ≥ 0.80× raw. Not a test: numbers depend on the machine and on what else runs on it. The server and
+ * the workers share this process (as in one replica), so its CPU per job is theirs; the load generator's
+ * is not counted, as Hasura's would not be.
  *
  * Raw runs twice: as BullMQ comes (finished jobs kept forever, so it never deletes one while timed) and
  * with the options the plugin sets on every job (attempts, backoff, and the retention that keeps Redis
@@ -14,9 +19,13 @@
  *
  *   npx tsx bench/jobs-throughput.ts [jobs] [rounds]
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, Agent, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 import type { JobsOptions } from 'bullmq';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -25,12 +34,13 @@ import { z } from 'zod';
 import { Redis } from 'ioredis';
 import { createScratchDatabase, REDIS_URL } from '../test/support/db.js';
 import { createRuntime, type ServerRuntime } from '../src/core/runtime.js';
-import { createDispatcher, SECRET_HEADER } from '../src/core/dispatch.js';
+import { createServer, type NselfServer } from '../src/core/server.js';
+import { SECRET_HEADER } from '../src/core/dispatch.js';
 import { definePlugin } from '../src/core/plugin.js';
 import { jobsPlugin } from '../src/plugins/jobs/plugin.js';
 import { defineJob } from '../src/plugins/jobs/lib/define-job.js';
 import { jobOptions } from '../src/plugins/jobs/lib/enqueue.js';
-import { createJobsService } from '../src/plugins/jobs/lib/runtime.js';
+import { jobsServiceFor } from '../src/plugins/jobs/lib/runtime.js';
 import type { JobsService } from '../src/plugins/jobs/lib/service.js';
 import type { JobsConfig } from '../src/plugins/jobs/config.js';
 
@@ -133,42 +143,32 @@ async function rawRun(runtime: ServerRuntime, n: number, cpu: BackendCpu, opts: 
   return s;
 }
 
-/** Ours: every job through the jobsEnqueue action, 50 requests in flight; the plugin's workers run them. */
-async function oursRun(runtime: ServerRuntime, n: number, cpu: BackendCpu): Promise<Sample> {
-  const dispatch = createDispatcher(runtime);
-  const headers = { [SECRET_HEADER]: SECRET, 'content-type': 'application/json' };
-  completed = 0;
-  let next = 0;
-  let failures = 0;
-  const s = await measure(n, cpu, async () => {
-    await Promise.all(
-      Array.from({ length: CONCURRENCY }, async () => {
-        while (next < n) {
-          const i = next++;
-          const body = JSON.stringify({
-            action: { name: 'jobsEnqueue' },
-            input: { name: 'bench.noop', data: { i } },
-            session_variables: { 'x-hasura-role': 'service' },
-            request_query: 'mutation { jobsEnqueue(name: "bench.noop", data: {}) { id } }',
-          });
-          const r = await dispatch('action', 'jobsEnqueue', headers, body);
-          if (r.status !== 200) failures++;
-        }
-      }),
-    );
-    if (failures) throw new Error(`${failures} enqueues failed`);
-    await waitUntil(() => completed >= n, 'our jobs');
-  });
-  await runtime.queue.queue('bench.ours').obliterate({ force: true });
-  return s;
-}
+/* ------------------------------------------------------------------ load generator (its own process) */
 
-/** Ours in bulk: the jobsEnqueueBulk action with 1000 jobs per call (what a producer with many jobs uses). */
-async function oursBulkRun(runtime: ServerRuntime, n: number, cpu: BackendCpu): Promise<Sample> {
-  const dispatch = createDispatcher(runtime);
-  const headers = { [SECRET_HEADER]: SECRET, 'content-type': 'application/json' };
-  completed = 0;
-  const s = await measure(n, cpu, async () => {
+type LoadKind = 'enqueue' | 'bulk' | 'bare';
+
+/**
+ * The requests of one run, sent by `bench/jobs-throughput.ts --load` in a child process: `jobsEnqueue` one
+ * job per request with 50 in flight, `jobsEnqueueBulk` 1000 jobs per request one after another, or the
+ * bare server's plain body. Keep-alive connections, as Hasura's HTTP client keeps them.
+ */
+async function generateLoad(baseUrl: string, kind: LoadKind, n: number): Promise<number> {
+  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const post = (path: string, body: string) =>
+    new Promise<number>((resolveStatus, reject) => {
+      const req = request(
+        `${baseUrl}${path}`,
+        { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), [SECRET_HEADER]: SECRET } },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolveStatus(res.statusCode ?? 0));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+  let failures = 0;
+  if (kind === 'bulk') {
     for (let i = 0; i < n; i += 1000) {
       const jobs = Array.from({ length: Math.min(1000, n - i) }, (_, k) => ({ name: 'bench.noop', data: { i: i + k } }));
       const body = JSON.stringify({
@@ -177,12 +177,121 @@ async function oursBulkRun(runtime: ServerRuntime, n: number, cpu: BackendCpu): 
         session_variables: { 'x-hasura-role': 'service' },
         request_query: 'mutation ($jobs: [JobsEnqueueItem!]!) { jobsEnqueueBulk(jobs: $jobs) { id } }',
       });
-      const r = await dispatch('action', 'jobsEnqueueBulk', headers, body);
-      if (r.status !== 200) throw new Error(`jobsEnqueueBulk answered ${r.status}: ${r.body.slice(0, 200)}`);
+      if ((await post('/actions/jobsEnqueueBulk', body)) !== 200) failures++;
     }
+  } else {
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        while (next < n) {
+          const i = next++;
+          const body =
+            kind === 'bare'
+              ? JSON.stringify({ name: 'bench.noop', data: { i } })
+              : JSON.stringify({
+                  action: { name: 'jobsEnqueue' },
+                  input: { name: 'bench.noop', data: { i } },
+                  session_variables: { 'x-hasura-role': 'service' },
+                  request_query: 'mutation { jobsEnqueue(name: "bench.noop", data: {}) { id } }',
+                });
+          if ((await post(kind === 'bare' ? '/add' : '/actions/jobsEnqueue', body)) !== 200) failures++;
+        }
+      }),
+    );
+  }
+  agent.destroy();
+  return failures;
+}
+
+/** The load generator, started once per backend and told what to send for each run. */
+class LoadGenerator {
+  private readonly child: ChildProcess;
+  private readonly lines: AsyncIterator<string>;
+
+  constructor() {
+    this.child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--load'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    this.lines = createInterface({ input: this.child.stdout! })[Symbol.asyncIterator]();
+  }
+
+  /** Sends `n` jobs of `kind` to `url`; resolves when every request has been answered. */
+  async run(url: string, kind: LoadKind, n: number): Promise<void> {
+    this.child.stdin!.write(`${url} ${kind} ${n}\n`);
+    const { value } = await this.lines.next();
+    const failures = Number(/^DONE (\d+)$/.exec(String(value))?.[1] ?? NaN);
+    if (failures !== 0) throw new Error(`load generator: ${value}`);
+  }
+
+  stop(): void {
+    this.child.stdin!.end();
+  }
+}
+
+/** What the child process does: one run per line on stdin, `DONE <failures>` on stdout after each. */
+async function loadGeneratorMain(): Promise<void> {
+  for await (const line of createInterface({ input: process.stdin })) {
+    const [url, kind, n] = line.trim().split(' ');
+    const failures = await generateLoad(url!, kind as LoadKind, Number(n));
+    process.stdout.write(`DONE ${failures}\n`);
+  }
+}
+
+/** Ours: every job through the jobsEnqueue action over HTTP, 50 requests in flight; the plugin's workers run them. */
+async function oursRun(runtime: ServerRuntime, url: string, gen: LoadGenerator, n: number, cpu: BackendCpu): Promise<Sample> {
+  completed = 0;
+  const s = await measure(n, cpu, async () => {
+    await gen.run(url, 'enqueue', n);
+    await waitUntil(() => completed >= n, 'our jobs');
+  });
+  await runtime.queue.queue('bench.ours').obliterate({ force: true });
+  return s;
+}
+
+/** Ours in bulk: the jobsEnqueueBulk action over HTTP with 1000 jobs per call (what a producer with many jobs uses). */
+async function oursBulkRun(runtime: ServerRuntime, url: string, gen: LoadGenerator, n: number, cpu: BackendCpu): Promise<Sample> {
+  completed = 0;
+  const s = await measure(n, cpu, async () => {
+    await gen.run(url, 'bulk', n);
     await waitUntil(() => completed >= n, 'our bulk jobs');
   });
   await runtime.queue.queue('bench.ours').obliterate({ force: true });
+  return s;
+}
+
+/**
+ * A bare `node:http` server in front of raw BullMQ: parse the JSON body, `Queue.add` it with the plugin's
+ * job options, answer 200 with the id. The floor for "a job enqueued over HTTP", with none of the plugin's
+ * checks.
+ */
+async function startBareServer(runtime: ServerRuntime, opts: JobsOptions): Promise<{ url: string; server: Server }> {
+  const queue = runtime.queue.queue('bench.bare');
+  const server = createHttpServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const { name, data } = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { name: string; data: unknown };
+      queue.add(name, data, opts).then(
+        (job) => {
+          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ id: job.id }));
+        },
+        () => res.writeHead(500).end(),
+      );
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+}
+
+async function bareRun(runtime: ServerRuntime, url: string, gen: LoadGenerator, n: number, cpu: BackendCpu): Promise<Sample> {
+  const queue = runtime.queue.queue('bench.bare');
+  const worker = runtime.queue.worker('bench.bare', handler, { concurrency: CONCURRENCY });
+  await worker.waitUntilReady();
+  completed = 0;
+  const s = await measure(n, cpu, async () => {
+    await gen.run(url, 'bare', n);
+    await waitUntil(() => completed >= n, 'bare HTTP jobs');
+  });
+  await worker.close();
+  await queue.obliterate({ force: true });
   return s;
 }
 
@@ -200,11 +309,14 @@ export interface BackendResult {
   raw: VariantResult;
   /** Raw BullMQ with the options the plugin sets on every job (attempts, backoff, retention). */
   rawSameOptions: VariantResult;
+  /** A bare node:http server doing Queue.add per request, through the same load generator. */
+  bareHttp: VariantResult;
   ours: VariantResult;
   oursBulk: VariantResult;
-  /** Median throughput of ours over raw, and over raw with the same options. */
+  /** Median throughput of ours over raw, over raw with the same options, and over the bare HTTP server. */
   ratio: number;
   ratioSameOptions: number;
+  ratioBareHttp: number;
   bulkRatio: number;
   /** Raw's CPU per job over ours' (Node plus backend where known): 1 = the plugin costs nothing extra. */
   cpuRatio: number;
@@ -239,6 +351,7 @@ async function onBackend(backend: 'redis' | 'postgres', n: number, rounds: numbe
   await probe?.flushdb();
   await pgProbe?.connect();
   const cpu = probe ? redisCpu(probe) : postgresCpu(pgProbe!);
+  const gen = new LoadGenerator();
   const runtime = await createRuntime(
     {
       DATABASE_URL: db.url,
@@ -247,47 +360,59 @@ async function onBackend(backend: 'redis' | 'postgres', n: number, rounds: numbe
       PLUGINS_ENABLED: 'jobs,bench',
       LOG_LEVEL: 'silent',
       JOBS_DIR: '/nonexistent-jobs-dir',
+      // The plugin's own start hook runs the workers, on the benchmark's queue only.
+      JOBS_QUEUES: 'bench.ours',
     },
     { plugins: [jobsPlugin, benchPlugin], log: pino({ level: 'silent' }), defaultMetrics: false },
   );
   let jobs: JobsService | undefined;
+  let server: NselfServer | undefined;
+  let bare: Server | undefined;
   try {
-    jobs = await createJobsService({
-      provider: runtime.queue,
-      db: runtime.db,
-      log: runtime.log,
-      core: runtime.core,
-      config: runtime.pluginConfig.get('jobs') as JobsConfig,
-      plugins: runtime.plugins,
-      pluginConfig: runtime.pluginConfig,
-    });
-    await jobs.startWorkers(['bench.ours']);
+    // The start hook registers the jobs of the enabled plugins from its runtime (filled here where the core
+    // does not yet hand them over).
+    const base = runtime.pluginRuntime;
+    if (!base('jobs').plugins) {
+      (runtime as { pluginRuntime: ServerRuntime['pluginRuntime'] }).pluginRuntime = (name) => ({ ...base(name), plugins: runtime.plugins, pluginConfig: runtime.pluginConfig });
+    }
+    // The real server on a port, as Hasura calls it; its start hooks run the jobs plugin's workers.
+    server = createServer(runtime);
+    const { url } = await server.listen(0, '127.0.0.1');
+    jobs = await jobsServiceFor({ queue: runtime.queue, db: runtime.db, log: runtime.log, core: runtime.core, config: runtime.pluginConfig.get('jobs') as JobsConfig });
+    if (jobs.workingQueues.join() !== 'bench.ours') throw new Error(`unexpected workers: ${jobs.workingQueues.join(', ')}`);
     const sameOptions = jobOptions(benchJob, {}, jobs.defaults);
+    let bareUrl: string;
+    ({ url: bareUrl, server: bare } = await startBareServer(runtime, sameOptions));
     // Warm-up: connections, prepared scripts, JIT.
     const warm = Math.min(1000, n);
     await rawRun(runtime, warm, cpu);
     await rawRun(runtime, warm, cpu, sameOptions);
-    await oursRun(runtime, warm, cpu);
-    await oursBulkRun(runtime, warm, cpu);
+    await bareRun(runtime, bareUrl, gen, warm, cpu);
+    await oursRun(runtime, url, gen, warm, cpu);
+    await oursBulkRun(runtime, url, gen, warm, cpu);
     const raw: Sample[] = [];
     const rawSame: Sample[] = [];
+    const bareHttp: Sample[] = [];
     const ours: Sample[] = [];
     const bulk: Sample[] = [];
     // Interleaved rounds: the machine's other load hits every variant alike.
     for (let round = 0; round < rounds; round++) {
       raw.push(await rawRun(runtime, n, cpu));
       rawSame.push(await rawRun(runtime, n, cpu, sameOptions));
-      ours.push(await oursRun(runtime, n, cpu));
-      bulk.push(await oursBulkRun(runtime, n, cpu));
+      bareHttp.push(await bareRun(runtime, bareUrl, gen, n, cpu));
+      ours.push(await oursRun(runtime, url, gen, n, cpu));
+      bulk.push(await oursBulkRun(runtime, url, gen, n, cpu));
     }
     const r: BackendResult = {
       backend,
       raw: summarise(raw),
       rawSameOptions: summarise(rawSame),
+      bareHttp: summarise(bareHttp),
       ours: summarise(ours),
       oursBulk: summarise(bulk),
       ratio: 0,
       ratioSameOptions: 0,
+      ratioBareHttp: 0,
       bulkRatio: 0,
       cpuRatio: 0,
       cpuRatioSameOptions: 0,
@@ -295,6 +420,7 @@ async function onBackend(backend: 'redis' | 'postgres', n: number, rounds: numbe
     };
     r.ratio = r.ours.jobsPerSecond / r.raw.jobsPerSecond;
     r.ratioSameOptions = r.ours.jobsPerSecond / r.rawSameOptions.jobsPerSecond;
+    r.ratioBareHttp = r.ours.jobsPerSecond / r.bareHttp.jobsPerSecond;
     r.bulkRatio = r.oursBulk.jobsPerSecond / r.raw.jobsPerSecond;
     r.cpuRatio = totalCpu(r.raw) / totalCpu(r.ours);
     r.cpuRatioSameOptions = totalCpu(r.rawSameOptions) / totalCpu(r.ours);
@@ -307,16 +433,19 @@ async function onBackend(backend: 'redis' | 'postgres', n: number, rounds: numbe
     say(`${backend} (load average ${fmt(before)} before, ${fmt(r.loadAverage.after)} after; medians of ${rounds})`);
     line('raw addBulk+Worker', r.raw);
     line("raw, the plugin's job options (retention…)", r.rawSameOptions);
-    line(`jobsEnqueue ×${n} (50 in flight) + workers`, r.ours);
-    line(`jobsEnqueueBulk ×${Math.ceil(n / 1000)} (1000 each) + workers`, r.oursBulk);
+    line(`bare node:http + Queue.add ×${n} (50 in flight)`, r.bareHttp);
+    line(`POST /actions/jobsEnqueue ×${n} (50 in flight)`, r.ours);
+    line(`POST /actions/jobsEnqueueBulk ×${Math.ceil(n / 1000)} (1000 each)`, r.oursBulk);
     say(
-      `  jobsEnqueue: ${r.ratio.toFixed(2)}× raw, ${r.ratioSameOptions.toFixed(2)}× raw with the same options (goal ≥ 0.80×); ` +
-        `CPU per job: raw/ours ${r.cpuRatio.toFixed(2)}, same options ${r.cpuRatioSameOptions.toFixed(2)}; bulk ${r.bulkRatio.toFixed(2)}× raw`,
+      `  jobsEnqueue over HTTP: ${r.ratio.toFixed(2)}× raw, ${r.ratioSameOptions.toFixed(2)}× raw with the same options (goal ≥ 0.80×), ` +
+        `${r.ratioBareHttp.toFixed(2)}× the bare HTTP server; CPU per job: raw/ours ${r.cpuRatio.toFixed(2)}, same options ${r.cpuRatioSameOptions.toFixed(2)}; bulk ${r.bulkRatio.toFixed(2)}× raw`,
     );
     return r;
   } finally {
-    await jobs?.stopWorkers(5000);
-    await runtime.close();
+    gen.stop();
+    await new Promise((r) => (bare ? bare.close(r) : r(undefined)));
+    if (server) await server.shutdown('bench over');
+    else await runtime.close();
     probe?.disconnect();
     await pgProbe?.end();
     await db.drop();
@@ -336,5 +465,6 @@ export async function run(opts: { jobs?: number; rounds?: number; log?: (line: s
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  await run({ jobs: process.argv[2] ? Number(process.argv[2]) : undefined, rounds: process.argv[3] ? Number(process.argv[3]) : undefined });
+  if (process.argv[2] === '--load') await loadGeneratorMain();
+  else await run({ jobs: process.argv[2] ? Number(process.argv[2]) : undefined, rounds: process.argv[3] ? Number(process.argv[3]) : undefined });
 }

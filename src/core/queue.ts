@@ -2,26 +2,31 @@
  * BullMQ on Redis when `REDIS_URL` is set, otherwise on BullMQ's own PostgreSQL backend, behind one
  * `QueueProvider`. Handlers and plugins only ever see BullMQ's Queue/Worker/QueueEvents API.
  */
-import { EventEmitter } from 'node:events';
 import {
-  PostgresConnection,
+  FlowProducer,
   PostgresQueueBackend,
   Queue,
   QueueEvents,
+  RedisQueueBackend,
   Worker,
-  runMigrations as runQueueMigrations,
   type BackendFactory,
-  type PgPool,
-  type PgPoolClient,
+  type ConnectionOptions,
+  type IQueueBackend,
+  type Job,
+  type JobJson,
+  type JobProgress,
   type PostgresConnectionOptions,
   type Processor,
   type QueueOptions,
   type WorkerOptions,
 } from 'bullmq';
 import { Redis } from 'ioredis';
-import pg from 'pg';
 import type { Logger } from 'pino';
-import type { QueueProvider } from './queue-types.js';
+import type { BulkJob, QueueNotifications, QueueProvider } from './queue-types.js';
+import { pgDrainDelay, SharedPostgres, sharedPoolBackendFactory } from './queue-postgres.js';
+
+export { QUEUE_APPLICATION_NAME, QUEUE_LISTEN_APPLICATION_NAME } from './queue-postgres.js';
+export { backendKeyNames, queueDamage, repairRedisQueue, type QueueDamage, type RemovedJob } from './queue-keys.js';
 
 export interface QueueProviderOptions {
   /** Redis (or Redis Cluster entry point) URL; when unset, the PostgreSQL backend is used. */
@@ -65,7 +70,9 @@ abstract class BaseProvider implements QueueProvider {
   protected abstract newQueue(name: string, opts: Omit<QueueOptions, 'connection'>): Queue;
   protected abstract newWorker<D, R>(name: string, processor: Processor<D, R>, opts: Omit<WorkerOptions, 'connection'>): Worker<D, R>;
   protected abstract newEvents(name: string): QueueEvents;
+  protected abstract newFlowProducer(): FlowProducer<IQueueBackend, unknown>;
   abstract ping(): Promise<void>;
+  private flows: FlowProducer<IQueueBackend, unknown> | undefined;
   protected abstract closeConnections(): Promise<void>;
 
   /** `opts` apply when the queue is first created; later calls return that same instance. */
@@ -98,6 +105,35 @@ abstract class BaseProvider implements QueueProvider {
     return e;
   }
 
+  async addBulk(jobs: readonly BulkJob[]): Promise<Job[]> {
+    this.assertOpen();
+    if (jobs.length === 0) return [];
+    const queue = jobs[0]!.queue;
+    if (this.bulkInOneQueueIsAtomic && jobs.every((j) => j.queue === queue)) {
+      return this.queue(queue).addBulk(jobs.map((j) => ({ name: j.name, data: j.data, ...(j.opts ? { opts: j.opts } : {}) })));
+    }
+    for (const j of jobs) this.queue(j.queue);
+    if (!this.flows) {
+      const flows = this.newFlowProducer();
+      flows.on('error', (err) => this.log?.warn({ err }, 'flow producer error'));
+      strictAddFlow(flows);
+      this.track(flows);
+      this.flows = flows;
+      const close = flows.close.bind(flows);
+      flows.close = async () => {
+        if (this.flows === flows) this.flows = undefined;
+        await close();
+      };
+    }
+    // Each job is a flow without children: BullMQ's one atomic add across queues.
+    const trees = await this.flows.addBulk(jobs.map((j) => ({ queueName: j.queue, name: j.name, data: j.data, ...(j.opts ? { opts: j.opts } : {}) })));
+    if (!trees) throw new Error('queue provider is closed');
+    return trees.map((t) => t.job as Job);
+  }
+
+  /** Whether `Queue.addBulk` on one queue is already all-or-nothing (one SQL statement), and faster than a flow. */
+  protected abstract readonly bulkInOneQueueIsAtomic: boolean;
+
   close(): Promise<void> {
     this.closing ??= (async () => {
       // Workers first so no job starts while queues go away; then listeners and queues; the shared
@@ -113,7 +149,7 @@ abstract class BaseProvider implements QueueProvider {
     return this.closing;
   }
 
-  private track(c: Closable): void {
+  protected track(c: Closable): void {
     this.children.add(c);
     // One closed early by its owner is forgotten, so long-running servers do not accumulate them.
     const origClose = c.close.bind(c);
@@ -125,6 +161,45 @@ abstract class BaseProvider implements QueueProvider {
 
   private assertOpen(): void {
     if (this.closing) throw new Error('queue provider is closed');
+  }
+}
+
+/**
+ * BullMQ's FlowProducer.addBulk leaves a job it could not add without an id and reports nothing; here the
+ * first refusal rejects the call instead (PostgreSQL then has added none; Redis ran the rest of its MULTI).
+ */
+function strictAddFlow(flows: FlowProducer<IQueueBackend, unknown>): void {
+  const backend = flows.getBackend();
+  const addFlow = backend.addFlow.bind(backend);
+  backend.addFlow = async (entries: Parameters<IQueueBackend['addFlow']>[0]) => {
+    const results = await addFlow(entries);
+    const failed = results.find(([err, id]) => err || (typeof id === 'number' && id < 0));
+    if (failed) throw failed[0] ?? new Error(`the queue backend refused a job (code ${String(failed[1])})`);
+    return results;
+  };
+}
+
+/**
+ * A Worker that takes no job once it is closing or paused. BullMQ checks that flag before it blocks, but
+ * not after: on the PostgreSQL backend, close() ends the blocking wait as if a job had been announced and
+ * the worker then claimed one, so a job added just after the stop began could still run here. And a job
+ * finishing as the stop begins fetches the next one in the same statement (decided a moment before);
+ * such a job is handed back to the queue at once instead of being run.
+ */
+class StoppingWorker<D, R, B extends IQueueBackend = RedisQueueBackend, C = ConnectionOptions> extends Worker<D, R, string, B, JobProgress, C> {
+  protected override async moveToActive(token: string, name?: string): Promise<Job<D, R, string>> {
+    // BullMQ reads an empty claim as "no job"; its own signature has no room for that.
+    if (this.closing || this.paused) return undefined as unknown as Job<D, R, string>;
+    return super.moveToActive(token, name);
+  }
+
+  protected override async nextJobFromJobData(jobData?: JobJson, jobId?: string, token?: string): Promise<Job<D, R, string>> {
+    if (jobData && jobId && (this.closing || this.paused)) {
+      // Back to waiting, unlocked (and announced), for the next worker.
+      await this.getBackend().moveJobFromActiveToWait(jobId, token);
+      return super.nextJobFromJobData(undefined, undefined, token);
+    }
+    return super.nextJobFromJobData(jobData, jobId, token);
   }
 }
 
@@ -144,10 +219,15 @@ class RedisQueueProvider extends BaseProvider {
     return new Queue(name, { ...opts, connection: this.connection });
   }
   protected newWorker<D, R>(name: string, processor: Processor<D, R>, opts: Omit<WorkerOptions, 'connection'>): Worker<D, R> {
-    return new Worker<D, R>(name, processor, { ...opts, connection: this.connection });
+    return new StoppingWorker<D, R>(name, processor, { ...opts, connection: this.connection });
   }
   protected newEvents(name: string): QueueEvents {
     return new QueueEvents(name, { connection: this.connection });
+  }
+  // Redis pipelines a queue's addBulk without MULTI; a flow goes in one MULTI.
+  protected readonly bulkInOneQueueIsAtomic = false;
+  protected newFlowProducer(): FlowProducer<IQueueBackend, unknown> {
+    return new FlowProducer({ connection: this.connection }) as unknown as FlowProducer<IQueueBackend, unknown>;
   }
 
   async ping(): Promise<void> {
@@ -171,6 +251,7 @@ class RedisQueueProvider extends BaseProvider {
 
 class PostgresQueueProvider extends BaseProvider {
   readonly backend = 'postgres' as const;
+  readonly notifications: QueueNotifications;
   private readonly shared: SharedPostgres;
   private readonly factory: BackendFactory<PostgresQueueBackend, PostgresConnectionOptions>;
 
@@ -180,6 +261,13 @@ class PostgresQueueProvider extends BaseProvider {
     if (!Number.isInteger(poolMax) || poolMax < 1) throw new Error(`invalid queue pool size: ${poolMax}`);
     this.shared = new SharedPostgres(databaseUrl, schema, poolMax, log);
     this.factory = sharedPoolBackendFactory(this.shared);
+    const { listeners, pool, gate } = this.shared;
+    this.notifications = {
+      listen: (channel, onPayload) => listeners.subscribe(channel, onPayload),
+      notify: async (channel, payload) => {
+        await gate.run(() => pool.query('SELECT pg_notify($1, $2)', [channel, payload]));
+      },
+    };
   }
 
   // BullMQ ignores `connection` when a backend factory builds the connection; the option is still
@@ -188,193 +276,33 @@ class PostgresQueueProvider extends BaseProvider {
     return new Queue(name, { ...opts, connection: this.shared.pool }, this.factory) as unknown as Queue;
   }
   protected newWorker<D, R>(name: string, processor: Processor<D, R>, opts: Omit<WorkerOptions, 'connection'>): Worker<D, R> {
-    return new Worker(name, processor, { ...opts, connection: this.shared.pool }, this.factory) as unknown as Worker<D, R>;
+    return new StoppingWorker<D, R, PostgresQueueBackend, PostgresConnectionOptions>(
+      name,
+      processor,
+      { drainDelay: pgDrainDelay(), ...opts, connection: this.shared.pool },
+      this.factory,
+    ) as unknown as Worker<D, R>;
   }
   protected newEvents(name: string): QueueEvents {
     return new QueueEvents(name, { connection: this.shared.pool }, this.factory) as unknown as QueueEvents;
+  }
+  // One queue's addBulk is a single INSERT statement; a flow spans queues in a single statement too.
+  protected readonly bulkInOneQueueIsAtomic = true;
+  protected newFlowProducer(): FlowProducer<IQueueBackend, unknown> {
+    return new FlowProducer({ connection: this.shared.pool }, this.factory) as unknown as FlowProducer<IQueueBackend, unknown>;
   }
 
   async ping(): Promise<void> {
     // Readiness means jobs can be added, not merely that the server answers: the first successful ping
     // also brings BullMQ's schema up to date.
     await withTimeout(this.shared.migrated(), 'queue schema migration');
-    await withTimeout(this.shared.pool.query('select 1'), 'PostgreSQL ping');
+    const { gate, pool } = this.shared;
+    await withTimeout(gate.run(() => pool.query('select 1')), 'PostgreSQL ping');
   }
 
   protected async closeConnections(): Promise<void> {
     await this.shared.close();
   }
-}
-
-/** `application_name` of the provider's pooled connections (BullMQ renames each LISTEN connection after its queue). */
-export const QUEUE_APPLICATION_NAME = 'nself-plugins:queue';
-
-/**
- * One provider's PostgreSQL resources. Left to itself, BullMQ gives every Queue, Worker and QueueEvents a
- * `pg.Pool` of its own (up to 10 connections each), so connections grow with the number of queues and a
- * few replicas exhaust a stock `max_connections`. Here every object runs its queries through one bounded
- * pool; only the objects that block (Worker, QueueEvents) add a connection each, for LISTEN.
- */
-class SharedPostgres {
-  readonly pool: pg.Pool;
-  /** Settings of every connection, pooled or LISTEN: BullMQ's SQL names its tables unqualified. */
-  private readonly clientConfig: pg.ClientConfig;
-  private migration: Promise<void> | undefined;
-  /** LISTEN connections being closed, awaited by close() so none outlives the provider. */
-  private readonly ending = new Set<Promise<void>>();
-  private closed: Promise<void> | undefined;
-
-  constructor(
-    databaseUrl: string,
-    readonly schema: string,
-    poolMax: number,
-    private readonly log: Logger | undefined,
-  ) {
-    this.clientConfig = clientConfig(databaseUrl, schema);
-    this.pool = new pg.Pool({ ...this.clientConfig, max: poolMax });
-    // An idle pooled connection that drops emits here; without a listener it would crash the process.
-    this.pool.on('error', (err) => this.log?.warn({ err }, 'queue database pool error'));
-  }
-
-  /**
-   * BullMQ's schema, brought up to date once per provider (BullMQ would otherwise migrate once per
-   * object). Its advisory lock keeps N replicas starting at once safe. A failure is retried on next use.
-   */
-  migrated(): Promise<void> {
-    this.migration ??= (async () => {
-      const client = await this.pool.connect();
-      try {
-        await runQueueMigrations(client, this.schema);
-      } finally {
-        client.release();
-      }
-    })().catch((e: unknown) => {
-      this.migration = undefined;
-      throw e;
-    });
-    return this.migration;
-  }
-
-  /**
-   * A connection of its own for one object's LISTEN: a LISTEN subscription lives on one connection for
-   * the object's whole life, so taking it from the bounded pool would starve the queries.
-   */
-  async openListenClient(): Promise<PgPoolClient> {
-    if (this.closed) throw new Error('queue provider is closed');
-    const client = new pg.Client({ ...this.clientConfig, keepAlive: true, keepAliveInitialDelayMillis: LISTEN_KEEPALIVE_MS });
-    try {
-      await client.connect();
-    } catch (e) {
-      // A failed connect may leave a half-open socket behind.
-      void client.end().catch(() => undefined);
-      throw e;
-    }
-    // BullMQ gives a LISTEN client back with release(), which for this one means closing it.
-    return Object.assign(client, {
-      release: () => {
-        // BullMQ drops every listener first; a socket error while ending must not crash the process.
-        client.on('error', () => undefined);
-        const ended = client.end().catch(() => undefined);
-        this.ending.add(ended);
-        void ended.finally(() => this.ending.delete(ended));
-      },
-    });
-  }
-
-  /** Called once, after every Queue, Worker and QueueEvents is closed: BullMQ never ends a pool it was given. */
-  close(): Promise<void> {
-    this.closed ??= (async () => {
-      await Promise.all(this.ending);
-      await this.pool.end();
-    })();
-    return this.closed;
-  }
-}
-
-/** Idle time before TCP keepalive probes a LISTEN connection, so a silent drop is noticed in seconds (as BullMQ does). */
-const LISTEN_KEEPALIVE_MS = 10_000;
-
-function clientConfig(databaseUrl: string, schema: string): pg.ClientConfig {
-  const searchPath = `-c search_path="${schema}"`;
-  // node-postgres lets parameters in the URL override the config object, so `options` given in the URL
-  // would silently drop the search_path: merge them here instead.
-  const url = new URL(databaseUrl);
-  const given = url.searchParams.get('options');
-  if (given !== null) url.searchParams.delete('options');
-  return {
-    connectionString: given === null ? databaseUrl : url.toString(),
-    options: given ? `${given} ${searchPath}` : searchPath,
-    // A name set in the URL or PGAPPNAME still wins.
-    fallback_application_name: QUEUE_APPLICATION_NAME,
-  };
-}
-
-/**
- * A BullMQ connection whose queries go to the provider's shared pool. BullMQ's own handling of the
- * LISTEN connection (naming it after the worker for getWorkers(), rebuilding it after a drop, closing
- * it) is kept: it asks the "pool" for a client, and gets a dedicated connection.
- */
-class SharedPoolConnection extends PostgresConnection {
-  // BullMQ records the schema only for pools it builds itself.
-  override readonly schema: string;
-  private readiness: Promise<void> | undefined;
-
-  constructor(private readonly shared: SharedPostgres) {
-    super(poolView(shared));
-    this.schema = shared.schema;
-  }
-
-  /** Readiness is the shared migration, run once per provider, instead of one schema check per object. */
-  override waitUntilReady(): Promise<void> {
-    this.readiness ??= this.shared.migrated().then(
-      () => {
-        // As BullMQ does: deferred, so listeners attached right after construction still hear it.
-        setTimeout(() => this.emit('ready'), 0);
-      },
-      (e: unknown) => {
-        this.readiness = undefined;
-        throw e;
-      },
-    );
-    return this.readiness;
-  }
-}
-
-/**
- * What one BullMQ object sees as its `pg.Pool`. BullMQ ends only pools it built, so `end` is never
- * called; `connect` is only reached for the LISTEN client, as readiness never checks a client out.
- */
-function poolView(shared: SharedPostgres): PgPool {
-  const events = new EventEmitter();
-  const view = {
-    // BullMQ reads this to decide how long a worker may block on LISTEN; ours always keep alive.
-    options: { keepAlive: true },
-    query: (text: string, params?: readonly unknown[]) => shared.pool.query(text, params as unknown[] | undefined),
-    connect: () => shared.openListenClient(),
-    end: async () => undefined,
-    on(event: string, listener: (...args: any[]) => void) {
-      events.on(event, listener);
-      return view;
-    },
-    removeAllListeners(event?: string) {
-      events.removeAllListeners(event);
-      return view;
-    },
-  };
-  return view as PgPool;
-}
-
-/** createPostgresBackend, with every backend's connection built on the shared pool. */
-function sharedPoolBackendFactory(shared: SharedPostgres): BackendFactory<PostgresQueueBackend, PostgresConnectionOptions> {
-  return (name, opts, factoryOpts = {}) => {
-    // The names BullMQ gives the LISTEN connection, which getWorkers()/getQueueEvents() look for in
-    // pg_stat_activity (see createPostgresBackend).
-    const workerName = (opts as { name?: string }).name;
-    let listenClientName: string | undefined;
-    if (factoryOpts.withBlockingConnection) listenClientName = workerName ? `${name}:w:${workerName}` : name;
-    else if (factoryOpts.blocking) listenClientName = `${name}:qe`;
-    return new PostgresQueueBackend(new SharedPoolConnection(shared), name, opts, true, listenClientName);
-  };
 }
 
 function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {

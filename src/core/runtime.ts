@@ -108,6 +108,8 @@ function trackQueues(inner: QueueProvider): { provider: QueueProvider; depth: ()
     queue: (name, opts) => (names.add(name), inner.queue(name, opts)),
     worker: (name, processor, opts) => (names.add(name), inner.worker(name, processor, opts)),
     events: (name) => inner.events(name),
+    addBulk: (jobs) => (jobs.forEach((j) => names.add(j.queue)), inner.addBulk(jobs)),
+    notifications: inner.notifications,
     ping: () => inner.ping(),
     close: () => inner.close(),
   };

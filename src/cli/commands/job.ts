@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { CliError, type CliContext } from '../context.js';
 import { jobsConfig } from '../../plugins/jobs/config.js';
 import { scaffoldJob, ScaffoldError } from '../../plugins/jobs/lib/scaffold.js';
+import { queueNameProblem } from '../../plugins/jobs/lib/names.js';
 
 export function register(program: Command, ctx: CliContext): void {
   const job = program.command('job').description('The app\'s own background jobs (files in JOBS_DIR)');
@@ -13,7 +14,8 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--tz <zone>', 'IANA time zone of the schedule (default UTC)')
     .option('--queue <queue>', 'queue to run on (default: "scheduled" with --schedule, else "default")')
     .option('--dir <dir>', 'folder to write to (default JOBS_DIR, else ./jobs)')
-    .action((name: string, opts: { schedule?: string; tz?: string; queue?: string; dir?: string }) => {
+    .option('--description <text>', 'what the job does (its doc comment and `description`)')
+    .action((name: string, opts: { schedule?: string; tz?: string; queue?: string; dir?: string; description?: string }) => {
       const dir = resolve(ctx.cwd, opts.dir ?? (ctx.env.JOBS_DIR || jobsConfig.shape.JOBS_DIR.parse(undefined)));
       try {
         const file = scaffoldJob({ dir, name, ...opts });
@@ -22,6 +24,46 @@ export function register(program: Command, ctx: CliContext): void {
       } catch (e) {
         if (e instanceof ScaffoldError) throw new CliError(e.message);
         throw e;
+      }
+    });
+
+  job
+    .command('repair [queues...]')
+    .usage('[queues...]  (default: every queue this installation knows)')
+    .description('Take jobs whose ids are BullMQ key names out of Redis queues they broke, keeping them in jobs.dead_letter')
+    .action(async (queues: string[]) => {
+      const { createRuntime } = await import('../../core/runtime.js');
+      const { ALL_PLUGINS } = await import('../../plugins/index.js');
+      const { jobsPlugin } = await import('../../plugins/jobs/plugin.js');
+      const { buildJobsService } = await import('../../plugins/jobs/lib/runtime.js');
+      const catalogue = ALL_PLUGINS.some((p) => p.name === 'jobs') ? ALL_PLUGINS : [...ALL_PLUGINS, jobsPlugin];
+      const runtime = await createRuntime(ctx.env, { plugins: catalogue });
+      try {
+        const jobs = await buildJobsService({
+          provider: runtime.queue,
+          db: runtime.db,
+          log: runtime.log.child({ plugin: 'jobs' }),
+          core: runtime.core,
+          config: runtime.pluginConfig.get('jobs') as import('../../plugins/jobs/config.js').JobsConfig,
+          plugins: runtime.plugins,
+          pluginConfig: runtime.pluginConfig,
+        });
+        // Any queue may be named, also one of a plugin no longer enabled: its jobs are still in Redis.
+        const bad = queues.map(queueNameProblem).filter((p): p is string => !!p);
+        if (bad.length) throw new CliError(bad.join('; '));
+        if (jobs.backend !== 'redis') {
+          ctx.out('nothing to repair: on PostgreSQL no job id can damage a queue');
+          return;
+        }
+        const repaired = await jobs.repairQueues(queues.length ? queues : undefined);
+        if (!repaired.length) ctx.out('every queue is sound');
+        for (const r of repaired) {
+          if (r.removed.length) ctx.out(`${r.queue}: moved ${r.removed.map((id) => JSON.stringify(id)).join(', ')} to jobs.dead_letter`);
+          for (const l of r.left) ctx.err(`${r.queue}: ${l}`);
+        }
+        if (repaired.some((r) => r.left.length)) throw new CliError('some damage needs repair by hand (see above)');
+      } finally {
+        await runtime.close();
       }
     });
 }

@@ -27,6 +27,7 @@ export const jobsConfig = z.object({
   JOBS_BACKOFF_DELAY_MS: int(0, 86_400_000, 1000, 'Base delay of the exponential retry backoff (doubles each attempt).'),
   JOBS_BACKOFF_JITTER: z.coerce.number().min(0).max(1).default(0.5).describe('Random share (0–1) taken off each retry delay so failed jobs do not retry in lockstep.'),
   JOBS_DEFAULT_TIMEOUT_MS: int(0, 86_400_000, 15 * 60_000, 'Time one attempt may run before it fails as timed out (0: no limit) unless the job declares its own.'),
+  JOBS_MAX_DATA_BYTES: int(1024, 64 * 1024 * 1024, 512 * 1024, 'Largest job data accepted, in bytes of JSON; larger data is refused when enqueued (keep big payloads in storage and pass their key).'),
   JOBS_COMPLETED_MAX_AGE_SECONDS: int(0, 365 * DAY, DAY, 'Completed jobs are removed from the queue after this many seconds.'),
   JOBS_COMPLETED_MAX_COUNT: int(0, 10_000_000, 1000, 'At most this many completed jobs are kept per queue.'),
   JOBS_FAILED_MAX_AGE_SECONDS: int(0, 365 * DAY, 7 * DAY, 'Failed jobs (the dead-letter set) are removed from the queue after this many seconds.'),

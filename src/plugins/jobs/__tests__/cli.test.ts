@@ -11,6 +11,8 @@ import { runCli } from '../../../cli/main.js';
 import { packageRoot } from '../../../core/paths.js';
 import { BACKENDS, createFixture, waitFor, type Fixture } from './support/fixture.js';
 import { loadJobFile, JobFileError } from '../lib/loader.js';
+import { defineJobImport, renderJobFile } from '../lib/scaffold.js';
+import ts from 'typescript';
 
 const scratchDir = (label: string) => join(packageRoot, '.data', `jobs-test-${label}-${randomBytes(4).toString('hex')}`);
 
@@ -54,6 +56,67 @@ describe('nself-plugins job create', () => {
     }
     expect(() => readFileSync(join(dir, 'x1.ts'))).toThrow();
     expect(readFileSync(join(dir, 'existing-one.ts'), 'utf8')).toBe(before);
+  });
+});
+
+describe('job files written for any text', () => {
+  const dir = scratchDir('hostile');
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const hostile = [
+    '*/5 * * * *',
+    'ends the comment */ and opens /* another',
+    '`${process.exit(1)}` backticks and ${template}',
+    '"double" \'single\' \\ backslash \\" escaped quote',
+    'line one\nline two\r\n// a comment */ export default 1; /*',
+    'separators \u2028 and \u2029 inside',
+    'nul \u0000 and bell \u0007 and del \u007f',
+    'lone \ud800 and \udfff surrogates',
+    'unicode: Grüße 日本語 💥 \u00a0 \ufeff',
+    '*/',
+    '*',
+    '\\',
+  ];
+
+  /** Syntax errors TypeScript finds in `text`. */
+  function syntaxErrors(text: string): string[] {
+    const out = ts.transpileModule(text, { reportDiagnostics: true, compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } });
+    return (out.diagnostics ?? []).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+  }
+
+  it.each(hostile.map((h, i) => [i, h] as [number, string]))('compiles and loads with hostile text #%i in the schedule, time zone and description', async (i, text) => {
+    const source = renderJobFile({
+      name: `hostile-${i}`,
+      queue: 'scheduled',
+      schedule: text,
+      tz: text,
+      description: text,
+      importFrom: defineJobImport(dir),
+    });
+    expect(syntaxErrors(source)).toEqual([]);
+    // Nothing of the text escaped into code: the module exports exactly the definition, with the text intact.
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, `hostile-${i}.ts`);
+    writeFileSync(file, source);
+    const [def] = await loadJobFile(file);
+    expect(def!.name).toBe(`hostile-${i}`);
+    expect(def!.description).toBe(text);
+    expect(def!.schedule).toEqual({ cron: text, tz: text });
+    // The doc comment is one line that ends where the file's own comment ends.
+    expect(source.split('\n')[3]).toMatch(/^\/\*\* hostile-\d+: [^\n]* \*\/$/);
+    expect(source.split('\n')[3]!.slice(0, -3)).not.toContain('*/');
+  });
+
+  it('writes a file that loads for an everyday step schedule and a description, through the CLI', async () => {
+    const r = await cli(['job', 'create', 'every-five', '--schedule', '*/5 * * * *', '--description', 'Sends */digests/* every "five" minutes', '--dir', dir]);
+    expect(r).toMatchObject({ code: 0 });
+    const file = join(dir, 'every-five.ts');
+    expect(syntaxErrors(readFileSync(file, 'utf8'))).toEqual([]);
+    const [def] = await loadJobFile(file);
+    expect(def).toMatchObject({ name: 'every-five', queue: 'scheduled', description: 'Sends */digests/* every "five" minutes', schedule: { cron: '*/5 * * * *', tz: 'UTC' } });
+    const bad = await cli(['job', 'create', 'nul-desc', '--description', 'a\u0000b', '--dir', dir]);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/--description must be at most 500 characters of text/);
   });
 });
 

@@ -16,7 +16,8 @@ describe.each(BACKENDS)('graceful shutdown on %s', (backend) => {
     await f.jobs.startWorkers(['jt.slow']);
     const t = randomUUID();
     const running = await f.jobs.enqueue('jt.slow', { tag: t, ms: 1500 }, { timeoutMs: 0 });
-    await waitFor(async () => (await f!.jobs.get('jt.slow', running.id))?.state === 'active');
+    // Running, not only claimed: a job claimed but not started when the stop begins goes back to the queue.
+    await waitFor(async () => track(t).runs === 1 && (await f!.jobs.get('jt.slow', running.id))?.state === 'active');
     const stopped = f.jobs.stopWorkers(20_000);
     // Enqueued after the stop began: must stay waiting.
     const later = await f.jobs.enqueue('jt.slow', { tag: t, ms: 10 }, { timeoutMs: 0 });
@@ -29,12 +30,32 @@ describe.each(BACKENDS)('graceful shutdown on %s', (backend) => {
     expect(track(t).signals).toEqual([]);
   });
 
+  it('never starts a job enqueued after the stop began, round after round', async () => {
+    // The race behind an intermittent failure of the test above: the stop wakes a worker blocked waiting
+    // for work, which then claimed whatever had just been added. Repeated, so that a return shows.
+    f = await createFixture(backend, 9, { plugins: [testPlugin] });
+    const states: string[] = [];
+    for (let round = 0; round < 12; round++) {
+      await f.jobs.startWorkers(['jt.slow']);
+      const t = randomUUID();
+      await f.jobs.enqueue('jt.slow', { tag: t, ms: 200 }, { timeoutMs: 0 });
+      await waitFor(() => track(t).runs === 1);
+      const stopped = f.jobs.stopWorkers(20_000);
+      const later = await f.jobs.enqueue('jt.slow', { tag: t, ms: 10 }, { timeoutMs: 0 });
+      await stopped;
+      states.push(String((await f.jobs.get('jt.slow', later.id))?.state));
+      expect(track(t).runs).toBe(1);
+      await f.jobs.drain('jt.slow');
+    }
+    expect(states).toEqual(Array(12).fill('waiting'));
+  }, 60_000);
+
   it('gives up waiting after the shutdown timeout, leaving the job for another worker', async () => {
     f = await createFixture(backend, 9, { plugins: [testPlugin] });
     await f.jobs.startWorkers(['jt.slow']);
     const t = randomUUID();
     const running = await f.jobs.enqueue('jt.slow', { tag: t, ms: 5000 }, { timeoutMs: 0 });
-    await waitFor(async () => (await f!.jobs.get('jt.slow', running.id))?.state === 'active');
+    await waitFor(async () => track(t).runs === 1 && (await f!.jobs.get('jt.slow', running.id))?.state === 'active');
     const t0 = Date.now();
     await f.jobs.stopWorkers(300);
     expect(Date.now() - t0).toBeLessThan(3000);

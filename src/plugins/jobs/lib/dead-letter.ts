@@ -92,3 +92,24 @@ export async function pruneDeadLetters(db: Queryable, days: number, maxRows: num
   }
   return { byAge, byCount };
 }
+
+/**
+ * A job taken out of a queue by a repair, kept as a dead letter so that its data is not lost; retried like
+ * any other (under a new id when its old one is refused).
+ */
+export async function recordRemovedJob(db: Queryable, queue: string, job: { id: string; fields: Record<string, string> }, reason: string): Promise<void> {
+  const f = job.fields;
+  let data: unknown = f.data ?? null;
+  try {
+    data = JSON.parse(f.data ?? 'null');
+  } catch {
+    /* kept as the text it was */
+  }
+  const created = Number(f.timestamp);
+  await db.query(
+    `INSERT INTO jobs.dead_letter (queue, job_id, name, data, failed_reason, stacktrace, attempts_made, created_at, failed_at)
+     VALUES ($1, $2, $3, $4, $5, '[]', $6, to_timestamp($7 / 1000.0), now())
+     ON CONFLICT (queue, job_id, failed_at) DO NOTHING`,
+    [queue, job.id, f.name ?? 'unknown', JSON.stringify(data), reason, Number(f.attemptsMade ?? 0) || 0, Number.isFinite(created) ? created : Date.now()],
+  );
+}

@@ -9,6 +9,10 @@ import { jobsConfig, type JobsConfig } from '../config.js';
 import type { JobDefinition } from './define-job.js';
 import { jobIdProblem } from './names.js';
 import { hasuraTimestampMs } from '../../../core/hasura-time.js';
+import { storableProblem, textProblem } from './storable.js';
+
+/** Longest a job may wait before its first run, whether given as `delayMs` or as `runAt`. */
+export const MAX_DELAY_MS = 365 * 86_400_000;
 
 export interface EnqueueOptions {
   /** Deduplication: a second enqueue with the same id (while the job is kept) returns the first job. */
@@ -42,6 +46,8 @@ export interface JobDefaults {
   /** Count limits, for the maintenance clean. */
   maxCompleted: number;
   maxFailed: number;
+  /** Largest job data accepted, as JSON bytes. */
+  maxDataBytes: number;
 }
 
 /**
@@ -61,6 +67,7 @@ export function defaultsFrom(config: JobsConfig, backend: 'redis' | 'postgres' =
     removeOnFail: keep(config.JOBS_FAILED_MAX_AGE_SECONDS, config.JOBS_FAILED_MAX_COUNT),
     maxCompleted: config.JOBS_COMPLETED_MAX_COUNT,
     maxFailed: config.JOBS_FAILED_MAX_COUNT,
+    maxDataBytes: config.JOBS_MAX_DATA_BYTES,
   };
 }
 
@@ -106,7 +113,13 @@ export class JobOptionsError extends Error {
   override name = 'JobOptionsError';
 }
 
-export function parseJobData<S extends z.ZodType>(def: JobDefinition<S>, data: unknown): z.output<S> {
+/**
+ * Checks `data` for what the queue backends cannot store unchanged (see `storable.ts`), then against the
+ * job's schema; the first check also keeps pathological input (deep nesting) away from the schema.
+ */
+export function parseJobData<S extends z.ZodType>(def: JobDefinition<S>, data: unknown, maxBytes = BUILTIN_DEFAULTS.maxDataBytes): z.output<S> {
+  const unstorable = storableProblem(data, maxBytes);
+  if (unstorable) throw new JobDataError(def.name, [unstorable]);
   const r = def.data.safeParse(data);
   if (!r.success) throw new JobDataError(def.name, r.error.issues);
   return r.data;
@@ -117,13 +130,21 @@ export function jobOptions(def: JobDefinition, opts: EnqueueOptions, defaults: J
     const problem = jobIdProblem(opts.jobId);
     if (problem) throw new JobOptionsError(problem);
   }
+  if (opts.delayMs !== undefined && opts.runAt !== undefined) throw new JobOptionsError('give delayMs or runAt, not both');
   let delay = opts.delayMs ?? 0;
+  if (!Number.isSafeInteger(delay) || delay < 0) throw new JobOptionsError('delayMs must be a whole number of milliseconds, 0 or more');
   if (opts.runAt !== undefined) {
     // A text without a zone is UTC, as every timestamp Hasura hands over is meant (never the server's local time).
     const at = opts.runAt instanceof Date ? opts.runAt.getTime() : hasuraTimestampMs(opts.runAt);
     if (!Number.isFinite(at)) throw new JobOptionsError('runAt must be a date');
     delay = Math.max(0, at - Date.now());
   }
+  // One limit for both spellings of a delay: runAt is only another way to say delayMs.
+  if (delay > MAX_DELAY_MS) {
+    throw new JobOptionsError(`${opts.runAt !== undefined ? 'runAt' : 'delayMs'} is more than ${MAX_DELAY_MS / 86_400_000} days ahead`);
+  }
+  const dedupProblem = opts.dedup ? textProblem(opts.dedup.key) : null;
+  if (dedupProblem) throw new JobOptionsError(`dedup key ${dedupProblem}`);
   const backoff = def.backoff;
   const attempts = opts.attempts ?? def.attempts ?? defaults.attempts;
   const o: JobsOptions & { nself?: NselfJobOptions } = {
@@ -174,8 +195,9 @@ export async function enqueueWith<S extends z.ZodType>(
   const enqueuer = enqueuers.get(provider);
   // Validated now so a bad payload fails the caller, but stored as given: the worker parses it again, and
   // a schema's transforms (string → Date, defaults) must see the input shape there, not their own output.
-  parseJobData(def, data);
-  const o = jobOptions(def, opts, enqueuer?.defaults ?? BUILTIN_DEFAULTS);
+  const defaults = enqueuer?.defaults ?? BUILTIN_DEFAULTS;
+  parseJobData(def, data, defaults.maxDataBytes);
+  const o = jobOptions(def, opts, defaults);
   const job = enqueuer && !opts.dedup ? await enqueuer.add(def.queue, def.name, data, o) : await provider.queue(def.queue).add(def.name, data, o);
   return { id: job.id!, queue: def.queue, name: def.name, job };
 }

@@ -6,31 +6,44 @@ import { z } from 'zod';
 import { hasuraTimestampMs } from '../../../core/hasura-time.js';
 import { jobsError } from './errors.js';
 import { JOB_STATES } from './output.js';
+import { textProblem } from './storable.js';
+import { MAX_DELAY_MS } from './enqueue.js';
 
-const queue = z.string().min(1).max(100);
-const jobId = z.string().min(1).max(512);
+/** A string PostgreSQL can store (no U+0000, no lone surrogate): anything else is a 400 here, not a 500 later. */
+const text = () =>
+  z.string().superRefine((s, ctx) => {
+    const problem = textProblem(s);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+const queue = text().min(1).max(100);
+const jobId = text().min(1).max(512);
 const ms = (max: number) => z.number().int().min(0).max(max);
 
 const enqueueOptionsInput = z
     .object({
-      jobId: z.string().nullish(),
-      delayMs: ms(365 * 86_400_000).nullish(),
-      runAt: z.string().nullish(),
+      jobId: text().nullish(),
+      delayMs: ms(MAX_DELAY_MS).nullish(),
+      runAt: text().max(64).nullish(),
       priority: z.number().int().min(1).max(2_097_151).nullish(),
       attempts: z.number().int().min(1).max(1000).nullish(),
       backoffMs: ms(86_400_000).nullish(),
       timeoutMs: ms(86_400_000).nullish(),
       lifo: z.boolean().nullish(),
-      dedupKey: z.string().min(1).max(255).nullish(),
+      dedupKey: text().min(1).max(255).nullish(),
       dedupTtlMs: ms(365 * 86_400_000).nullish(),
     })
     .refine((o) => o.delayMs == null || o.runAt == null, { message: 'give delayMs or runAt, not both' })
     .refine((o) => o.dedupTtlMs == null || o.dedupKey != null, { message: 'dedupTtlMs needs dedupKey' })
     .refine((o) => o.runAt == null || Number.isFinite(hasuraTimestampMs(o.runAt)), { message: 'runAt must be an ISO-8601 timestamp (read as UTC without a zone)', path: ['runAt'] })
+    .refine((o) => o.runAt == null || !Number.isFinite(hasuraTimestampMs(o.runAt)) || hasuraTimestampMs(o.runAt) - Date.now() <= MAX_DELAY_MS, {
+      message: `runAt must be at most ${MAX_DELAY_MS / 86_400_000} days ahead (the limit of delayMs)`,
+      path: ['runAt'],
+    })
     .nullish();
 
 export const enqueueInput = z.object({
-  name: z.string().min(1).max(128),
+  name: text().min(1).max(128),
   data: z.unknown().optional(),
   options: enqueueOptionsInput,
 });
@@ -41,24 +54,24 @@ export const enqueueBulkInput = z.object({
 });
 
 export const jobRefInput = z.object({ queue, id: jobId });
-export const cancelInput = jobRefInput.extend({ reason: z.string().max(500).nullish() });
+export const cancelInput = jobRefInput.extend({ reason: text().max(500).nullish() });
 export const queueInput = z.object({ queue });
 export const drainInput = queueInput.extend({ delayed: z.boolean().nullish() });
 export const listInput = z.object({
   queue,
   state: z.enum(JOB_STATES as [string, ...string[]]),
-  cursor: z.string().max(200).nullish(),
+  cursor: text().max(200).nullish(),
   limit: z.number().int().min(1).max(100).nullish(),
 });
 export const statsInput = z.object({ queue: queue.nullish() });
 export const scheduleInput = z.object({
-  name: z.string().min(1).max(128),
-  cron: z.string().min(1).max(200),
-  timezone: z.string().min(1).max(64).nullish(),
+  name: text().min(1).max(128),
+  cron: text().min(1).max(200),
+  timezone: text().min(1).max(64).nullish(),
   data: z.unknown().optional(),
-  id: z.string().min(1).max(200).nullish(),
+  id: text().min(1).max(200).nullish(),
 });
-export const unscheduleInput = z.object({ id: z.string().min(1).max(200) });
+export const unscheduleInput = z.object({ id: text().min(1).max(200) });
 
 /** Parses `input` or throws a 400 listing every problem. */
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {

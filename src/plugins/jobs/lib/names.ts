@@ -1,3 +1,6 @@
+import { backendKeyNames } from '../../../core/queue.js';
+import { textProblem } from './storable.js';
+
 /** The queues every installation has (the names apps on this stack already use). */
 export const DEFAULT_QUEUES = ['default', 'high-priority', 'low-priority', 'scheduled'] as const;
 
@@ -17,13 +20,19 @@ export function jobNameProblem(name: string): string | null {
 
 /**
  * BullMQ refuses integer-looking custom ids (they collide with its own counter) and ids with ":" (its key
- * separator); we also refuse control characters so ids stay printable in logs and the dashboard.
+ * separator). On Redis a job is stored at `bull:<queue>:<id>`, right beside the queue's own keys, so an id
+ * equal to one of those (`repeat`, `delayed`, `meta`, …, read from BullMQ itself) would overwrite a queue
+ * structure and break the queue for good; they are refused on both backends, so ids stay portable. Control
+ * characters are refused so ids stay printable in logs and the dashboard, and text PostgreSQL cannot store.
  */
 export function jobIdProblem(id: string): string | null {
   if (id.length < 1 || id.length > 255) return 'job id must be 1–255 characters';
   if (/^-?\d+$/.test(id)) return 'job id must not be an integer (BullMQ numbers its own jobs)';
   if (id.includes(':')) return 'job id must not contain ":"';
   if (/[\u0000-\u001f\u007f]/.test(id)) return 'job id must not contain control characters';
+  const text = textProblem(id);
+  if (text) return `job id ${text}`;
+  if (backendKeyNames().has(id)) return `job id "${id}" is reserved: the queue backend keeps its own data under that name`;
   return null;
 }
 

@@ -18,6 +18,7 @@ import type { QueueProvider } from '../../../core/queue-types.js';
 import type { JobContext, JobInfo } from './define-job.js';
 import type { JobRegistry } from './registry.js';
 import { runTimeoutOf } from './enqueue.js';
+import { loggableError } from './errors.js';
 import type { Abortable, CancelListener } from './cancel-bus.js';
 
 export class JobTimeoutError extends Error {
@@ -219,7 +220,8 @@ export function createProcessor(deps: ProcessorDeps): Processor {
     try {
       return await attempt.run(() => entry.def.handler(parsed.data, attempt));
     } catch (err) {
-      attempt.log.warn({ err }, 'job attempt failed');
+      // Not the error itself: pino would write all its properties, and errors often carry the job's data.
+      attempt.log.warn({ error: loggableError(err) }, 'job attempt failed');
       throw err;
     } finally {
       // The same id can run twice here only when a stalled job was handed out again; keep the newer one.

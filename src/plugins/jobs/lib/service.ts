@@ -8,17 +8,20 @@ import { ActionError } from '../../../core/errors.js';
 import type { Logger } from 'pino';
 import type { CoreConfig, Db, PluginRuntime } from '../../../core/plugin.js';
 import type { QueueProvider } from '../../../core/queue-types.js';
+import { Redis } from 'ioredis';
+import { backendKeyNames, queueDamage, repairRedisQueue } from '../../../core/queue.js';
 import type { JobsConfig } from '../config.js';
 import type { JobDefinition } from './define-job.js';
 import type { JobRegistry } from './registry.js';
 import { defaultsFrom, jobOptions, parseJobData, JobDataError, JobOptionsError, type EnqueueOptions, type Enqueuer, type JobDefaults } from './enqueue.js';
-import { jobsError } from './errors.js';
+import { jobsError, loggableError, QueueAddError } from './errors.js';
+import { textProblem } from './storable.js';
 import { jobIdProblem } from './names.js';
 import { cronProblem, timezoneProblem } from './cron.js';
 import { createProcessor } from './processor.js';
 import { AddBatcher } from './batcher.js';
 import { CancelListener, publishCancel } from './cancel-bus.js';
-import { latestDeadLetter, markRedriven, recordDeadLetter } from './dead-letter.js';
+import { latestDeadLetter, markRedriven, recordDeadLetter, recordRemovedJob } from './dead-letter.js';
 import {
   bullState,
   CODE_SCHEDULE_SUFFIX,
@@ -62,6 +65,9 @@ export class JobsService {
   private readonly workers = new Map<string, Worker>();
   private readonly batchers = new Map<string, AddBatcher>();
   private cancels: CancelListener | null = null;
+  /** Queues whose storage would make BullMQ fail, with the reason; left alone until repaired. */
+  private readonly damaged = new Map<string, string>();
+  private checked: Promise<void> | undefined;
 
   constructor(private readonly deps: JobsServiceDeps) {
     this.registry = deps.registry;
@@ -82,7 +88,65 @@ export class JobsService {
     if (!this.registry.hasQueue(name)) {
       throw jobsError('jobs/unknown-queue', `no queue named "${name}"; known queues: ${this.registry.queues().join(', ')}`);
     }
+    const damage = this.damaged.get(name);
+    if (damage) throw jobsError('jobs/queue-damaged', `queue "${name}" is not used until it is repaired: ${damage}`);
     return this.deps.provider.queue(name);
+  }
+
+  /** The known queues that can be used (all but damaged ones). */
+  usableQueues(): string[] {
+    return this.registry.queues().filter((n) => !this.damaged.has(n));
+  }
+
+  /**
+   * Looks for storage that would make every BullMQ call on a queue fail (see `queueDamage`): such a queue is
+   * reported once, loudly, with the way to repair it, and then left out (no worker, no schedules, its
+   * actions answer 409) so that the rest of the service starts and runs. Runs once per service.
+   */
+  checkQueues(): Promise<void> {
+    this.checked ??= (async () => {
+      for (const name of this.registry.queues()) {
+        const damage = await queueDamage(this.deps.provider.queue(name));
+        if (!damage.length) continue;
+        const keys = damage.map((d) => d.key);
+        this.damaged.set(name, damage.map((d) => `${d.key} ${d.problem}`).join('; '));
+        this.deps.log.error(
+          { queue: name, keys, damage },
+          `queue "${name}" is damaged and will not be used: ${damage.map((d) => `${d.key} ${d.problem}`).join('; ')}. ` +
+            `Such ids are refused now; to repair it, run \`nself-plugins job repair ${name}\` (the jobs are kept in jobs.dead_letter) and restart.`,
+        );
+      }
+    })().catch((e: unknown) => {
+      this.checked = undefined;
+      throw e;
+    });
+    return this.checked;
+  }
+
+  /**
+   * Takes the jobs that damage a queue out of it (see `repairRedisQueue`), keeping each as a dead letter,
+   * after which the queue is used again. All known queues unless `only` is given.
+   */
+  async repairQueues(only?: readonly string[]): Promise<{ queue: string; removed: string[]; left: string[] }[]> {
+    const redisUrl = this.deps.core.REDIS_URL;
+    // Jobs are rows keyed by (queue, id) on PostgreSQL: no id can damage a queue there.
+    if (this.backend !== 'redis' || !redisUrl) return [];
+    const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+    try {
+      const out: { queue: string; removed: string[]; left: string[] }[] = [];
+      for (const name of only ?? this.registry.queues()) {
+        const { removed, left } = await repairRedisQueue(redis, this.deps.provider.queue(name));
+        for (const job of removed) {
+          await recordRemovedJob(this.deps.db, name, job, `removed by "nself-plugins job repair": its id "${job.id}" is one of BullMQ's own key names, which broke the queue`);
+        }
+        if (removed.length || left.length) out.push({ queue: name, removed: removed.map((r) => r.id), left: left.map((l) => `${l.key} ${l.problem}`) });
+        if (!left.length) this.damaged.delete(name);
+        if (removed.length) this.deps.log.warn({ queue: name, jobIds: removed.map((r) => r.id) }, 'queue repaired: jobs with reserved ids moved to jobs.dead_letter');
+      }
+      return out;
+    } finally {
+      redis.disconnect();
+    }
   }
 
   definition(name: string): JobDefinition {
@@ -113,13 +177,23 @@ export class JobsService {
         throw e;
       }
     });
-    return Promise.all(prepared.map((p) => this.add(p)));
+    for (const p of prepared) this.queue(p.def.queue);
+    // One add for the whole call, transactional where the backend allows (see QueueProvider.addBulk): the
+    // checks above leave the backend nothing to refuse, and a failure of the backend itself adds nothing
+    // on PostgreSQL.
+    let added: Job[];
+    try {
+      added = await this.deps.provider.addBulk(prepared.map((p) => ({ queue: p.def.queue, name: p.def.name, data: p.data, opts: p.jobsOpts })));
+    } catch (e) {
+      throw new QueueAddError([...new Set(prepared.map((p) => p.def.queue))].join('", "'), e);
+    }
+    return Promise.all(prepared.map((p, i) => this.output(p, added[i]!)));
   }
 
   private prepare(name: string, data: unknown, opts: EnqueueOptions): { def: JobDefinition; data: unknown; opts: EnqueueOptions; jobsOpts: JobsOptions } {
     const def = this.definition(name);
     try {
-      parseJobData(def, data);
+      parseJobData(def, data, this.defaults.maxDataBytes);
       return { def, data, opts, jobsOpts: jobOptions(def, opts, this.defaults) };
     } catch (e) {
       if (e instanceof JobDataError) throw jobsError('jobs/invalid-data', e.message, { issues: e.issues.map((i) => ({ path: i.path.map(String), message: i.message })) });
@@ -128,15 +202,46 @@ export class JobsService {
     }
   }
 
-  private async add({ def, data, opts, jobsOpts }: ReturnType<JobsService['prepare']>): Promise<JobsJob> {
+  private async add(p: ReturnType<JobsService['prepare']>): Promise<JobsJob> {
+    return this.output(p, await this.addOne(p));
+  }
+
+  private async addOne({ def, data, opts, jobsOpts }: ReturnType<JobsService['prepare']>): Promise<Job> {
     const q = this.queue(def.queue);
-    // Deduplicated adds go alone: their outcome depends on what is already queued, which a bulk hides.
-    const job = opts.dedup ? await q.add(def.name, data, jobsOpts) : await this.batcher(def.queue, q).add(def.name, data, jobsOpts);
+    try {
+      // Deduplicated adds go alone: their outcome depends on what is already queued, which a bulk hides.
+      return opts.dedup ? await q.add(def.name, data, jobsOpts) : await this.batcher(def.queue, q).add(def.name, data, jobsOpts);
+    } catch (e) {
+      throw new QueueAddError(def.queue, e);
+    }
+  }
+
+  /**
+   * Enqueues `name` on `queue` (a 400 if the job runs on another queue) with every check and default of
+   * `enqueue`, answering BullMQ's job itself (the dashboard shows it as it is).
+   */
+  async enqueueOn(queue: string, name: string, data: unknown, opts: EnqueueOptions): Promise<Job> {
+    this.assertRunsOn(queue, name);
+    return this.addOne(this.prepare(name, data, opts));
+  }
+
+  /** Throws what `enqueueOn` would refuse for this data and these options, adding nothing. */
+  check(queue: string, name: string, data: unknown, opts: EnqueueOptions = {}): void {
+    this.assertRunsOn(queue, name);
+    this.prepare(name, data, opts);
+  }
+
+  private assertRunsOn(queue: string, name: string): void {
+    const def = this.definition(name);
+    if (def.queue !== queue) throw jobsError('jobs/invalid-input', `job "${name}" runs on queue "${def.queue}", not "${queue}"`);
+  }
+
+  private async output({ def, opts }: ReturnType<JobsService['prepare']>, job: Job): Promise<JobsJob> {
     if (opts.jobId === undefined && !opts.dedup) {
       return jobOutput(def.queue, job, job.delay > 0 ? 'delayed' : job.priority > 0 ? 'prioritized' : 'waiting');
     }
     // With an id or dedup key BullMQ may have kept an earlier job: answer with what the queue holds.
-    const stored = (await q.getJob(job.id!)) ?? job;
+    const stored = (await this.queue(def.queue).getJob(job.id!)) ?? job;
     return jobOutput(def.queue, stored, await stored.getState());
   }
 
@@ -148,8 +253,10 @@ export class JobsService {
 
   private async findJob(queue: string, id: string): Promise<{ q: Queue; job: Job | undefined }> {
     const q = this.queue(queue);
-    // Ids of any shape may exist (BullMQ numbers its own jobs, schedules use `repeat:…`); only absurd ones are skipped.
-    if (id.length > 512) return { q, job: undefined };
+    // Ids of any shape may exist (BullMQ numbers its own jobs, schedules use `repeat:…`); only absurd ones,
+    // text no backend can hold (PostgreSQL would fail the lookup) and BullMQ's own key names (on Redis the
+    // lookup would read a queue structure) are skipped.
+    if (id.length > 512 || textProblem(id) || backendKeyNames().has(id)) return { q, job: undefined };
     return { q, job: await q.getJob(id) };
   }
 
@@ -181,7 +288,7 @@ export class JobsService {
   }
 
   async stats(queue?: string | null): Promise<JobsQueueStats[]> {
-    return Promise.all((queue ? [queue] : this.registry.queues()).map((n) => this.queueStats(n)));
+    return Promise.all((queue ? [queue] : this.usableQueues()).map((n) => this.queueStats(n)));
   }
 
   private async queueStats(name: string): Promise<JobsQueueStats> {
@@ -248,7 +355,7 @@ export class JobsService {
         if ((await job.getState()) !== 'active') throw e;
       }
     }
-    await publishCancel(this.deps.db, queue, id, reason);
+    await publishCancel(this.deps.db, this.deps.provider.notifications, queue, id, reason);
     for (let i = 0; i < 30; i++) {
       await sleep(100);
       if ((await job.getState()) !== 'active') return { id, queue, previousState: 'active', outcome: 'cancelled' };
@@ -306,7 +413,7 @@ export class JobsService {
       return removed;
     };
     return Promise.all(
-      this.registry.queues().map(async (name) => {
+      this.usableQueues().map(async (name) => {
         const q = this.deps.provider.queue(name);
         return {
           queue: name,
@@ -331,7 +438,7 @@ export class JobsService {
     if (idProblem) throw jobsError('jobs/invalid-input', idProblem);
     const data = input.data ?? {};
     try {
-      parseJobData(def, data);
+      parseJobData(def, data, this.defaults.maxDataBytes);
     } catch (e) {
       if (e instanceof JobDataError) throw jobsError('jobs/invalid-data', e.message);
       throw e;
@@ -341,7 +448,7 @@ export class JobsService {
 
   private async upsertSchedule(def: JobDefinition, id: string, cron: string, tz: string, data: unknown): Promise<JobsSchedule> {
     // A schedule id is unique across queues: if the job moved to another queue, the old one goes.
-    await Promise.all(this.registry.queues().filter((n) => n !== def.queue).map((n) => this.deps.provider.queue(n).removeJobScheduler(id)));
+    await Promise.all(this.usableQueues().filter((n) => n !== def.queue).map((n) => this.deps.provider.queue(n).removeJobScheduler(id)));
     const { jobId: _j, delay: _d, deduplication: _x, ...opts } = jobOptions(def, {}, this.defaults);
     const q = this.queue(def.queue);
     await q.upsertJobScheduler(id, { pattern: cron, tz }, { name: def.name, data, opts });
@@ -350,14 +457,15 @@ export class JobsService {
   }
 
   async unschedule(id: string): Promise<JobsUnscheduleResult> {
-    const removed = await Promise.all(this.registry.queues().map((n) => this.deps.provider.queue(n).removeJobScheduler(id)));
+    const removed = await Promise.all(this.usableQueues().map((n) => this.deps.provider.queue(n).removeJobScheduler(id)));
     if (!removed.some(Boolean)) throw jobsError('jobs/schedule-not-found', `no schedule with id "${id}"`);
     return { id, removed: true };
   }
 
   async schedules(): Promise<JobsSchedule[]> {
+    await this.checkQueues();
     const all = await Promise.all(
-      this.registry.queues().map(async (n) => (await this.deps.provider.queue(n).getJobSchedulers(0, -1, true)).map((s) => scheduleOutput(n, s))),
+      this.usableQueues().map(async (n) => (await this.deps.provider.queue(n).getJobSchedulers(0, -1, true)).map((s) => scheduleOutput(n, s))),
     );
     return all.flat().sort((a, b) => a.id.localeCompare(b.id));
   }
@@ -369,6 +477,10 @@ export class JobsService {
       if (s.fromCode && !wanted.has(s.id)) await this.deps.provider.queue(s.queue).removeJobScheduler(s.id);
     }
     for (const [id, def] of wanted) {
+      if (this.damaged.has(def.queue)) {
+        this.deps.log.warn({ schedule: id, queue: def.queue }, 'schedule not applied: its queue is damaged');
+        continue;
+      }
       await this.upsertSchedule(def, id, def.schedule!.cron, def.schedule!.tz ?? 'UTC', def.schedule!.data ?? {});
     }
   }
@@ -377,11 +489,16 @@ export class JobsService {
 
   /** Starts one worker per queue (all known queues, or `only`). */
   async startWorkers(only?: readonly string[]): Promise<string[]> {
-    const names = only ?? this.registry.queues();
+    await this.checkQueues();
+    const names = (only ?? this.registry.queues()).filter((n) => {
+      if (!this.damaged.has(n)) return true;
+      this.deps.log.error({ queue: n }, 'no worker for queue "%s": it is damaged (see the error above)', n);
+      return false;
+    });
     for (const n of names) this.queue(n);
     const { config, log } = this.deps;
     if (!this.cancels) {
-      this.cancels = new CancelListener(this.deps.db.pool, log);
+      this.cancels = new CancelListener(this.deps.db.pool, log, this.deps.provider.notifications);
       await this.cancels.start();
     }
     for (const name of names) {
@@ -413,10 +530,13 @@ export class JobsService {
       worker.on('failed', (job, err) => {
         // `finishedOn` is only set when the job failed for good, not when a retry was scheduled.
         if (!job?.finishedOn) return;
-        log.error({ queue: name, jobId: job.id, job: job.name, err: { message: err.message } }, 'job failed for good');
-        recordDeadLetter(this.deps.db, name, job).catch((e) => log.error({ err: e, jobId: job.id }, 'could not record dead letter'));
+        // The job's data stays out of the log (it may hold secrets or personal data): it is in jobs.dead_letter.
+        log.error({ queue: name, jobId: job.id, job: job.name, attempts: job.attemptsMade, error: loggableError(err) }, 'job failed for good');
+        recordDeadLetter(this.deps.db, name, job).catch((e) =>
+          log.error({ queue: name, jobId: job.id, job: job.name, error: loggableError(e) }, 'could not record dead letter'),
+        );
       });
-      worker.on('error', (err) => log.error({ err, queue: name }, 'job worker error'));
+      worker.on('error', (err) => log.error({ error: loggableError(err), queue: name }, 'job worker error'));
       this.workers.set(name, worker);
     }
     await Promise.all([...this.workers.values()].map((w) => w.waitUntilReady()));
@@ -450,6 +570,8 @@ export class JobsService {
 export function scheduleIdProblem(id: string): string | null {
   if (id.length < 1 || id.length > 200) return 'schedule id must be 1–200 characters';
   if (id.includes(':')) return 'schedule id must not contain ":"';
+  const text = textProblem(id);
+  if (text) return `schedule id ${text}`;
   if (id.endsWith(CODE_SCHEDULE_SUFFIX)) return `schedule ids ending in "${CODE_SCHEDULE_SUFFIX}" are reserved for schedules declared in job definitions`;
   return null;
 }

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { createDb, type ClosableDb } from '../../../../core/db.js';
 import { createQueueProvider } from '../../../../core/queue.js';
 import type { ActionContext, CoreConfig, PluginManifest, PluginRuntime } from '../../../../core/plugin.js';
@@ -79,6 +79,7 @@ export async function createFixture(
     pluginConfig?: Map<string, Record<string, unknown>>;
     redisUrl?: string;
     runtimeOf?: (plugin: string) => PluginRuntime;
+    log?: Logger;
   } = {},
 ): Promise<Fixture> {
   const scratch = await createScratchDatabase(`jobs_${backend}`);
@@ -86,7 +87,8 @@ export async function createFixture(
   await db.query(readFileSync(join(JOBS_MIGRATION, 'up.sql'), 'utf8'));
   const redisUrl = backend === 'redis' ? (opts.redisUrl ?? redisUrlFor(redisDb)) : undefined;
   if (redisUrl) await flushRedis(redisUrl);
-  const provider = createQueueProvider({ databaseUrl: scratch.url, redisUrl, log: silentLog });
+  const log = opts.log ?? silentLog;
+  const provider = createQueueProvider({ databaseUrl: scratch.url, redisUrl, log });
   const ownDir = !opts.jobsDir;
   const jobsDir = opts.jobsDir ?? mkdtempSync(join(tmpdir(), 'nself-jobs-'));
   const config = jobsConfig.parse({ JOBS_DIR: jobsDir, ...opts.env });
@@ -94,7 +96,7 @@ export async function createFixture(
   const jobs = await createJobsService({
     provider,
     db,
-    log: silentLog,
+    log,
     core,
     config,
     plugins: opts.plugins ?? [],
@@ -116,7 +118,7 @@ export async function createFixture(
       return {
         config,
         core,
-        log: silentLog,
+        log,
         db,
         queue: provider,
         session: { role, userId: null, variables: { 'x-hasura-role': role } },

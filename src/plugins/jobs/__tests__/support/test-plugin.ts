@@ -124,9 +124,21 @@ export const context = defineJob({
   },
 });
 
+/** Fails the way an HTTP client does: its error carries the request, and so the job's data. */
+export const leaky = defineJob({
+  name: 'jt.leaky',
+  data: z.object({ tag: z.string(), secret: z.string() }),
+  attempts: 2,
+  backoff: 10,
+  async handler(data) {
+    track(data.tag).runs++;
+    throw Object.assign(new Error('upstream answered 502'), { request: { body: JSON.stringify(data) }, data });
+  },
+});
+
 export const testPlugin = definePlugin({
   name: 'jt',
   version: '0.0.0',
   description: 'jobs test plugin',
-  jobs: [echo, flaky, fatal, slow, limited, serial, context],
+  jobs: [echo, flaky, fatal, slow, limited, serial, context, leaky],
 });
