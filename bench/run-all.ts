@@ -24,6 +24,8 @@ const benches: Array<[string, () => Promise<unknown>]> = [
   ['files-local-1gb', async () => (await import('./files-local-1gb.js')).run()],
   ['email-smtp', async () => (await import('./email-smtp.js')).run()],
   ['notifications-send', async () => (await import('./notifications-send.js')).run()],
+  ['realtime-actions', async () => (await import('./realtime-actions.js')).run()],
+  ['realtime-subscriptions', async () => (await import('./realtime-subscriptions.js')).run()],
 ];
 
 await mkdir(dir, { recursive: true });

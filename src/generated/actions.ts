@@ -364,6 +364,36 @@ export type Mutation = {
   notificationsUnsubscribeTopic: NotificationsTopicResult;
   /** Changes the caller's preferences: per category and channel (category "*" for all categories) whether it is on and, for email, its digest; the time zone, quiet hours (local HH:MM, over midnight when start > end) and the digest hour and weekday. Critical categories cannot be turned off. */
   notificationsUpdatePreferences: NotificationsPreferences;
+  /** Answers a call ringing for you; the call becomes active. */
+  realtimeAnswerCall: RealtimeCall;
+  /** Broadcasts an event to a room's members (members only); they read it through the realtime_event _stream subscription. `dedupKey` makes a retried broadcast store nothing new (duplicate: true, same id). */
+  realtimeBroadcast: RealtimeBroadcastResult;
+  /** The app server's broadcast API (service role): each item goes to many rooms at once. user:<id> rooms are created on first use; one unknown room writes nothing. */
+  realtimeBroadcastMany: RealtimeBroadcastManyResult;
+  /** Creates a room or updates its settings, and adds members (service role). dm: and user: rooms are always private; a thread: room may name its channel as parentId. */
+  realtimeCreateRoom: RealtimeRoomResult;
+  /** Declines a call ringing for you; when nobody else can answer, the call is declined. */
+  realtimeDeclineCall: RealtimeCall;
+  /** Deletes a room with its members, events, typing rows and threads (service role). Calls held in it keep their history without the room. Deleting a room that does not exist answers deleted: false. */
+  realtimeDeleteRoom: RealtimeDeleteRoomResult;
+  /** Hangs up: cancels your own ringing call, declines one ringing for you, or leaves an active call (which ends when fewer than two remain). The service role ends any call. */
+  realtimeEndCall: RealtimeCall;
+  /** This device is alive (send every ~30 s while the app is visible; `idle: true` when the user is idle). Heartbeats closer together than the minimum interval write nothing and answer throttled: true. `roomId` is the room the user is looking at (a room they are a member of). */
+  realtimeHeartbeat: RealtimePresence;
+  /** Joins a room. Without `userId` you join yourself: public rooms (and threads of rooms you are in) are open, private rooms (every dm: and user: room) need a grant. With `userId` (or `role`) you grant: owners and admins of the room add members or change roles up to their own; the service role adds anyone. Joining twice is harmless (created: false). */
+  realtimeJoinRoom: RealtimeMembership;
+  /** Leaves a room (also its threads); with `userId`, owners and admins remove someone not above them, the service role anyone. Leaving a room you are not in answers left: false. */
+  realtimeLeaveRoom: RealtimeLeaveResult;
+  /** Sends a WebRTC signal to a participant of a ringing or active call (both of you in it). offer, answer and renegotiate carry {sdp, type}; ice {candidate, sdpMid, sdpMLineIndex}; mute {audio}; video and screen_share {enabled} (without toUserId: to everyone, and your media state is updated); hangup {reason} also leaves. */
+  realtimeSendSignal: RealtimeSignalResult;
+  /** Sets the user's status on every device: away and dnd stay until changed, offline makes the user invisible, online goes back to automatic. customStatus/customEmoji: omitted keeps them, null clears them; clearAfterSeconds clears them later. */
+  realtimeSetStatus: RealtimePresence;
+  /** Starts a call: to `userIds`, to members of `roomId` (all other members when userIds is omitted), or both. Busy callees are marked busy; when all are, the call is busy at once. */
+  realtimeStartCall: RealtimeCall;
+  /** The user types in a room (or in a thread shown in it). Call it on keystrokes: updates closer together than the minimum interval write nothing (throttled: true); the indicator expires by itself after a few seconds. */
+  realtimeStartTyping: RealtimeTyping;
+  /** The user stopped typing (sent a message, cleared the box). */
+  realtimeStopTyping: RealtimeTyping;
 };
 
 
@@ -602,6 +632,107 @@ export type MutationNotificationsUpdatePreferencesArgs = {
   timeZone: InputMaybe<Scalars['String']['input']>;
 };
 
+
+export type MutationRealtimeAnswerCallArgs = {
+  callId: Scalars['uuid']['input'];
+};
+
+
+export type MutationRealtimeBroadcastArgs = {
+  dedupKey: InputMaybe<Scalars['String']['input']>;
+  payload: InputMaybe<Scalars['jsonb']['input']>;
+  roomId: Scalars['String']['input'];
+  type: Scalars['String']['input'];
+};
+
+
+export type MutationRealtimeBroadcastManyArgs = {
+  broadcasts: Array<RealtimeBroadcastInput>;
+};
+
+
+export type MutationRealtimeCreateRoomArgs = {
+  id: Scalars['String']['input'];
+  members: InputMaybe<Array<RealtimeMemberInput>>;
+  metadata: InputMaybe<Scalars['jsonb']['input']>;
+  name: InputMaybe<Scalars['String']['input']>;
+  parentId: InputMaybe<Scalars['String']['input']>;
+  private: InputMaybe<Scalars['Boolean']['input']>;
+};
+
+
+export type MutationRealtimeDeclineCallArgs = {
+  callId: Scalars['uuid']['input'];
+};
+
+
+export type MutationRealtimeDeleteRoomArgs = {
+  id: Scalars['String']['input'];
+};
+
+
+export type MutationRealtimeEndCallArgs = {
+  callId: Scalars['uuid']['input'];
+  reason: InputMaybe<Scalars['String']['input']>;
+};
+
+
+export type MutationRealtimeHeartbeatArgs = {
+  deviceId: Scalars['String']['input'];
+  idle: InputMaybe<Scalars['Boolean']['input']>;
+  platform: InputMaybe<Scalars['String']['input']>;
+  roomId: InputMaybe<Scalars['String']['input']>;
+};
+
+
+export type MutationRealtimeJoinRoomArgs = {
+  role: InputMaybe<RealtimeMemberRole>;
+  roomId: Scalars['String']['input'];
+  userId: InputMaybe<Scalars['String']['input']>;
+};
+
+
+export type MutationRealtimeLeaveRoomArgs = {
+  roomId: Scalars['String']['input'];
+  userId: InputMaybe<Scalars['String']['input']>;
+};
+
+
+export type MutationRealtimeSendSignalArgs = {
+  callId: Scalars['uuid']['input'];
+  kind: RealtimeSignalKind;
+  payload: InputMaybe<Scalars['jsonb']['input']>;
+  toUserId: InputMaybe<Scalars['String']['input']>;
+};
+
+
+export type MutationRealtimeSetStatusArgs = {
+  clearAfterSeconds: InputMaybe<Scalars['Int']['input']>;
+  customEmoji: InputMaybe<Scalars['String']['input']>;
+  customStatus: InputMaybe<Scalars['String']['input']>;
+  deviceId: InputMaybe<Scalars['String']['input']>;
+  status: RealtimeStatus;
+};
+
+
+export type MutationRealtimeStartCallArgs = {
+  roomId: InputMaybe<Scalars['String']['input']>;
+  type: RealtimeCallType;
+  userIds: InputMaybe<Array<Scalars['String']['input']>>;
+};
+
+
+export type MutationRealtimeStartTypingArgs = {
+  roomId: Scalars['String']['input'];
+  threadId: InputMaybe<Scalars['String']['input']>;
+};
+
+
+export type MutationRealtimeStopTypingArgs = {
+  roomId: Scalars['String']['input'];
+  threadId: InputMaybe<Scalars['String']['input']>;
+};
+
 export type NotificationsAllCategoriesPreference = {
   channel: NotificationsChannel;
   digest: NotificationsDigest;
@@ -744,6 +875,8 @@ export type Query = {
   notificationsPreferences: NotificationsPreferences;
   /** The Web Push application server key (VAPID public key) for PushManager.subscribe. */
   notificationsVapidPublicKey: NotificationsVapidKey;
+  /** STUN and TURN servers for RTCPeerConnection, with TURN credentials valid for ttlSeconds (coturn's use-auth-secret scheme). */
+  realtimeIceServers: RealtimeIceServers;
 };
 
 
@@ -786,4 +919,153 @@ export type QueryJobsListArgs = {
 
 export type QueryJobsStatsArgs = {
   queue: InputMaybe<Scalars['String']['input']>;
+};
+
+export type RealtimeBroadcastInput = {
+  dedupKey?: InputMaybe<Scalars['String']['input']>;
+  payload?: InputMaybe<Scalars['jsonb']['input']>;
+  rooms: Array<Scalars['String']['input']>;
+  type: Scalars['String']['input'];
+};
+
+export type RealtimeBroadcastManyResult = {
+  duplicates: Scalars['Int']['output'];
+  events: Array<RealtimeBroadcastResult>;
+  inserted: Scalars['Int']['output'];
+  recipientCount: Scalars['Int']['output'];
+};
+
+export type RealtimeBroadcastResult = {
+  createdAt: Scalars['timestamptz']['output'];
+  duplicate: Scalars['Boolean']['output'];
+  id: Scalars['bigint']['output'];
+  recipientCount: Scalars['Int']['output'];
+  roomId: Scalars['String']['output'];
+  type: Scalars['String']['output'];
+};
+
+export type RealtimeCall = {
+  answeredAt: Maybe<Scalars['timestamptz']['output']>;
+  createdAt: Scalars['timestamptz']['output'];
+  durationSeconds: Maybe<Scalars['Int']['output']>;
+  endReason: Maybe<Scalars['String']['output']>;
+  endedAt: Maybe<Scalars['timestamptz']['output']>;
+  endedBy: Maybe<Scalars['String']['output']>;
+  id: Scalars['uuid']['output'];
+  initiatorId: Scalars['String']['output'];
+  participants: Array<RealtimeCallParticipant>;
+  ringExpiresAt: Scalars['timestamptz']['output'];
+  roomId: Maybe<Scalars['String']['output']>;
+  state: Scalars['String']['output'];
+  type: RealtimeCallType;
+};
+
+export type RealtimeCallParticipant = {
+  audioMuted: Scalars['Boolean']['output'];
+  invitedAt: Scalars['timestamptz']['output'];
+  joinedAt: Maybe<Scalars['timestamptz']['output']>;
+  leftAt: Maybe<Scalars['timestamptz']['output']>;
+  role: Scalars['String']['output'];
+  screenSharing: Scalars['Boolean']['output'];
+  state: Scalars['String']['output'];
+  userId: Scalars['String']['output'];
+  videoEnabled: Scalars['Boolean']['output'];
+};
+
+export type RealtimeCallType =
+  | 'audio'
+  | 'screen'
+  | 'video';
+
+export type RealtimeDeleteRoomResult = {
+  deleted: Scalars['Boolean']['output'];
+  id: Scalars['String']['output'];
+};
+
+export type RealtimeIceServer = {
+  credential: Maybe<Scalars['String']['output']>;
+  urls: Array<Scalars['String']['output']>;
+  username: Maybe<Scalars['String']['output']>;
+};
+
+export type RealtimeIceServers = {
+  expiresAt: Maybe<Scalars['timestamptz']['output']>;
+  iceServers: Array<RealtimeIceServer>;
+  ttlSeconds: Scalars['Int']['output'];
+};
+
+export type RealtimeLeaveResult = {
+  left: Scalars['Boolean']['output'];
+  roomId: Scalars['String']['output'];
+  userId: Scalars['String']['output'];
+};
+
+export type RealtimeMemberInput = {
+  role?: InputMaybe<RealtimeMemberRole>;
+  userId: Scalars['String']['input'];
+};
+
+export type RealtimeMemberRole =
+  | 'admin'
+  | 'member'
+  | 'owner';
+
+export type RealtimeMembership = {
+  created: Scalars['Boolean']['output'];
+  joinedAt: Scalars['timestamptz']['output'];
+  role: RealtimeMemberRole;
+  roomId: Scalars['String']['output'];
+  userId: Scalars['String']['output'];
+};
+
+export type RealtimePresence = {
+  currentRoomId: Maybe<Scalars['String']['output']>;
+  customEmoji: Maybe<Scalars['String']['output']>;
+  customStatus: Maybe<Scalars['String']['output']>;
+  deviceId: Maybe<Scalars['String']['output']>;
+  lastSeenAt: Maybe<Scalars['timestamptz']['output']>;
+  status: RealtimeStatus;
+  throttled: Scalars['Boolean']['output'];
+  userId: Scalars['String']['output'];
+};
+
+export type RealtimeRoomResult = {
+  created: Scalars['Boolean']['output'];
+  createdAt: Scalars['timestamptz']['output'];
+  id: Scalars['String']['output'];
+  membersAdded: Scalars['Int']['output'];
+  metadata: Maybe<Scalars['jsonb']['output']>;
+  name: Maybe<Scalars['String']['output']>;
+  parentId: Maybe<Scalars['String']['output']>;
+  private: Scalars['Boolean']['output'];
+  type: Scalars['String']['output'];
+};
+
+export type RealtimeSignalKind =
+  | 'answer'
+  | 'hangup'
+  | 'ice'
+  | 'mute'
+  | 'offer'
+  | 'renegotiate'
+  | 'screen_share'
+  | 'video';
+
+export type RealtimeSignalResult = {
+  ids: Array<Scalars['bigint']['output']>;
+  recipients: Array<Scalars['String']['output']>;
+};
+
+export type RealtimeStatus =
+  | 'away'
+  | 'dnd'
+  | 'offline'
+  | 'online';
+
+export type RealtimeTyping = {
+  expiresAt: Maybe<Scalars['timestamptz']['output']>;
+  roomId: Scalars['String']['output'];
+  threadId: Maybe<Scalars['String']['output']>;
+  throttled: Scalars['Boolean']['output'];
+  typing: Scalars['Boolean']['output'];
 };

@@ -7,5 +7,6 @@ import { jobsPlugin } from './jobs/plugin.js';
 import { filesPlugin } from './files/plugin.js';
 import { emailPlugin } from './email/plugin.js';
 import { notificationsPlugin } from './notifications/plugin.js';
+import { realtimePlugin } from './realtime/plugin.js';
 
-export const ALL_PLUGINS: readonly PluginManifest<any>[] = [corePlugin, jobsPlugin, filesPlugin, emailPlugin, notificationsPlugin];
+export const ALL_PLUGINS: readonly PluginManifest<any>[] = [corePlugin, jobsPlugin, filesPlugin, emailPlugin, notificationsPlugin, realtimePlugin];

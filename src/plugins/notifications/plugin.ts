@@ -1,5 +1,6 @@
 import { definePlugin, type SelectPermission, type TableSpec } from '../../core/plugin.js';
 import { notificationsConfig } from './config.js';
+import { notificationsSender } from './lib/sender.js';
 import { pushService } from './lib/push/service.js';
 import { smsService } from './lib/sms/service.js';
 import { emailJob, pushGroupJob, pushJob, smsJob } from './lib/jobs.js';
@@ -45,7 +46,7 @@ export const notificationsPlugin = definePlugin({
     email: { description: 'Email per notification and email digests, through the email plugin', default: true },
     sms: { description: 'SMS through Twilio or the SMS outbox (default), for categories and sends that ask for it', default: true },
   },
-  services: [pushService, smsService],
+  services: [pushService, smsService, notificationsSender],
   jobs: [pushJob, pushGroupJob, emailJob, smsJob],
   tables: [
     table('notification', {

@@ -1,0 +1,113 @@
+/**
+ * The realtime plugin end to end: the real server on a real port, the composed hasura/metadata loaded into
+ * the harness, actions invoked from GraphQL documents as users, permissions read with harness.select.
+ */
+import { join } from 'node:path';
+import pg from 'pg';
+import type { PluginManifest } from '../../../../core/plugin.js';
+import { createRuntime, type ServerRuntime } from '../../../../core/runtime.js';
+import { createServer, type NselfServer } from '../../../../core/server.js';
+import { hasuraDir } from '../../../../core/paths.js';
+import { createHasuraHarness, type HasuraHarness } from '../../../../testing/index.js';
+import { createScratchDatabase, REDIS_URL, type ScratchDatabase } from '../../../../../test/support/db.js';
+
+export const SECRET = 'realtime-e2e-secret-0123456789abcdef';
+/** This plugin's Redis database (the jobs tests use 8–15, the core e2e test 7). */
+export const REDIS_DB = 3;
+
+export interface GraphQLResponse<D = any> {
+  data?: D | null;
+  errors?: Array<{ message: string; extensions?: any }>;
+}
+
+export interface Realtime {
+  db: ScratchDatabase;
+  runtime: ServerRuntime;
+  server: NselfServer;
+  harness: HasuraHarness;
+  pool: pg.Pool;
+  url: string;
+  /** Runs a document as a user (`service` for the service role, `admin` for admin). */
+  as<D = any>(who: string, document: string, variables?: Record<string, unknown>): Promise<GraphQLResponse<D>>;
+  close(): Promise<void>;
+}
+
+export const user = (id: string) => ({ role: 'user', userId: id });
+export const SERVICE = { role: 'service' };
+
+/** `extensions.code` of the first GraphQL error. */
+export const errorCode = (res: GraphQLResponse) => res.errors?.[0]?.extensions?.code as string | undefined;
+
+export async function startRealtime(label: string, env: Record<string, string> = {}, opts: { plugins?: readonly PluginManifest[] } = {}): Promise<Realtime> {
+  const db = await createScratchDatabase(label);
+  const runtime = await createRuntime(
+    {
+      DATABASE_URL: db.url,
+      REDIS_URL: `${REDIS_URL}/${REDIS_DB}`,
+      NSELF_PLUGINS_WEBHOOK_SECRET: SECRET,
+      LOG_LEVEL: 'silent',
+      JOBS_WORKERS: 'false',
+      ...env,
+    },
+    opts.plugins ? { plugins: opts.plugins } : {},
+  );
+  const server = createServer(runtime);
+  const { url } = await server.listen(0, '127.0.0.1');
+  const pool = new pg.Pool({ connectionString: db.url, max: 4 });
+  pool.on('error', () => undefined); // the scratch database is dropped WITH (FORCE) at the end
+  const harness = await createHasuraHarness({
+    databaseUrl: db.url,
+    metadataDir: join(hasuraDir, 'metadata'),
+    env: { NSELF_PLUGINS_URL: url, NSELF_PLUGINS_WEBHOOK_SECRET: SECRET },
+    events: { fetchIntervalMs: 50 },
+  });
+  return {
+    db,
+    runtime,
+    server,
+    harness,
+    pool,
+    url,
+    as: (who, document, variables = {}) =>
+      harness.graphql(document, variables, who === 'admin' ? null : who === 'service' ? SERVICE : user(who)) as Promise<GraphQLResponse>,
+    async close() {
+      await harness.close();
+      await pool.end();
+      await server.shutdown('test done');
+      await db.drop();
+    },
+  };
+}
+
+/** Creates rooms with members straight in the database (tests of other features start from there). */
+export async function seedRoom(pool: pg.Pool, id: string, members: Record<string, 'owner' | 'admin' | 'member'>, isPrivate = false): Promise<void> {
+  await pool.query('INSERT INTO realtime.room (id, private) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING', [id, isPrivate]);
+  for (const [u, role] of Object.entries(members)) {
+    await pool.query('INSERT INTO realtime.room_member (room_id, user_id, role) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [id, u, role]);
+  }
+}
+
+export const count = async (pool: pg.Pool, sql: string, params: unknown[] = []): Promise<number> =>
+  Number((await pool.query<{ n: string }>(`SELECT count(*) AS n FROM (${sql}) s`, params)).rows[0]!.n);
+
+export const T = {
+  room: { schema: 'realtime', name: 'room' },
+  member: { schema: 'realtime', name: 'room_member' },
+  userPresence: { schema: 'realtime', name: 'user_presence' },
+  presence: { schema: 'realtime', name: 'presence' },
+  typing: { schema: 'realtime', name: 'active_typing' },
+  event: { schema: 'realtime', name: 'event' },
+  call: { schema: 'realtime', name: 'call' },
+  participant: { schema: 'realtime', name: 'call_participant' },
+  signal: { schema: 'realtime', name: 'signal' },
+};
+
+/**
+ * Waits until the database clock is at least `marginSeconds` away from the end of its minute, so a burst that
+ * a per-minute limit counts falls in one window (rate-limit windows start on the minute).
+ */
+export async function awayFromMinuteEdge(pool: pg.Pool, marginSeconds = 15): Promise<void> {
+  const { rows } = await pool.query<{ s: number }>(`SELECT extract(second FROM now())::float8 AS s`);
+  const left = 60 - rows[0]!.s;
+  if (left < marginSeconds) await new Promise((r) => setTimeout(r, left * 1000 + 200));
+}
