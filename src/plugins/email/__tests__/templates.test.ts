@@ -128,7 +128,7 @@ describe('bad input changes nothing', () => {
     ['too many recipients', { to: Array.from({ length: 51 }, (_, i) => `u${i}@example.com`), subject: 's', text: 't' }, 'email/too-many-recipients'],
     ['a non-object data', { to: ['a@example.com'], template: 'welcome', data: [1, 2] }, 'email/invalid-input'],
     ['a non-transactional mail to two people', { to: ['a@example.com', 'b@example.com'], subject: 's', text: 't', transactional: false }, 'email/invalid-input'],
-    ['attachments without the files plugin', { to: ['a@example.com'], subject: 's', text: 't', attachments: [{ fileId: '00000000-0000-4000-8000-000000000000' }] }, 'email/attachments-unavailable'],
+    ['an attachment id of no file', { to: ['a@example.com'], subject: 's', text: 't', attachments: [{ fileId: '00000000-0000-4000-8000-000000000000' }] }, 'email/attachment-not-found'],
     ['an attachment id that is not a uuid', { to: ['a@example.com'], subject: 's', text: 't', attachments: [{ fileId: 'x' }] }, 'email/invalid-input'],
   ];
   it.each(cases)('%s', async (_what, vars, code) => {
@@ -194,5 +194,26 @@ describe('crons', () => {
     expect(await message(old.rows[0].id)).toBeUndefined();
     expect((await s.pool.query(`select count(*)::int as n from email.event where provider_event_id = 'old-ev'`)).rows[0].n).toBe(0);
     expect(await messages()).toBe(before - 1);
+  });
+});
+
+describe('without the files plugin', () => {
+  let lone: Stack;
+  beforeAll(async () => {
+    lone = await startStack('email_no_files', { PLUGINS_ENABLED: 'core,jobs,email', JOBS_QUEUES: 'email.send' });
+  }, 60_000);
+  afterAll(async () => {
+    await lone?.close();
+  });
+
+  it('refuses attachments by file id with a clear error and writes nothing', async () => {
+    const count = async () => (await lone.pool.query('select count(*)::int as n from email.message')).rows[0].n as number;
+    const before = await count();
+    const res = await lone.harness.graphql(SEND, { to: ['a@example.com'], subject: 's', text: 't', attachments: [{ fileId: '00000000-0000-4000-8000-000000000000' }] }, service);
+    expect(errorCode(res)).toBe('email/attachments-unavailable');
+    expect(await count()).toBe(before);
+    const plain = await lone.harness.graphql<{ emailSend: { id: string } }>(SEND, { to: ['a@example.com'], subject: 's', text: 't' }, service);
+    expect(plain.errors).toBeUndefined();
+    expect(await count()).toBe(before + 1);
   });
 });

@@ -9,6 +9,9 @@ import { createRuntime, type ServerRuntime } from '../../../../core/runtime.js';
 import { createServer, type NselfServer } from '../../../../core/server.js';
 import { hasuraDir } from '../../../../core/paths.js';
 import { createHasuraHarness, type HasuraHarness } from '../../../../testing/index.js';
+import { metadataFromJson } from '../../../../testing/metadata.js';
+import { devMetadata } from '../../../../dev/project.js';
+import { suiteCatalog } from '../../../../hasura/catalog.js';
 import { createScratchDatabase, REDIS_URL, type ScratchDatabase } from '../../../../../test/support/db.js';
 
 export const SECRET = 'realtime-e2e-secret-0123456789abcdef';
@@ -55,9 +58,12 @@ export async function startRealtime(label: string, env: Record<string, string> =
   const { url } = await server.listen(0, '127.0.0.1');
   const pool = new pg.Pool({ connectionString: db.url, max: 4 });
   pool.on('error', () => undefined); // the scratch database is dropped WITH (FORCE) at the end
+  // With a subset of plugins enabled, Hasura gets only their metadata (as `install` would write it): the
+  // composed suite metadata names tables whose migrations did not run.
+  const enabled = env.PLUGINS_ENABLED?.split(',').map((p) => p.trim());
   const harness = await createHasuraHarness({
     databaseUrl: db.url,
-    metadataDir: join(hasuraDir, 'metadata'),
+    ...(enabled ? { metadata: metadataFromJson(devMetadata({ catalog: suiteCatalog(), plugins: enabled })) } : { metadataDir: join(hasuraDir, 'metadata') }),
     env: { NSELF_PLUGINS_URL: url, NSELF_PLUGINS_WEBHOOK_SECRET: SECRET },
     events: { fetchIntervalMs: 50 },
   });
