@@ -40,7 +40,7 @@ import { definePlugin } from '../src/core/plugin.js';
 import { jobsPlugin } from '../src/plugins/jobs/plugin.js';
 import { defineJob } from '../src/plugins/jobs/lib/define-job.js';
 import { jobOptions } from '../src/plugins/jobs/lib/enqueue.js';
-import { jobsServiceFor } from '../src/plugins/jobs/lib/runtime.js';
+import { jobsService } from '../src/plugins/jobs/lib/runtime.js';
 import type { JobsService } from '../src/plugins/jobs/lib/service.js';
 import type { JobsConfig } from '../src/plugins/jobs/config.js';
 
@@ -378,7 +378,7 @@ async function onBackend(backend: 'redis' | 'postgres', n: number, rounds: numbe
     // The real server on a port, as Hasura calls it; its start hooks run the jobs plugin's workers.
     server = createServer(runtime);
     const { url } = await server.listen(0, '127.0.0.1');
-    jobs = await jobsServiceFor({ queue: runtime.queue, db: runtime.db, log: runtime.log, core: runtime.core, config: runtime.pluginConfig.get('jobs') as JobsConfig });
+    jobs = runtime.pluginRuntime('jobs').service(jobsService);
     if (jobs.workingQueues.join() !== 'bench.ours') throw new Error(`unexpected workers: ${jobs.workingQueues.join(', ')}`);
     const sameOptions = jobOptions(benchJob, {}, jobs.defaults);
     let bareUrl: string;

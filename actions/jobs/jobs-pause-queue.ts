@@ -2,12 +2,12 @@ import type { ActionHandler } from '../../src/core/plugin.js';
 import type { JobsConfig } from '../../src/plugins/jobs/config.js';
 import { parseInput, queueInput } from '../../src/plugins/jobs/lib/input.js';
 import type { JobsQueueStats } from '../../src/plugins/jobs/lib/output.js';
-import { jobsServiceFor } from '../../src/plugins/jobs/lib/runtime.js';
+import { jobsService } from '../../src/plugins/jobs/lib/runtime.js';
 
 /** Pauses a queue for every worker (running jobs finish). */
 export const jobsPauseQueue: ActionHandler<unknown, JobsQueueStats, JobsConfig> = async (input, ctx) => {
   const { queue } = parseInput(queueInput, input);
-  const stats = await (await jobsServiceFor(ctx)).pause(queue);
+  const stats = await ctx.service(jobsService).pause(queue);
   ctx.log.info({ queue, role: ctx.session.role }, 'queue paused');
   return stats;
 };

@@ -1,9 +1,9 @@
 import type { ActionHandler } from '../../src/core/plugin.js';
 import type { JobsConfig } from '../../src/plugins/jobs/config.js';
 import type { JobsSchedule } from '../../src/plugins/jobs/lib/output.js';
-import { jobsServiceFor } from '../../src/plugins/jobs/lib/runtime.js';
+import { jobsService } from '../../src/plugins/jobs/lib/runtime.js';
 
 /** Every cron schedule across the queues. */
 export const jobsSchedules: ActionHandler<unknown, JobsSchedule[], JobsConfig> = async (_input, ctx) => {
-  return (await jobsServiceFor(ctx)).schedules();
+  return ctx.service(jobsService).schedules();
 };

@@ -13,6 +13,6 @@ export const emailMessageRequeue: CronHandler<unknown, EmailConfig> = async (_cr
       where status in ('queued', 'sending') and updated_at < now() - interval '10 minutes'
       order by updated_at limit 1000`,
   );
-  for (const { id } of r.rows) await enqueueSend({ queue: ctx.queue, config: ctx.config }, id);
+  for (const { id } of r.rows) await enqueueSend({ jobs: ctx, config: ctx.config }, id);
   if (r.rows.length) ctx.log.info({ requeued: r.rows.length }, 'email messages queued again');
 };

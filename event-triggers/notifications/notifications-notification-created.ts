@@ -24,5 +24,5 @@ export const notificationsNotificationCreated: EventHandler<NotificationRow & { 
     windowSeconds = c.rows[0]?.w ?? 300;
   }
   const createdAt = new Date(Number.isFinite(hasuraTimestampMs(row.created_at)) ? hasuraTimestampMs(row.created_at) : Date.now());
-  await enqueueDeliveries({ queue: ctx.queue, config: ctx.config }, due, grouped ? { userId: row.user_id, groupKey: row.group_key, windowSeconds, createdAt } : null);
+  await enqueueDeliveries({ queue: ctx.queue, config: ctx.config, optionalService: (token) => ctx.optionalService(token) }, due, grouped ? { userId: row.user_id, groupKey: row.group_key, windowSeconds, createdAt } : null);
 };

@@ -35,19 +35,11 @@ export function register(program: Command, ctx: CliContext): void {
       const { createRuntime } = await import('../../core/runtime.js');
       const { ALL_PLUGINS } = await import('../../plugins/index.js');
       const { jobsPlugin } = await import('../../plugins/jobs/plugin.js');
-      const { buildJobsService } = await import('../../plugins/jobs/lib/runtime.js');
+      const { jobsService } = await import('../../plugins/jobs/lib/runtime.js');
       const catalogue = ALL_PLUGINS.some((p) => p.name === 'jobs') ? ALL_PLUGINS : [...ALL_PLUGINS, jobsPlugin];
       const runtime = await createRuntime(ctx.env, { plugins: catalogue });
       try {
-        const jobs = await buildJobsService({
-          provider: runtime.queue,
-          db: runtime.db,
-          log: runtime.log.child({ plugin: 'jobs' }),
-          core: runtime.core,
-          config: runtime.pluginConfig.get('jobs') as import('../../plugins/jobs/config.js').JobsConfig,
-          plugins: runtime.plugins,
-          pluginConfig: runtime.pluginConfig,
-        });
+        const jobs = runtime.pluginRuntime('jobs').service(jobsService);
         // Any queue may be named, also one of a plugin no longer enabled: its jobs are still in Redis.
         const bad = queues.map(queueNameProblem).filter((p): p is string => !!p);
         if (bad.length) throw new CliError(bad.join('; '));

@@ -19,7 +19,7 @@ export function register(program: Command, ctx: CliContext): void {
       const { createRuntime } = await import('../../core/runtime.js');
       const { ALL_PLUGINS } = await import('../../plugins/index.js');
       const { jobsPlugin, parseQueueList } = await import('../../plugins/jobs/plugin.js');
-      const { createJobsService } = await import('../../plugins/jobs/lib/runtime.js');
+      const { jobsService } = await import('../../plugins/jobs/lib/runtime.js');
       const { JobFileError } = await import('../../plugins/jobs/lib/loader.js');
       const { JobRegistryError } = await import('../../plugins/jobs/lib/registry.js');
       // The worker is the jobs plugin's own command: it runs even in a catalogue that does not list it yet.
@@ -30,24 +30,16 @@ export function register(program: Command, ctx: CliContext): void {
         runtime = await createRuntime(env, { plugins: catalogue });
       } catch (e) {
         if (e instanceof ConfigError || e instanceof RegistryError) throw new CliError(e.message);
+        // A broken job file stops the jobs service at creation: say what is wrong with the file.
+        const cause = (e as { cause?: unknown }).cause;
+        if (cause instanceof JobFileError || cause instanceof JobRegistryError) throw new CliError(cause.message);
         throw e;
       }
       try {
         if (!runtime.plugins.some((p) => p.name === 'jobs')) throw new CliError('the jobs plugin is not enabled; add "jobs" to PLUGINS_ENABLED');
-        const config = runtime.pluginConfig.get('jobs') as import('../../plugins/jobs/config.js').JobsConfig;
-        const jobs = await createJobsService({
-          provider: runtime.queue,
-          db: runtime.db,
-          log: runtime.log.child({ plugin: 'jobs' }),
-          core: runtime.core,
-          config,
-          plugins: runtime.plugins,
-          pluginConfig: runtime.pluginConfig,
-          runtimeOf: runtime.pluginRuntime,
-        }).catch((e: unknown) => {
-          if (e instanceof JobFileError || e instanceof JobRegistryError) throw new CliError(e.message);
-          throw e;
-        });
+        const jobsRuntime = runtime.pluginRuntime('jobs') as import('../../core/plugin.js').PluginRuntime<import('../../plugins/jobs/config.js').JobsConfig>;
+        const config = jobsRuntime.config;
+        const jobs = jobsRuntime.service(jobsService);
         const wanted = parseQueueList(opts.queues) ?? parseQueueList(config.JOBS_QUEUES);
         const unknown = (wanted ?? []).filter((q) => !jobs.registry.hasQueue(q));
         if (unknown.length) throw new CliError(`unknown queue${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}; known queues: ${jobs.registry.queues().join(', ')}`);

@@ -1,6 +1,6 @@
 import { definePlugin } from '../../core/plugin.js';
 import { jobsConfig, type JobsConfig } from './config.js';
-import { createJobsService, jobsServiceFor } from './lib/runtime.js';
+import { jobsService } from './lib/runtime.js';
 import { dashboardRouter } from './lib/dashboard.js';
 import { jobsEnqueue } from '../../../actions/jobs/jobs-enqueue.js';
 import { jobsEnqueueBulk } from '../../../actions/jobs/jobs-enqueue-bulk.js';
@@ -79,32 +79,17 @@ export const jobsPlugin = definePlugin({
       handler: jobsPruneDeadLetters,
     },
   },
+  services: [jobsService],
   async start(runtime) {
-    const config = runtime.config as JobsConfig;
-    const jobs = await createJobsService({
-      provider: runtime.queue,
-      db: runtime.db,
-      log: runtime.log,
-      core: runtime.core,
-      config,
-      // Without them (an older core), the catalogue filtered by PLUGINS_ENABLED, and jobs get no plugin config.
-      ...(runtime.plugins ? { plugins: runtime.plugins } : {}),
-      ...(runtime.pluginConfig ? { pluginConfig: runtime.pluginConfig } : {}),
-      ...(runtime.runtimeOf ? { runtimeOf: runtime.runtimeOf } : {}),
-    });
+    const jobs = runtime.service(jobsService);
     await jobs.applyCodeSchedules();
-    if (config.JOBS_WORKERS) await jobs.startWorkers(parseQueueList(config.JOBS_QUEUES));
+    if (runtime.config.JOBS_WORKERS) await jobs.startWorkers(parseQueueList(runtime.config.JOBS_QUEUES));
+    // Workers stop before the server's other cleanups; the service's own close stops any left.
     return () => jobs.stopWorkers();
   },
   routesMount: 'admin',
   routes(router, runtime) {
-    const config = runtime.config as JobsConfig;
-    if (!config.JOBS_DASHBOARD_ENABLED) return;
-    router.use(
-      dashboardRouter(
-        () => jobsServiceFor({ queue: runtime.queue, db: runtime.db, log: runtime.log, core: runtime.core, config }),
-        config,
-      ),
-    );
+    if (!runtime.config.JOBS_DASHBOARD_ENABLED) return;
+    router.use(dashboardRouter(async () => runtime.service(jobsService), runtime.config));
   },
 });

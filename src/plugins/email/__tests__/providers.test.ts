@@ -176,7 +176,7 @@ describe('Resend', () => {
       `insert into email.message (status, transport, to_addresses, from_address, subject, text) values ('queued', 'resend', '{}', 'a@example.com', 's', 't') returning id`,
     );
     const { enqueueSend } = await import('../lib/messages.js');
-    await enqueueSend({ queue: s.runtime.queue, config: s.runtime.pluginConfig.get('email') as never }, r.rows[0].id);
+    await enqueueSend({ jobs: s.runtime.pluginRuntime('email'), config: s.runtime.pluginConfig.get('email') as never }, r.rows[0].id);
     await waitFor(async () => (await row(s, r.rows[0].id)).status === 'failed', 20_000, 'failed');
     expect((await row(s, r.rows[0].id))).toMatchObject({ attempts: 1 });
     expect((await row(s, r.rows[0].id)).last_error).toMatch(/validation_error/);

@@ -5,7 +5,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Db, Queryable } from '../../../core/plugin.js';
-import type { QueueProvider } from '../../../core/queue-types.js';
+import type { EnqueueTarget } from '../../jobs/lib/enqueue.js';
 import type { EmailConfig } from '../config.js';
 import { formatMailbox, normalizeAddress, parseMailbox } from './address.js';
 import type { AttachmentInfo, AttachmentSource } from './attachments.js';
@@ -52,7 +52,8 @@ export interface QueuedMessage {
 
 export interface MessageDeps {
   db: Db;
-  queue: QueueProvider;
+  /** Where the send job goes: the runtime's queue and service lookup (so the jobs service's settings apply). */
+  jobs: EnqueueTarget;
   config: Readonly<EmailConfig>;
   renderer: Renderer;
   publicUrl: string;
@@ -223,8 +224,8 @@ export async function queueMessage(deps: MessageDeps, input: SendInput): Promise
 }
 
 /** The job id is the message id: enqueueing the same message again (the requeue cron) adds nothing. */
-export function enqueueSend(deps: Pick<MessageDeps, 'queue' | 'config'>, id: string) {
-  return sendEmailJob.enqueue({ queue: deps.queue }, { messageId: id }, {
+export function enqueueSend(deps: Pick<MessageDeps, 'jobs' | 'config'>, id: string) {
+  return sendEmailJob.enqueue(deps.jobs, { messageId: id }, {
     jobId: `email-${id}`,
     attempts: deps.config.EMAIL_SEND_ATTEMPTS,
     backoffMs: deps.config.EMAIL_SEND_BACKOFF_MS,

@@ -48,7 +48,7 @@ export const emailService = defineService<EmailApi, EmailConfig>({
     const renderer = new Renderer();
     const deps: MessageDeps = {
       db: runtime.db,
-      queue: runtime.queue,
+      jobs: { queue: runtime.queue, optionalService: (token) => runtime.optionalService(token) },
       config,
       renderer,
       publicUrl: runtime.core.PUBLIC_URL,

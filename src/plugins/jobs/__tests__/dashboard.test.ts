@@ -13,7 +13,8 @@ import { FREE_LOGIN_FAILURES, LoginThrottle } from '../lib/dashboard.js';
 import { testPlugin } from './support/test-plugin.js';
 import { jobsPlugin } from '../plugin.js';
 import type { JobsConfig } from '../config.js';
-import type { PluginRuntime } from '../../../core/plugin.js';
+import type { PluginRuntime, ServiceToken } from '../../../core/plugin.js';
+import { jobsService } from '../lib/runtime.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -32,8 +33,10 @@ async function serve(f: Fixture, config: JobsConfig): Promise<{ url: string; ser
     features: new Set(),
     plugins: [],
     pluginConfig: new Map(),
-    service: () => {
-      throw new Error('the dashboard uses no service');
+    // The board reaches the jobs service as the server's runtime would give it.
+    service: <T>(token: ServiceToken<T>): T => {
+      if (token !== (jobsService as ServiceToken<unknown>)) throw new Error(`the dashboard uses only the jobs service, not ${token.name}`);
+      return f.jobs as T;
     },
     optionalService: () => undefined,
   };

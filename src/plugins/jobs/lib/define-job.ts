@@ -6,7 +6,7 @@ import type { z } from 'zod';
 import type { Logger } from 'pino';
 import type { CoreConfig, Db, ServiceToken } from '../../../core/plugin.js';
 import type { QueueProvider } from '../../../core/queue-types.js';
-import type { EnqueueOptions, EnqueuedJob } from './enqueue.js';
+import type { EnqueueOptions, EnqueuedJob, EnqueueTarget } from './enqueue.js';
 import { enqueueWith } from './enqueue.js';
 
 export interface JobBackoff {
@@ -98,8 +98,11 @@ export const JOB_DEFINITION = Symbol.for('nself-plugins.job-definition');
 export interface JobDefinition<S extends z.ZodType = z.ZodType, R = unknown, C = any> extends Readonly<JobSpec<S, R, C>> {
   readonly [JOB_DEFINITION]: true;
   readonly queue: string;
-  /** Enqueues a run of this job on `ctx.queue` (a handler's or a job's context). */
-  enqueue(ctx: { readonly queue: QueueProvider }, data: z.input<S>, opts?: EnqueueOptions): Promise<EnqueuedJob>;
+  /**
+   * Enqueues a run of this job on `ctx.queue`. Pass a handler's, job's or plugin runtime's context: through
+   * its service lookup the add uses the running jobs service's settings and batching.
+   */
+  enqueue(ctx: EnqueueTarget, data: z.input<S>, opts?: EnqueueOptions): Promise<EnqueuedJob>;
 }
 
 export function defineJob<S extends z.ZodType, R = unknown, C = Record<string, unknown>>(spec: JobSpec<S, R, C>): JobDefinition<S, R, C> {
@@ -107,7 +110,7 @@ export function defineJob<S extends z.ZodType, R = unknown, C = Record<string, u
     ...spec,
     queue: spec.queue ?? 'default',
     [JOB_DEFINITION]: true,
-    enqueue: (ctx, data, opts) => enqueueWith(ctx.queue, def, data, opts),
+    enqueue: (ctx, data, opts) => enqueueWith(ctx, def, data, opts),
   };
   return Object.freeze(def);
 }

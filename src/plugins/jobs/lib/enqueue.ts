@@ -5,6 +5,8 @@
 import type { Job, JobsOptions } from 'bullmq';
 import type { z } from 'zod';
 import type { QueueProvider } from '../../../core/queue-types.js';
+import type { ServiceToken } from '../../../core/plugin.js';
+import { jobsService } from './runtime.js';
 import { jobsConfig, type JobsConfig } from '../config.js';
 import type { JobDefinition } from './define-job.js';
 import { jobIdProblem } from './names.js';
@@ -80,10 +82,14 @@ export interface Enqueuer {
   add(queue: string, name: string, data: unknown, opts: JobsOptions): Promise<Job>;
 }
 
-const enqueuers = new WeakMap<QueueProvider, Enqueuer>();
-
-export function useEnqueuer(provider: QueueProvider, enqueuer: Enqueuer): void {
-  enqueuers.set(provider, enqueuer);
+/**
+ * Where `defineJob(...).enqueue` adds a job: a handler's, job's or plugin runtime's context. Its service
+ * lookup finds the running jobs service (configured defaults, batched adds); a bare `{ queue }` gets the
+ * built-in defaults and a direct add.
+ */
+export interface EnqueueTarget {
+  readonly queue: QueueProvider;
+  optionalService?<T>(token: ServiceToken<T>): T | undefined;
 }
 
 /** The per-run timeout travels in the job's options, under a key of ours so it never meets a BullMQ option. */
@@ -187,17 +193,17 @@ export interface EnqueuedJob {
 }
 
 export async function enqueueWith<S extends z.ZodType>(
-  provider: QueueProvider,
+  target: EnqueueTarget,
   def: JobDefinition<S>,
   data: z.input<S>,
   opts: EnqueueOptions = {},
+  enqueuer: Enqueuer | undefined = target.optionalService?.(jobsService)?.enqueuer(),
 ): Promise<EnqueuedJob> {
-  const enqueuer = enqueuers.get(provider);
   // Validated now so a bad payload fails the caller, but stored as given: the worker parses it again, and
   // a schema's transforms (string → Date, defaults) must see the input shape there, not their own output.
   const defaults = enqueuer?.defaults ?? BUILTIN_DEFAULTS;
   parseJobData(def, data, defaults.maxDataBytes);
   const o = jobOptions(def, opts, defaults);
-  const job = enqueuer && !opts.dedup ? await enqueuer.add(def.queue, def.name, data, o) : await provider.queue(def.queue).add(def.name, data, o);
+  const job = enqueuer && !opts.dedup ? await enqueuer.add(def.queue, def.name, data, o) : await target.queue.queue(def.queue).add(def.name, data, o);
   return { id: job.id!, queue: def.queue, name: def.name, job };
 }

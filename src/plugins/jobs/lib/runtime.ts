@@ -1,7 +1,5 @@
 /**
- * One jobs service per running suite, found from any handler context through its queue provider. The
- * server's `start` hook (or the worker command) creates it; a handler that runs before that (a test
- * calling an action directly, a replica with the plugin's start hook not yet run) gets one built lazily.
+ * Creating the jobs service, and the plugin service token through which handlers reach it.
  */
 import type { Logger } from 'pino';
 import type { CoreConfig, Db, PluginManifest, PluginRuntime } from '../../../core/plugin.js';
@@ -10,7 +8,7 @@ import type { JobsConfig } from '../config.js';
 import { JobRegistry } from './registry.js';
 import { loadJobsDir, resolveJobsDir } from './loader.js';
 import { JobsService } from './service.js';
-import { useEnqueuer } from './enqueue.js';
+import { defineService } from '../../../core/plugin.js';
 
 export interface JobsServiceInput {
   provider: QueueProvider;
@@ -27,8 +25,6 @@ export interface JobsServiceInput {
   cwd?: string;
 }
 
-const services = new WeakMap<QueueProvider, Promise<JobsService>>();
-
 async function enabledPlugins(core: Readonly<CoreConfig>): Promise<readonly PluginManifest[]> {
   // Imported lazily: the catalogue imports this plugin.
   const { ALL_PLUGINS } = await import('../../index.js');
@@ -36,7 +32,8 @@ async function enabledPlugins(core: Readonly<CoreConfig>): Promise<readonly Plug
   return ALL_PLUGINS.filter((p) => enabled.has(p.name));
 }
 
-export async function buildJobsService(input: JobsServiceInput): Promise<JobsService> {
+/** Builds a jobs service: the enabled plugins' jobs and the app's job files registered, no worker started. */
+export async function createJobsService(input: JobsServiceInput): Promise<JobsService> {
   const plugins = input.plugins ?? (await enabledPlugins(input.core));
   const registry = new JobRegistry(new Set(plugins.map((p) => p.name)));
   for (const p of plugins) if (p.jobs?.length) registry.add(p.jobs, { plugin: p.name });
@@ -44,31 +41,27 @@ export async function buildJobsService(input: JobsServiceInput): Promise<JobsSer
   const files = await loadJobsDir(dir);
   for (const { file, defs } of files) registry.add(defs, { file });
   input.log.info({ jobs: registry.all().length, files: files.length, dir, queues: registry.queues() }, 'jobs registered');
-  const service = new JobsService({ ...input, registry });
-  useEnqueuer(input.provider, service.enqueuer());
-  return service;
+  return new JobsService({ ...input, registry });
 }
 
-/** Creates the service for `input.provider` and makes it the one handlers find. */
-export function createJobsService(input: JobsServiceInput): Promise<JobsService> {
-  const p = buildJobsService(input);
-  services.set(input.provider, p);
-  // A failed boot must not leave a rejected promise for handlers to find later.
-  p.catch(() => services.delete(input.provider));
-  return p;
-}
-
-/** The service of the suite a handler context belongs to. */
-export function jobsServiceFor(ctx: {
-  readonly queue: QueueProvider;
-  readonly db: Db;
-  readonly log: Logger;
-  readonly core: Readonly<CoreConfig>;
-  readonly config: Readonly<JobsConfig>;
-}): Promise<JobsService> {
-  return services.get(ctx.queue) ?? createJobsService({ provider: ctx.queue, db: ctx.db, log: ctx.log, core: ctx.core, config: ctx.config });
-}
-
-export function forgetJobsService(provider: QueueProvider): void {
-  services.delete(provider);
-}
+/**
+ * The jobs plugin's service: one per runtime, created after the database and queue, closed (workers
+ * stopped) before them. Handlers of jobs and of every plugin that depends on it reach it with
+ * `ctx.service(jobsService)`; `defineJob(...).enqueue(ctx, …)` uses it for the configured defaults and
+ * batched adds.
+ */
+export const jobsService = defineService<JobsService, JobsConfig>({
+  name: 'service',
+  create: (runtime) =>
+    createJobsService({
+      provider: runtime.queue,
+      db: runtime.db,
+      log: runtime.log,
+      core: runtime.core,
+      config: runtime.config,
+      plugins: runtime.plugins,
+      pluginConfig: runtime.pluginConfig,
+      ...(runtime.runtimeOf ? { runtimeOf: runtime.runtimeOf } : {}),
+    }),
+  close: (service) => service.stopWorkers(),
+});

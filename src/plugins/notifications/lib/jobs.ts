@@ -14,7 +14,7 @@ import { UnrecoverableError } from 'bullmq';
 import Handlebars from 'handlebars';
 import { ActionError } from '../../../core/errors.js';
 import type { Db, Queryable } from '../../../core/plugin.js';
-import { defineJob, type JobContext } from '../../jobs/index.js';
+import { defineJob, type EnqueueTarget, type JobContext } from '../../jobs/index.js';
 import { emailService } from '../../email/index.js';
 import type { NotificationsConfig } from '../config.js';
 import { pushService, type PushSenders } from './push/service.js';
@@ -304,8 +304,7 @@ export const smsJob = defineJob({
 
 /* ------------------------------------------------------------------ enqueueing */
 
-export interface EnqueueDeps {
-  queue: JobContext['queue'];
+export interface EnqueueDeps extends EnqueueTarget {
   config: Readonly<NotificationsConfig>;
 }
 
@@ -333,11 +332,11 @@ export async function enqueueDeliveries(
       // Planned after its window closed (a late event): that window's summary may have gone already, and its job
       // id would now add nothing, so a job of its own sums up what is still grouped.
       const late = end.getTime() <= Date.now() ? `-late${Math.floor(Date.now() / windowMs)}` : '';
-      await pushGroupJob.enqueue({ queue: deps.queue }, { userId: group.userId, groupKey: group.groupKey }, opts(`g-${key}-${bucket}${late}`, runAt));
+      await pushGroupJob.enqueue(deps, { userId: group.userId, groupKey: group.groupKey }, opts(`g-${key}-${bucket}${late}`, runAt));
       continue;
     }
     const job = d.channel === 'push' ? pushJob : d.channel === 'email' ? emailJob : smsJob;
-    await job.enqueue({ queue: deps.queue }, { deliveryId: d.id }, opts(`${d.channel}-${d.id}`, d.scheduled_for));
+    await job.enqueue(deps, { deliveryId: d.id }, opts(`${d.channel}-${d.id}`, d.scheduled_for));
   }
 }
 

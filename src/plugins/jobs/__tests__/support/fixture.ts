@@ -9,12 +9,12 @@ import { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import { createDb, type ClosableDb } from '../../../../core/db.js';
 import { createQueueProvider } from '../../../../core/queue.js';
-import type { ActionContext, CoreConfig, PluginManifest, PluginRuntime } from '../../../../core/plugin.js';
+import type { ActionContext, CoreConfig, PluginManifest, PluginRuntime, ServiceToken } from '../../../../core/plugin.js';
 import type { QueueProvider } from '../../../../core/queue-types.js';
 import { migrationsDir } from '../../../../core/paths.js';
 import { createScratchDatabase, REDIS_URL, type ScratchDatabase } from '../../../../../test/support/db.js';
 import { jobsConfig, type JobsConfig } from '../../config.js';
-import { createJobsService, forgetJobsService } from '../../lib/runtime.js';
+import { createJobsService, jobsService } from '../../lib/runtime.js';
 import type { JobsService } from '../../lib/service.js';
 
 export const BACKENDS = ['redis', 'postgres'] as const;
@@ -129,15 +129,15 @@ export async function createFixture(
           throw new Error('not used by jobs actions');
         },
         features: new Set<string>(),
-        service: () => {
-          throw new Error('jobs actions find their service through jobsServiceFor');
+        service: <T>(token: ServiceToken<T>): T => {
+          if (token !== (jobsService as ServiceToken<unknown>)) throw new Error(`jobs actions use only the jobs service, not ${token.name}`);
+          return jobs as T;
         },
-        optionalService: () => undefined,
+        optionalService: <T>(token: ServiceToken<T>): T | undefined => (token === (jobsService as ServiceToken<unknown>) ? (jobs as T) : undefined),
       };
     },
     async close() {
       await jobs.stopWorkers(5000);
-      forgetJobsService(provider);
       await provider.close();
       await db.close();
       if (redisUrl) await flushRedis(redisUrl);
