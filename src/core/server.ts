@@ -300,7 +300,10 @@ export function createServer(runtime: ServerRuntime, opts: ServerOptions = {}): 
     if (state.shuttingDown) setImmediate(() => server.closeIdleConnections());
   };
 
-  const server = http.createServer((req, res) => {
+  const headersTimeout = runtime.core.HTTP_HEADERS_TIMEOUT_MS ?? 20_000;
+  // Node enforces the header and request timeouts on this tick (default 30 s, longer than short timeouts).
+  const connectionsCheckingInterval = Math.max(250, Math.min(5000, Math.floor(headersTimeout / 4)));
+  const server = http.createServer({ connectionsCheckingInterval }, (req, res) => {
     inFlight++;
     res.on('close', onDone);
     if (state.shuttingDown) res.setHeader('connection', 'close');
@@ -323,7 +326,7 @@ export function createServer(runtime: ServerRuntime, opts: ServerOptions = {}): 
   const requestTimeout = c.HTTP_REQUEST_TIMEOUT_MS ?? 120_000;
   // Node's defaults (300 s per request, no connection cap) let slow or idle clients hold sockets and memory.
   server.requestTimeout = requestTimeout;
-  server.headersTimeout = Math.min(c.HTTP_HEADERS_TIMEOUT_MS ?? 20_000, requestTimeout);
+  server.headersTimeout = Math.min(headersTimeout, requestTimeout);
   // Hasura keeps connections alive; idle sockets outlive its pool's idea of them (the default is longer).
   server.keepAliveTimeout = c.HTTP_KEEP_ALIVE_TIMEOUT_MS ?? 65_000;
   server.maxConnections = c.HTTP_MAX_CONNECTIONS ?? 2048;
