@@ -25,7 +25,7 @@ export async function run(opts: { seconds?: number; log?: (line: string) => void
       request_query: 'mutation { benchGreet(name: "Ada", times: 2) { greeting role userId } }',
     });
     const seconds = opts.seconds ?? 10;
-    const c = await compare({ name: 'action round trip (50 connections)', path: '/actions/benchGreet', body, ours, bare, seconds, warmupSeconds: 2, goal: 0.85, fixedRate: 'auto' });
+    const c = await compare({ name: 'action round trip (50 connections)', path: '/actions/benchGreet', body, ours, bare, seconds, warmupSeconds: 2, goal: 0.85, fixedRate: 'auto', rounds: 4 });
     say(report(c));
     return c;
   } finally {

@@ -24,6 +24,7 @@ const benchPlugin = definePlugin({
   description: 'benchmark plugin',
   actions: {
     benchGreet: {
+      permissions: ['user'],
       handler: async (input: { name: string }, ctx) => ({ greeting: `hello ${input.name}`, role: ctx.session.role, userId: ctx.session.userId }),
     },
   },
@@ -108,7 +109,7 @@ if (mode === 'bare-action') {
 } else if (mode === 'ours-action' || mode === 'ours-event') {
   const runtime = await createRuntime(
     { ...process.env, PLUGINS_ENABLED: 'bench', DATABASE_POOL_MAX: String(POOL_MAX) },
-    { plugins: [benchPlugin], actionsSdl: () => BENCH_SDL, log: pino({ level: process.env.LOG_LEVEL ?? 'warn' }) },
+    { plugins: [benchPlugin], actionsSdl: () => BENCH_SDL, log: pino({ level: process.env.LOG_LEVEL ?? 'warn' }), defaultMetrics: process.env.BENCH_DEFAULT_METRICS !== '0' },
   );
   const s = createServer(runtime);
   server = s.http;
