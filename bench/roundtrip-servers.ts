@@ -78,7 +78,20 @@ async function bare(handle: (body: any) => Promise<unknown>): Promise<http.Serve
 let server: http.Server;
 let close: () => Promise<void>;
 
-if (mode === 'bare-action') {
+if (mode === 'bare-action-loaded') {
+  const runtime = await createRuntime(
+    { ...process.env, PLUGINS_ENABLED: 'bench', DATABASE_POOL_MAX: String(POOL_MAX) },
+    { plugins: [benchPlugin], actionsSdl: () => BENCH_SDL, log: pino({ level: process.env.LOG_LEVEL ?? 'warn' }), defaultMetrics: process.env.BENCH_DEFAULT_METRICS !== '0' },
+  );
+  void createServer;
+  server = await bare(async (b) => {
+    if (b.action?.name !== 'benchGreet' || typeof b.input?.name !== 'string') throw new Error('bad');
+    const vars: Record<string, string> = {};
+    for (const [k, v] of Object.entries(b.session_variables as Record<string, string>)) vars[k.toLowerCase()] = v;
+    return { greeting: `hello ${b.input.name}`, role: vars['x-hasura-role'], userId: vars['x-hasura-user-id'] ?? null };
+  });
+  close = () => runtime.close();
+} else if (mode === 'bare-action') {
   server = await bare(async (b) => {
     if (b.action?.name !== 'benchGreet' || typeof b.input?.name !== 'string') throw new Error('bad');
     const vars: Record<string, string> = {};

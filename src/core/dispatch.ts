@@ -280,13 +280,18 @@ export function createDispatcher(runtime: ServerRuntime): Dispatch {
 
   const where = (kind: Kind) => (kind === 'action' ? 'actions' : kind === 'event' ? 'events' : 'cron');
 
-  /** 401 or 404 from the headers alone, with the log line and metrics; undefined when the request may proceed. */
-  const precheckAt = (kind: Kind, name: string, headers: Headers, started: number, requestId: string): DispatchResult | undefined => {
+  /**
+   * 401 or 404 from the headers alone, with the log line and metrics; undefined when the request may proceed.
+   * The request id is made only for an answer: a passing request gets its id when it is served.
+   */
+  const precheckAt = (kind: Kind, name: string, headers: Headers, started: number, id?: string): DispatchResult | undefined => {
     if (!secretOk(headers[SECRET_HEADER])) {
+      const requestId = id ?? requestIdOf(headers);
       log.warn({ requestId, kind, name: name.slice(0, 200) }, 'rejected: missing or wrong %s header', SECRET_HEADER);
       return finish(unmatched[kind] ?? unmatched.action, kind, UNMATCHED, started, problem(401, 'unauthorized', `missing or wrong ${SECRET_HEADER} header`, requestId), 'client');
     }
     if (!routes[kind]?.has(name)) {
+      const requestId = id ?? requestIdOf(headers);
       return finish(unmatched[kind] ?? unmatched.action, kind, UNMATCHED, started, problem(404, 'not-found', `no ${kind} handler named "${name.slice(0, 200)}" at /${where(kind)}/`, requestId), 'client');
     }
     return undefined;
@@ -338,7 +343,7 @@ export function createDispatcher(runtime: ServerRuntime): Dispatch {
     return precheckAt(kind, name, headers, started, requestId) ?? run(kind, name, rawBody, started, requestId);
   };
   return Object.assign(dispatch, {
-    precheck: (kind: Kind, name: string, headers: Headers) => precheckAt(kind, name, headers, performance.now(), requestIdOf(headers)),
+    precheck: (kind: Kind, name: string, headers: Headers) => precheckAt(kind, name, headers, performance.now()),
     afterPrecheck: (kind: Kind, name: string, headers: Headers, rawBody: string | Buffer) =>
       routes[kind]?.has(name) ? run(kind, name, rawBody, performance.now(), requestIdOf(headers)) : dispatch(kind, name, headers, rawBody),
     bodyLimit,

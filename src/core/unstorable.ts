@@ -21,8 +21,9 @@ export interface Unstorable {
  * decoding never yields a lone surrogate); a number only overflows with an exponent of three digits or with
  * very many digits.
  */
+const BIG_EXPONENT = /[eE]\+?\d{3}/;
 // A digit run is only scanned from its first digit (the \D anchor fails at once inside a run): linear time.
-const MAYBE_HUGE_NUMBER = /\d[eE]\+?\d{3}|(?:^|\D)\d{300}/;
+const LONG_DIGITS = /(?:^|\D)\d{300}/;
 
 /** String.prototype.isWellFormed (Node ≥ 20; the project's TypeScript lib predates it). */
 const wellFormed = (s: string): boolean => (s as string & { isWellFormed(): boolean }).isWellFormed();
@@ -31,7 +32,7 @@ export function mayHoldUnstorable(raw: string, fromBytes: boolean): boolean {
   if (raw.includes('\\u')) return true;
   // A string handed to the dispatcher directly (not decoded from bytes) can carry a raw lone surrogate.
   if (!fromBytes && !wellFormed(raw)) return true;
-  return MAYBE_HUGE_NUMBER.test(raw);
+  return BIG_EXPONENT.test(raw) || (raw.length >= 300 && LONG_DIGITS.test(raw));
 }
 
 function textProblem(s: string): string | undefined {
