@@ -31,7 +31,7 @@ export async function run(opts: { seconds?: number; log?: (line: string) => void
     });
     const body = () => template.replace('__ID__', prefix + n++);
     const seconds = opts.seconds ?? 10;
-    const c = await compare({ name: 'event round trip with ctx.once receipt (50 connections)', path: '/events/bench_item_created', body, ours, bare, seconds, warmupSeconds: 2, goal: 0.9, fixedRate: 'auto' });
+    const c = await compare({ name: 'event round trip with ctx.once receipt (50 connections)', path: '/events/bench_item_created', body, ours, bare, seconds, warmupSeconds: 2, goal: 0.9, fixedRate: 'auto', rounds: 4 });
     say(report(c));
     return c;
   } finally {
