@@ -18,6 +18,8 @@ declare module 'autocannon' {
     method?: string;
     connections?: number;
     duration?: number;
+    /** Requests per second across all connections (0: as fast as possible). */
+    overallRate?: number;
     headers?: Record<string, string>;
     body?: string;
     requests?: RequestSpec[];

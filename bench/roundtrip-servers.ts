@@ -2,7 +2,7 @@
  * Servers the round-trip benchmarks load, one per process:
  *   ours-action / ours-event  the handler server (createRuntime + createServer) with a one-action, one-trigger plugin
  *   bare-action               node:http parsing the action JSON and answering the same output
- *   bare-event                node:http doing the single INSERT … ON CONFLICT DO NOTHING through pg
+ *   bare-event                node:http doing the transactional receipt (BEGIN + claim, effect, COMMIT) through pg
  * Prints `READY <port>` once listening; exits on SIGTERM.
  */
 import http from 'node:http';
@@ -24,6 +24,7 @@ const benchPlugin = definePlugin({
   description: 'benchmark plugin',
   actions: {
     benchGreet: {
+      permissions: ['user'],
       handler: async (input: { name: string }, ctx) => ({ greeting: `hello ${input.name}`, role: ctx.session.role, userId: ctx.session.userId }),
     },
   },
@@ -77,7 +78,20 @@ async function bare(handle: (body: any) => Promise<unknown>): Promise<http.Serve
 let server: http.Server;
 let close: () => Promise<void>;
 
-if (mode === 'bare-action') {
+if (mode === 'bare-action-loaded') {
+  const runtime = await createRuntime(
+    { ...process.env, PLUGINS_ENABLED: 'bench', DATABASE_POOL_MAX: String(POOL_MAX) },
+    { plugins: [benchPlugin], actionsSdl: () => BENCH_SDL, log: pino({ level: process.env.LOG_LEVEL ?? 'warn' }), defaultMetrics: process.env.BENCH_DEFAULT_METRICS !== '0' },
+  );
+  void createServer;
+  server = await bare(async (b) => {
+    if (b.action?.name !== 'benchGreet' || typeof b.input?.name !== 'string') throw new Error('bad');
+    const vars: Record<string, string> = {};
+    for (const [k, v] of Object.entries(b.session_variables as Record<string, string>)) vars[k.toLowerCase()] = v;
+    return { greeting: `hello ${b.input.name}`, role: vars['x-hasura-role'], userId: vars['x-hasura-user-id'] ?? null };
+  });
+  close = () => runtime.close();
+} else if (mode === 'bare-action') {
   server = await bare(async (b) => {
     if (b.action?.name !== 'benchGreet' || typeof b.input?.name !== 'string') throw new Error('bad');
     const vars: Record<string, string> = {};
@@ -87,16 +101,28 @@ if (mode === 'bare-action') {
   close = async () => undefined;
 } else if (mode === 'bare-event') {
   const pool = new pg.Pool({ connectionString: databaseUrl, max: POOL_MAX });
-  await pool.query('create table if not exists bench_bare_receipt (key text primary key)');
+  await pool.query('create table if not exists bench_bare_receipt (key text primary key, created_at timestamptz not null default now())');
   server = await bare(async (b) => {
-    await pool.query('INSERT INTO bench_bare_receipt (key) VALUES ($1) ON CONFLICT DO NOTHING', [b.id]);
+    if (typeof b.id !== 'string' || b.trigger?.name !== 'bench_item_created') throw new Error('bad');
+    // What a careful hand-written handler does: BEGIN and the claim in one message, the effect, COMMIT.
+    const client = await pool.connect();
+    try {
+      const r = (await client.query(`BEGIN; INSERT INTO bench_bare_receipt (key) VALUES (${pg.escapeLiteral(b.id)}) ON CONFLICT DO NOTHING RETURNING 1`)) as unknown as pg.QueryResult[];
+      const first = r[1]!.rowCount === 1;
+      await client.query(first ? 'COMMIT' : 'ROLLBACK');
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw e;
+    } finally {
+      client.release();
+    }
     return { ok: true };
   });
   close = () => pool.end();
 } else if (mode === 'ours-action' || mode === 'ours-event') {
   const runtime = await createRuntime(
     { ...process.env, PLUGINS_ENABLED: 'bench', DATABASE_POOL_MAX: String(POOL_MAX) },
-    { plugins: [benchPlugin], actionsSdl: () => BENCH_SDL, log: pino({ level: process.env.LOG_LEVEL ?? 'warn' }) },
+    { plugins: [benchPlugin], actionsSdl: () => BENCH_SDL, log: pino({ level: process.env.LOG_LEVEL ?? 'warn' }), defaultMetrics: process.env.BENCH_DEFAULT_METRICS !== '0' },
   );
   const s = createServer(runtime);
   server = s.http;

@@ -111,7 +111,19 @@ export const coreConfigSchema = z.object({
     .optional()
     .describe('URL at which Hasura and browsers reach this server. Default: http://localhost:$PORT.'),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info').describe(`Log level: ${LOG_LEVELS.join(', ')}.`),
-  BODY_LIMIT_BYTES: int(1024, 1024 ** 3).default(1024 * 1024).describe('Largest request body accepted (413 above).'),
+  BODY_LIMIT_BYTES: int(1024, 1024 ** 3).default(1024 * 1024).describe('Largest action request body accepted (413 above).'),
+  EVENT_BODY_LIMIT_BYTES: int(1024, 1024 ** 3)
+    .default(64 * 1024 * 1024)
+    .describe(
+      'Largest event trigger or cron body accepted. An UPDATE event carries the whole old and new row; a refused ' +
+        'event is retried by Hasura and then dropped, so the refusal is logged as an error.',
+    ),
+  HTTP_HEADERS_TIMEOUT_MS: int(1000, 10 * 60_000).default(20_000).describe('How long a client may take to send the request headers.'),
+  HTTP_REQUEST_TIMEOUT_MS: int(1000, 60 * 60_000).default(120_000).describe('How long a client may take to send a whole request (headers and body).'),
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: int(1000, 10 * 60_000)
+    .default(65_000)
+    .describe('How long an idle keep-alive connection stays open (longer than Hasura keeps its idle connections).'),
+  HTTP_MAX_CONNECTIONS: int(1, 1_000_000).default(2048).describe('Concurrent connections per replica; more are closed at once.'),
   DATA_DIR: z.string().min(1).default('./.data').describe('Folder for embedded PostgreSQL, the generated webhook secret and local files.'),
   PLUGINS_ENABLED: z
     .string()
@@ -255,7 +267,20 @@ export function loadConfig(env: Env, available: readonly PluginManifest[]): Load
 
 export const REDACTED = '[redacted]';
 
-/** A copy of `values` safe to log: settings marked `secret()` in `schema` are replaced. */
+/**
+ * A URL with its password replaced (`postgres://app:[redacted]@db/app`); other text unchanged. Connection
+ * URLs carry passwords without being secret settings as a whole (DATABASE_URL, REDIS_URL, a plugin's S3 URL).
+ */
+export function redactUrl(value: string): string {
+  const m = /^([a-z][a-z0-9+.-]*:\/\/[^/?#@:]*):[^/?#]*@/i.exec(value);
+  if (!m) return value;
+  return `${m[1]}:${REDACTED}@${value.slice(m[0].length)}`;
+}
+
+/**
+ * A copy of `values` safe to log: settings marked `secret()` in `schema` are replaced, and so is the password
+ * of any URL-valued setting.
+ */
 export function redactConfig(
   values: Readonly<Record<string, unknown>>,
   schema: z.ZodObject = coreConfigSchema,
@@ -264,7 +289,7 @@ export function redactConfig(
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(values)) {
     const s = shape[key];
-    out[key] = s && isSecret(s) && value !== undefined ? REDACTED : value;
+    out[key] = s && isSecret(s) && value !== undefined ? REDACTED : typeof value === 'string' ? redactUrl(value) : value;
   }
   return out;
 }

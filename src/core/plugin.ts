@@ -425,6 +425,13 @@ export interface CoreConfig {
   PUBLIC_URL: string;
   LOG_LEVEL: string;
   BODY_LIMIT_BYTES: number;
+  /** Largest event/cron body; absent (a hand-built config): 64 MiB. */
+  EVENT_BODY_LIMIT_BYTES?: number;
+  /** HTTP listener limits; absent: the defaults of the core settings. */
+  HTTP_HEADERS_TIMEOUT_MS?: number;
+  HTTP_REQUEST_TIMEOUT_MS?: number;
+  HTTP_KEEP_ALIVE_TIMEOUT_MS?: number;
+  HTTP_MAX_CONNECTIONS?: number;
   DATA_DIR: string;
   PLUGINS_ENABLED: string[];
   SHUTDOWN_TIMEOUT_MS: number;

@@ -7,21 +7,22 @@
  * the body is read. Introspection when the remote schema is added carries no session: a request without
  * `x-hasura-role` runs as admin, as anything holding the secret could.
  */
-import { randomUUID, timingSafeEqual, createHash } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import express from 'express';
 import { graphql, GraphQLError, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
 import { ActionError } from './errors.js';
 import { SECRET_HEADER } from './dispatch.js';
+import { secretMatcher } from './secret.js';
+import { pgDataError } from './data-errors.js';
+import { errorForLog } from './logger.js';
+import { describeUnstorable, findUnstorable } from './unstorable.js';
 import type { RemoteSchemaContext, Session } from './plugin.js';
 import type { ServerRuntime } from './runtime.js';
 
-/** Constant-time check of the shared secret (digests of equal length, whatever was sent). */
-export function secretMatcher(secret: string): (value: string | string[] | undefined) => boolean {
-  const expected = createHash('sha256').update(secret).digest();
-  return (value) => typeof value === 'string' && timingSafeEqual(createHash('sha256').update(value).digest(), expected);
-}
+// The check every Hasura-facing route shares; re-exported where it used to live.
+export { secretMatcher } from './secret.js';
 
 /** The session Hasura forwards as `x-hasura-*` headers (keys lower-cased, values strings). */
 export function sessionFromHeaders(headers: IncomingHttpHeaders): Session {
@@ -58,6 +59,10 @@ function formatError(e: GraphQLError, onInternal: (err: unknown) => void): Graph
   const original = e.originalError;
   if (original instanceof ActionError) {
     return { message: original.message, ...(e.path ? { path: e.path } : {}), extensions: original.extensions };
+  }
+  const data = pgDataError(original);
+  if (data) {
+    return { message: `invalid value: ${data.message}`, ...(e.path ? { path: e.path } : {}), extensions: { code: 'invalid-input', sqlState: data.code } };
   }
   if (original && !(original instanceof GraphQLError)) {
     onInternal(original);
@@ -102,6 +107,12 @@ export function remoteSchemaRouter(runtime: ServerRuntime): express.Router {
         res.status(400).json({ errors: [{ message: parsed, extensions: { code: 'invalid-request' } }] });
         return;
       }
+      const bad = findUnstorable({ query: parsed.query, variables: parsed.variables ?? null });
+      if (bad) {
+        observe(400, (performance.now() - started) / 1000);
+        res.status(400).json({ errors: [{ message: describeUnstorable(bad), extensions: { code: 'invalid-input' } }] });
+        return;
+      }
       const given = req.headers['x-request-id'];
       const requestId = typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
       const session = sessionFromHeaders(req.headers);
@@ -121,14 +132,14 @@ export function remoteSchemaRouter(runtime: ServerRuntime): express.Router {
           contextValue: ctx,
         });
       } catch (err) {
-        runtime.log.error({ err, plugin, requestId }, 'remote schema request failed');
+        runtime.log.error({ err: errorForLog(err), plugin, requestId }, 'remote schema request failed');
         observe(500, (performance.now() - started) / 1000);
         res.status(500).json({ errors: [{ message: 'internal error', extensions: { code: 'internal' } }] });
         return;
       }
       const body: Record<string, unknown> = {};
       if (result.errors?.length) {
-        body.errors = result.errors.map((e) => formatError(e, (err) => runtime.log.error({ err, plugin, requestId }, 'remote schema resolver failed')));
+        body.errors = result.errors.map((e) => formatError(e, (err) => runtime.log.error({ err: errorForLog(err), plugin, requestId }, 'remote schema resolver failed')));
       }
       if ('data' in result) body.data = result.data ?? null;
       observe(200, (performance.now() - started) / 1000);

@@ -7,7 +7,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { type ErrorRequestHandler, type Request, type Response } from 'express';
-import { createDispatcher, type Dispatch, type Kind } from './dispatch.js';
+import { createDispatcher, DEFAULT_EVENT_BODY_LIMIT, type Dispatch, type DispatchResult, type Kind } from './dispatch.js';
 import { remoteSchemaRouter } from './remote-schema.js';
 import type { ServerRuntime } from './runtime.js';
 
@@ -32,6 +32,7 @@ const EMPTY = Buffer.alloc(0);
  * (`this` is the request), so the hot path creates one object per request instead of a set of closures.
  */
 interface WebhookState {
+  /** The dispatcher to run once the body is read (the headers passed its precheck). */
   dispatch: Dispatch;
   limit: number;
   kind: Kind;
@@ -45,9 +46,18 @@ interface WebhookState {
 
 type WebhookRequest = http.IncomingMessage & { [STATE]?: WebhookState; body?: unknown };
 
-function tooLarge(res: http.ServerResponse, limit: number): void {
+/** Sends a dispatcher answer and closes the connection: used when the rest of the body is not read. */
+function sendClosing(res: http.ServerResponse, result: DispatchResult): void {
+  result.headers['content-length'] = String(Buffer.byteLength(result.body));
+  result.headers.connection = 'close';
+  res.writeHead(result.status, result.headers);
+  res.end(result.body);
+}
+
+function tooLarge(dispatch: Dispatch, kind: Kind, name: string, req: http.IncomingMessage, res: http.ServerResponse, limit: number, size: number | undefined): void {
   // The rest of an oversized body is not read: close the connection instead of draining it.
-  sendJson(res, 413, { message: `request body exceeds ${limit} bytes`, extensions: { code: 'payload-too-large' } }, { connection: 'close' });
+  if (dispatch.tooLarge) sendClosing(res, dispatch.tooLarge(kind, name, req.headers, size));
+  else sendJson(res, 413, { message: `request body exceeds ${limit} bytes`, extensions: { code: 'payload-too-large' } }, { connection: 'close' });
 }
 
 function onBodyData(this: WebhookRequest, chunk: Buffer): void {
@@ -56,7 +66,7 @@ function onBodyData(this: WebhookRequest, chunk: Buffer): void {
   s.size += chunk.length;
   if (s.size > s.limit) {
     s.done = true;
-    tooLarge(s.res, s.limit);
+    tooLarge(s.dispatch, s.kind, s.name, this, s.res, s.limit, undefined);
     return;
   }
   // Most Hasura bodies arrive in one chunk: no array, no concat.
@@ -91,25 +101,43 @@ async function respond(dispatch: Dispatch, kind: Kind, name: string, req: http.I
 }
 
 /**
- * Serves one webhook request through the dispatcher: reads the body up to `limit` bytes (413 as soon as it
- * is known to be larger), then answers. Never throws; every failure is a JSON 4xx/5xx.
+ * Serves one webhook request through the dispatcher. The secret and the route are checked as soon as the
+ * headers are in (401/404 without reading the body, so an unauthenticated caller holds no memory); then the
+ * body is read up to the kind's limit (413 as soon as it is known to be larger) and answered. Never throws;
+ * every failure is a JSON 4xx/5xx. `limit` is used only for a dispatcher that does not state its own.
  */
 export function handleWebhook(dispatch: Dispatch, limit: number, kind: Kind, name: string, req: WebhookRequest, res: http.ServerResponse): void {
+  const early = dispatch.precheck?.(kind, name, req.headers);
+  if (early) {
+    if (req.readableEnded) {
+      early.headers['content-length'] = String(Buffer.byteLength(early.body));
+      res.writeHead(early.status, early.headers);
+      res.end(early.body);
+    } else sendClosing(res, early);
+    return;
+  }
+  const next = (dispatch.precheck && dispatch.afterPrecheck) || dispatch;
   if (req.readableEnded && req.body !== undefined) {
     // A host app's body parser ran before our router; use what it read.
     const b = req.body;
-    void respond(dispatch, kind, name, req, res, Buffer.isBuffer(b) ? b : typeof b === 'string' ? b : JSON.stringify(b));
+    void respond(next, kind, name, req, res, Buffer.isBuffer(b) ? b : typeof b === 'string' ? b : JSON.stringify(b));
     return;
   }
+  const max = dispatch.bodyLimit?.(kind) ?? limit;
   const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > limit) {
-    tooLarge(res, limit);
+  if (declared !== undefined && Number(declared) > max) {
+    tooLarge(dispatch, kind, name, req, res, max, Number(declared));
     return;
   }
-  req[STATE] = { dispatch, limit, kind, name, res, size: 0, first: undefined, chunks: undefined, done: false };
+  req[STATE] = { dispatch: next as Dispatch, limit: max, kind, name, res, size: 0, first: undefined, chunks: undefined, done: false };
   req.on('data', onBodyData);
   req.on('end', onBodyEnd);
   req.on('error', onBodyError);
+}
+
+/** BODY_LIMIT_BYTES for actions; EVENT_BODY_LIMIT_BYTES for events and crons (whole rows, old and new). */
+export function bodyLimitOf(core: ServerRuntime['core'], kind: Kind): number {
+  return kind === 'action' ? core.BODY_LIMIT_BYTES : (core.EVENT_BODY_LIMIT_BYTES ?? DEFAULT_EVENT_BODY_LIMIT);
 }
 
 async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -138,7 +166,6 @@ export interface RouterOptions {
 export function createRouter(runtime: ServerRuntime, opts: RouterOptions = {}): express.Router {
   const state = opts.state ?? { shuttingDown: false };
   const dispatch = opts.dispatch ?? createDispatcher(runtime);
-  const limit = runtime.core.BODY_LIMIT_BYTES;
   const router = express.Router();
 
   router.get('/healthz', (_req, res) => {
@@ -176,8 +203,11 @@ export function createRouter(runtime: ServerRuntime, opts: RouterOptions = {}): 
     }
   });
 
-  const webhook = (kind: Kind) => (req: Request, res: Response) => {
-    handleWebhook(dispatch, limit, kind, String(req.params.name), req, res);
+  const webhook = (kind: Kind) => {
+    const limit = bodyLimitOf(runtime.core, kind);
+    return (req: Request, res: Response) => {
+      handleWebhook(dispatch, limit, kind, String(req.params.name), req, res);
+    };
   };
   router.post('/actions/:name', webhook('action'));
   router.post('/events/:name', webhook('event'));
@@ -259,7 +289,7 @@ export function createServer(runtime: ServerRuntime, opts: ServerOptions = {}): 
   const state: ServerState = { shuttingDown: false };
   const dispatch = createDispatcher(runtime);
   const app = buildApp(runtime, { state, dispatch });
-  const limit = runtime.core.BODY_LIMIT_BYTES;
+  const limits: Record<Kind, number> = { action: bodyLimitOf(runtime.core, 'action'), event: bodyLimitOf(runtime.core, 'event'), cron: bodyLimitOf(runtime.core, 'cron') };
   const log = runtime.log;
   let inFlight = 0;
   let stops: Array<{ plugin: string; stop: () => Promise<void> }> = [];
@@ -270,7 +300,10 @@ export function createServer(runtime: ServerRuntime, opts: ServerOptions = {}): 
     if (state.shuttingDown) setImmediate(() => server.closeIdleConnections());
   };
 
-  const server = http.createServer((req, res) => {
+  const headersTimeout = runtime.core.HTTP_HEADERS_TIMEOUT_MS ?? 20_000;
+  // Node enforces the header and request timeouts on this tick (default 30 s, longer than short timeouts).
+  const connectionsCheckingInterval = Math.max(250, Math.min(5000, Math.floor(headersTimeout / 4)));
+  const server = http.createServer({ connectionsCheckingInterval }, (req, res) => {
     inFlight++;
     res.on('close', onDone);
     if (state.shuttingDown) res.setHeader('connection', 'close');
@@ -284,14 +317,19 @@ export function createServer(runtime: ServerRuntime, opts: ServerOptions = {}): 
       }
       const q = url.indexOf('?', prefix.length);
       const name = q === -1 ? url.slice(prefix.length) : url.slice(prefix.length, q);
-      handleWebhook(dispatch, limit, kind, name, req, res);
+      handleWebhook(dispatch, limits[kind], kind, name, req, res);
       return;
     }
     app(req, res);
   });
-  // Hasura keeps connections alive; make sure idle sockets outlive its pool's idea of them.
-  server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
+  const c = runtime.core;
+  const requestTimeout = c.HTTP_REQUEST_TIMEOUT_MS ?? 120_000;
+  // Node's defaults (300 s per request, no connection cap) let slow or idle clients hold sockets and memory.
+  server.requestTimeout = requestTimeout;
+  server.headersTimeout = Math.min(headersTimeout, requestTimeout);
+  // Hasura keeps connections alive; idle sockets outlive its pool's idea of them (the default is longer).
+  server.keepAliveTimeout = c.HTTP_KEEP_ALIVE_TIMEOUT_MS ?? 65_000;
+  server.maxConnections = c.HTTP_MAX_CONNECTIONS ?? 2048;
 
   let stopping: Promise<void> | undefined;
 

@@ -72,6 +72,7 @@ export function demoPlugin(): PluginManifest {
     config: z.object({ DEMO_GREETING: z.string().default('hello') }),
     actions: {
       demoGreet: {
+        permissions: ['user'],
         handler: async (input: { name: string; mode?: string; id?: string }, ctx) => {
           switch (input.mode) {
             case 'CLIENT_ERROR':
