@@ -30,7 +30,7 @@ export interface NselfClientOptions {
   fetch?: typeof fetch;
   /** WebSocket implementation outside browsers (`ws` in Node). */
   webSocketImpl?: unknown;
-  /** Reconnect backoff of the socket and of resubscriptions. */
+  /** Backoff of resubscriptions after a dropped or failed connection (`attempts` in a row, default unlimited). */
   reconnect?: BackoffOptions & { attempts?: number };
 }
 
@@ -93,12 +93,9 @@ export function createNselfClient(o: NselfClientOptions): NselfClient {
         lazy: true,
         ...(o.webSocketImpl ? { webSocketImpl: o.webSocketImpl } : {}),
         connectionParams: async () => ({ headers: await headers(role) }),
-        retryAttempts: o.reconnect?.attempts ?? Infinity,
-        retryWait: (n) => new Promise((r) => setTimeout(r, backoffDelay(n, o.reconnect))),
-        // Network drops and restarts (1001, 1006, 1011, 1012, 1013) are worth retrying; graphql-ws itself treats
-        // protocol violations and refusals (4400, 4401, 4403…) as fatal, and the subscription wrapper below
-        // handles the one refusal that a new token cures.
-        shouldRetry: () => true,
+        // Reconnects are made by each subscription (below), so that a resubscription is sent with fresh variables
+        // (a stream's cursor after the last row seen) rather than the first ones graphql-ws would resend.
+        retryAttempts: 0,
         on: { connecting: () => emit('connecting'), connected: () => emit('connected'), closed: () => emit('closed') },
       });
       sockets.set(key, ws);
@@ -147,16 +144,21 @@ export function createNselfClient(o: NselfClientOptions): NselfClient {
             if (stopped) return;
             const errors = toErrors(e);
             if (errors) return handlers.error?.(NselfError.fromGraphQL(errors));
-            // Hasura closes a JWT-authenticated socket with 4400 when the token expires: a new token cures it.
-            // Other refusals are reported; after a drop graphql-ws has already given up retrying.
+            // Hasura closes a JWT-authenticated socket with 4400 when the token expires: a new token cures it, at once.
             const auth = isCloseEvent(e) && e.code === 4400 && /JWT/i.test(e.reason);
             if (auth) tokens.invalidate();
-            if (auth || (isCloseEvent(e) && e.code !== 4400 && e.code !== 4403 && e.code !== 4401)) {
+            // Other refusals (a bad request, forbidden, unauthorized) will not change by trying again.
+            const refused = isCloseEvent(e) && !auth && [4400, 4401, 4403, 4406].includes(e.code);
+            if (!refused && retries < (o.reconnect?.attempts ?? Infinity)) {
               timer = setTimeout(start, auth && retries === 0 ? 0 : backoffDelay(retries, o.reconnect));
               retries++;
               return;
             }
-            handlers.error?.(isCloseEvent(e) ? new NselfError(e.reason || `connection closed (${e.code})`, e.code === 4400 ? 'connection-refused' : 'connection-closed', { closeCode: e.code }) : new NselfError(String((e as Error)?.message ?? e), 'network'));
+            handlers.error?.(
+              isCloseEvent(e)
+                ? new NselfError(e.reason || `connection closed (${e.code})`, refused ? 'connection-refused' : 'connection-closed', { closeCode: e.code })
+                : new NselfError(String((e as Error)?.message ?? e), 'network'),
+            );
           },
           complete: () => undefined,
         },
