@@ -5,6 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:net';
 import { SignJWT } from 'jose';
 import { pino } from 'pino';
 import { startDev, type DevServer } from '../../../src/dev/start.js';
@@ -24,12 +25,15 @@ export interface SdkDev {
 export async function startSdkDev(label: string, env: Record<string, string> = {}): Promise<SdkDev> {
   const db = await createScratchDatabase(label);
   const dataDir = mkdtempSync(join(tmpdir(), 'nself-sdk-'));
+  // The files plugin signs upload URLs for PUBLIC_URL, so the port is chosen before the server starts.
+  const port = await freePort();
   const dev = await startDev(
     {
       DATABASE_URL: db.url,
       DATA_DIR: dataDir,
       PLUGINS_ENABLED: SDK_PLUGINS,
       JOBS_DIR: join(dataDir, 'no-jobs'),
+      PUBLIC_URL: `http://127.0.0.1:${port}`,
       HASURA_GRAPHQL_JWT_SECRET: JSON.stringify({ type: 'HS256', key: JWT_KEY }),
       HASURA_GRAPHQL_LIVE_QUERIES_MULTIPLEXED_REFETCH_INTERVAL: '50',
       HASURA_GRAPHQL_STREAMING_QUERIES_MULTIPLEXED_REFETCH_INTERVAL: '50',
@@ -37,7 +41,7 @@ export async function startSdkDev(label: string, env: Record<string, string> = {
       HASURA_GRAPHQL_ASYNC_ACTIONS_FETCH_INTERVAL: '50',
       ...env,
     },
-    { port: 0, host: '127.0.0.1', log: pino({ level: process.env.SDK_TEST_LOG ?? 'silent' }) },
+    { port, host: '127.0.0.1', log: pino({ level: process.env.SDK_TEST_LOG ?? 'silent' }) },
   );
   const key = new TextEncoder().encode(JWT_KEY);
   return {
@@ -71,4 +75,15 @@ export async function waitFor<T>(fn: () => T | Promise<T>, ms = 10_000, what = '
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await sleep(25);
   }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
 }
