@@ -116,8 +116,9 @@ describe('useFileUpload', () => {
     expect(await ann.locator('#progress').getAttribute('data-max')).toBe('1');
     const thumb = ann.locator('#thumb');
     await thumb.waitFor({ timeout: 10_000 });
-    await ann.waitForFunction(() => ((document.querySelector('#thumb') as HTMLImageElement | null)?.naturalWidth ?? 0) > 0, undefined, { timeout: 10_000 });
-    expect(await thumb.evaluate((img: HTMLImageElement) => img.naturalWidth)).toBeGreaterThan(0);
+    // The thumbnail decoded: the signed URL served a real image.
+    await ann.waitForFunction('(document.querySelector("#thumb")?.naturalWidth ?? 0) > 0', undefined, { timeout: 10_000 });
+    expect(await thumb.evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth)).toBeGreaterThan(0);
   }, 60_000);
 
   it('cancels an upload in flight: the bytes stop and the server drops the pending file', async () => {
