@@ -22,7 +22,8 @@ const ALIASES: Record<string, string> = {
 
 export function canonicalMime(type: string): string {
   const t = type.split(';')[0]!.trim().toLowerCase();
-  return ALIASES[t] ?? t;
+  // Own keys only: a type named like an Object.prototype member (`__proto__`) is not an alias.
+  return Object.hasOwn(ALIASES, t) ? ALIASES[t]! : t;
 }
 
 /** `image/*`, `application/pdf`, `*\/*`; an empty list allows every type (as a bucket's `allowed_mime_types`). */

@@ -35,9 +35,32 @@ export type BucketRules = Omit<BucketRow, 'allowed_mime_types'> & { allowed_mime
 /** A `text[]` column: Hasura sends PostgreSQL's array literal (`{image/*,application/pdf}`); some setups send JSON. */
 export function textArray(v: unknown): string[] {
   if (Array.isArray(v)) return v.map(String);
-  if (typeof v !== 'string') return [];
-  const inner = v.replace(/^\{|\}$/g, '');
-  return inner === '' ? [] : inner.split(',').map((s) => s.replace(/^"|"$/g, '').replace(/\\(.)/g, '$1'));
+  if (typeof v !== 'string' || !v.startsWith('{') || !v.endsWith('}')) return [];
+  const out: string[] = [];
+  const body = v.slice(1, -1);
+  let cur = '';
+  let quoted = false;
+  let any = false;
+  for (let i = 0; i < body.length; i++) {
+    const ch = body[i]!;
+    if (quoted) {
+      if (ch === '\\') cur += body[++i] ?? '';
+      else if (ch === '"') quoted = false;
+      else cur += ch;
+    } else if (ch === '"') {
+      quoted = true;
+      any = true;
+    } else if (ch === ',') {
+      out.push(cur);
+      cur = '';
+      any = false;
+    } else {
+      cur += ch;
+      any = true;
+    }
+  }
+  if (any || out.length) out.push(cur);
+  return out;
 }
 
 export interface UploadProgress {

@@ -27,8 +27,8 @@ beforeAll(async () => {
   t = copyFixture('chat');
   db = await createScratchDatabase('sdk_cli');
   dataDir = mkdtempSync(join(tmpdir(), 'nself-sdk-cli-'));
-  // The fixture project's own webhooks read CHAT_FUNCTIONS_URL (nothing calls it while generating).
-  env = { DATABASE_URL: db.url, DATA_DIR: dataDir, JOBS_DIR: join(dataDir, 'no-jobs'), CHAT_FUNCTIONS_URL: 'http://127.0.0.1:9', PATH: process.env.PATH };
+  // The fixture project's own webhooks read CHAT_FUNCTIONS_URL and CHAT_EVENT_SECRET (nothing calls it while generating).
+  env = { DATABASE_URL: db.url, DATA_DIR: dataDir, JOBS_DIR: join(dataDir, 'no-jobs'), CHAT_FUNCTIONS_URL: 'http://127.0.0.1:9', CHAT_EVENT_SECRET: 'unused', PATH: process.env.PATH };
   const installed = await cli(['install', 'files', '--project', 'hasura', '--yes']);
   expect(installed).toMatchObject({ code: 0 });
 }, 120_000);
