@@ -46,3 +46,39 @@ interface BrowserGlobals {
 }
 
 export const browser = (): BrowserGlobals => globalThis as unknown as BrowserGlobals;
+
+export interface RtcSessionDescriptionLike {
+  type: string;
+  sdp?: string | null;
+}
+
+export interface RtcDataChannelLike {
+  readonly label: string;
+  readonly readyState: string;
+  send(data: string): void;
+  close(): void;
+  onopen: (() => void) | null;
+  onmessage: ((e: { data: unknown }) => void) | null;
+}
+
+export interface RtcPeerConnectionLike {
+  createOffer(): Promise<RtcSessionDescriptionLike>;
+  createAnswer(): Promise<RtcSessionDescriptionLike>;
+  setLocalDescription(d: RtcSessionDescriptionLike): Promise<void>;
+  setRemoteDescription(d: RtcSessionDescriptionLike): Promise<void>;
+  addIceCandidate(c: unknown): Promise<void>;
+  createDataChannel(label: string): RtcDataChannelLike;
+  close(): void;
+  readonly localDescription: RtcSessionDescriptionLike | null;
+  readonly remoteDescription: RtcSessionDescriptionLike | null;
+  readonly connectionState: string;
+  onicecandidate: ((e: { candidate: { toJSON(): unknown } | null }) => void) | null;
+  onnegotiationneeded: (() => void) | null;
+  onconnectionstatechange: (() => void) | null;
+  ondatachannel: ((e: { channel: RtcDataChannelLike }) => void) | null;
+  ontrack: ((e: unknown) => void) | null;
+}
+
+export type RtcPeerConnectionCtor = new (config: { iceServers: { urls: string | string[]; username?: string; credential?: string }[] }) => RtcPeerConnectionLike;
+
+export const rtcPeerConnection = (): RtcPeerConnectionCtor | undefined => (globalThis as unknown as { RTCPeerConnection?: RtcPeerConnectionCtor }).RTCPeerConnection;

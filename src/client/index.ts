@@ -11,3 +11,4 @@ export * from './files.js';
 export * from './file-rules.js';
 export * from './notifications.js';
 export * from './jobs.js';
+export { createCallConnection, type CallConnection, type CallConnectionOptions } from './webrtc.js';

@@ -20,7 +20,7 @@ import { createNselfClient, createFiles, createNotifications, type NselfClient, 
 import { startSdkDev, sleep, type SdkDev } from './support/dev.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-features=WebRtcHideLocalIpsWithMdns'];
 const ROOM = 'channel:lobby';
 const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css' };
 
@@ -105,6 +105,16 @@ describe('useRealtime in two browser contexts', () => {
     await ann.locator('#presence li[data-user="bob"][data-status="online"]').waitFor({ timeout: 15_000 });
     await bob.locator('#dnd').click();
     await ann.locator('#presence li[data-user="bob"][data-status="dnd"]').waitFor({ timeout: 15_000 });
+  }, 60_000);
+});
+
+describe('calls', () => {
+  it('connects two browsers with WebRTC, signaled through the realtime plugin: a data channel message arrives', async () => {
+    await ann.locator('#peer').fill('bob');
+    await ann.locator('#start-call').click();
+    await bob.locator('#rtc-message', { hasText: 'hello over webrtc from ann' }).waitFor({ timeout: 30_000 });
+    expect(await ann.locator('#call-state').textContent()).toBe('open');
+    expect(await bob.locator('#call-state').textContent()).toBe('answered');
   }, 60_000);
 });
 

@@ -2,7 +2,7 @@
 // ?graphql=<url>&token=<jwt>&user=<id>&room=<room id>. (Plain JavaScript: the project's typecheck has no DOM library.)
 import { createElement as h, useEffect, useState } from 'react';
 import { createRoot } from 'react-dom/client';
-import { createNselfClient, refreshingToken } from '../../../src/client/index.ts';
+import { createCallConnection, createNselfClient, refreshingToken } from '../../../src/client/index.ts';
 import { NselfProvider, useFileUpload, useNotifications, usePresence, useRealtime, useTyping } from '../../../src/react/index.ts';
 
 const params = new URLSearchParams(location.search);
@@ -59,12 +59,56 @@ function Inbox() {
   );
 }
 
+function Call() {
+  const { calls } = useRealtime();
+  const [state, setState] = useState('');
+  const [message, setMessage] = useState('');
+  // Callee: answer the first ringing call and take the caller's data channel.
+  useEffect(() => {
+    let conn;
+    const seen = new Set();
+    const stop = calls.onIncoming(user, (incoming) => {
+      for (const i of incoming) {
+        if (seen.has(i.call_id)) continue;
+        seen.add(i.call_id);
+        void (async () => {
+          await calls.answer(i.call_id);
+          conn = await createCallConnection({ calls }, { callId: i.call_id, peerId: i.call.initiator_id, role: 'callee', onError: (e) => setState(`error: ${e.message ?? e}`) });
+          setState('answered');
+          conn.pc.ondatachannel = (e) => (e.channel.onmessage = (m) => setMessage(String(m.data)));
+        })();
+      }
+    });
+    return () => {
+      stop();
+      void conn?.close();
+    };
+  }, [calls]);
+  const call = async () => {
+    const peer = document.getElementById('peer').value;
+    const started = await calls.start('audio', { userIds: [peer] });
+    const conn = await createCallConnection({ calls }, { callId: started.id, peerId: peer, role: 'caller', onError: (e) => setState(`error: ${e.message ?? e}`) });
+    const channel = conn.pc.createDataChannel('chat');
+    channel.onopen = () => {
+      setState('open');
+      channel.send(`hello over webrtc from ${user}`);
+    };
+    setState('calling');
+  };
+  return h('section', { id: 'call' },
+    h('input', { id: 'peer', placeholder: 'user id' }),
+    h('button', { id: 'start-call', onClick: () => void call().catch((e) => setState(`error: ${e.message}`)) }, 'Call'),
+    h('p', { id: 'call-state' }, state),
+    h('p', { id: 'rtc-message' }, message),
+  );
+}
+
 function App() {
   const [conn, setConn] = useState('idle');
   useEffect(() => client.onConnectionChange(setConn), []);
   return h(NselfProvider, { client, userId: user },
     h('p', { id: 'connection' }, conn),
-    h(Chat), h(Upload), h(Inbox),
+    h(Chat), h(Upload), h(Inbox), h(Call),
   );
 }
 
