@@ -106,10 +106,12 @@ export function createNselfClient(o: NselfClientOptions): NselfClient {
   async function request<R, V extends Variables>(op: Operation<R, V>, variables?: V, opts: RequestOptions = {}): Promise<R> {
     for (let attempt = 0; ; attempt++) {
       try {
+        const requestHeaders = await headers(opts.role);
+        if (opts.signal?.aborted) throw new NselfError('the operation was cancelled', 'aborted');
         return await http.request<R>({
           document: op.toString(),
           ...(variables ? { variables } : {}),
-          requestHeaders: await headers(opts.role),
+          requestHeaders,
           ...(opts.signal ? { signal: opts.signal } : {}),
         } as Parameters<GraphQLClient['request']>[0] & { document: string });
       } catch (e) {

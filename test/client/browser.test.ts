@@ -178,7 +178,7 @@ describe('useNotifications', () => {
     await ann.locator('#notifications li[data-read="true"]', { hasText: 'Lunch at noon?' }).waitFor({ timeout: 10_000 });
     await expectText(ann, '#unread', '0');
     // Bob's inbox never saw it.
-    expect(await bob.locator('#notifications li').count()).toBe(0);
+    expect(await bob.locator('#notifications li', { hasText: 'Lunch at noon?' }).count()).toBe(0);
   }, 60_000);
 });
 
