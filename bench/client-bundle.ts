@@ -1,7 +1,7 @@
 /**
  * Bundle size of the client SDK per module, minified and gzipped, as an app's bundler (esbuild, browser, ESM,
- * tree-shaken) would ship it. Baseline in the same run: the two libraries the core is built on
- * (`graphql-request` + `graphql-ws`, bundled alone) — the ratio is what the SDK adds on top of them.
+ * tree-shaken) would ship it. Baseline in the same run: the two libraries the default client is built on
+ * (`graphql-request` + `graphql-ws`, bundled alone); each row's ratio is against it.
  * `npx tsx bench/client-bundle.ts`. Goal: client core < 15 kB.
  */
 import { build } from 'esbuild';
@@ -11,15 +11,19 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
+const light = `export { createClientCore } from './src/client/core.ts'; export { fetchHttp } from './src/client/http.ts'; export { refreshingToken } from './src/client/auth.ts';`;
 const entries: Array<[string, string]> = [
   ['baseline: graphql-request + graphql-ws', `import { GraphQLClient } from 'graphql-request'; import { createClient } from 'graphql-ws'; export { GraphQLClient, createClient };`],
-  ['client core (createNselfClient, refreshingToken)', `export { createNselfClient } from './src/client/core.ts'; export { refreshingToken } from './src/client/auth.ts';`],
-  ['core + realtime', `export { createNselfClient } from './src/client/core.ts'; export { createRealtime } from './src/client/realtime.ts';`],
-  ['core + files', `export { createNselfClient } from './src/client/core.ts'; export { createFiles } from './src/client/files.ts';`],
-  ['core + notifications', `export { createNselfClient } from './src/client/core.ts'; export { createNotifications } from './src/client/notifications.ts';`],
-  ['core + jobs', `export { createNselfClient } from './src/client/core.ts'; export { createJobs } from './src/client/jobs.ts';`],
-  ['whole client (index)', `export * from './src/client/index.ts';`],
-  ['react hooks (react itself excluded)', `export * from './src/react/index.ts'; export { createNselfClient } from './src/client/core.ts';`],
+  ['client core, graphql-request (createNselfClient)', `export { createNselfClient } from './src/client/client.ts'; export { refreshingToken } from './src/client/auth.ts';`],
+  ['client core, fetch (createClientCore + fetchHttp)', light],
+  ['fetch core + realtime', `${light} export { createRealtime } from './src/client/realtime.ts';`],
+  ['fetch core + realtime + WebRTC calls', `${light} export { createRealtime } from './src/client/realtime.ts'; export { createCallConnection } from './src/client/webrtc.ts';`],
+  ['fetch core + files', `${light} export { createFiles } from './src/client/files.ts';`],
+  ['fetch core + notifications', `${light} export { createNotifications } from './src/client/notifications.ts';`],
+  ['fetch core + jobs', `${light} export { createJobs } from './src/client/jobs.ts';`],
+  ['fetch core + realtime, through the index', `export { createClientCore, fetchHttp, createRealtime } from './src/client/index.ts';`],
+  ['whole client (index, both transports)', `export * from './src/client/index.ts';`],
+  ['react hooks + fetch core (react itself excluded)', `${light} export * from './src/react/index.ts';`],
 ];
 
 async function size(contents: string): Promise<{ minified: number; gzip: number }> {

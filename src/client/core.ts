@@ -1,16 +1,17 @@
 /**
- * The framework-free client: GraphQL over HTTP through `graphql-request` and subscriptions through `graphql-ws`,
- * both through Hasura (or `nself-plugins dev`). The token comes from a `TokenProvider`; a refused token is
+ * The framework-free client core: GraphQL over HTTP through a transport (`graphql-request` by default, see
+ * client.ts; a plain fetch one in http.ts) and subscriptions through `graphql-ws`, both through Hasura (or
+ * `nself-plugins dev`). The token comes from a `TokenProvider`; a refused token is
  * refreshed once and the request sent again, and a subscription whose socket Hasura closed for an expired token
  * resubscribes with a fresh one. Dropped sockets reconnect with backoff and every open subscription is sent
  * again (live queries answer the current state; stream cursors resume from the last row seen).
  */
-import { ClientError, GraphQLClient } from 'graphql-request';
 import { createClient, type Client as WsClient } from 'graphql-ws';
 import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
 import { staticToken, type TokenProvider } from './auth.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { NselfError, isAuthError, type GraphQLErrorLike } from './errors.js';
+import type { HttpTransport } from './http.js';
 
 /** A generated operation: its text, with result and variables types attached. */
 export type Operation<R, V> = DocumentTypeDecoration<R, V> & { toString(): string };
@@ -28,6 +29,8 @@ export interface NselfClientOptions {
   /** Further headers on every request and in the socket's `connection_init` (e.g. the admin secret on a backend). */
   headers?: Record<string, string>;
   fetch?: typeof fetch;
+  /** How queries and mutations are sent (default in `createNselfClient`: graphql-request). */
+  http?: HttpTransport;
   /** WebSocket implementation outside browsers (`ws` in Node). */
   webSocketImpl?: unknown;
   /** Backoff of resubscriptions after a dropped or failed connection (`attempts` in a row, default unlimited). */
@@ -70,10 +73,11 @@ const toErrors = (e: unknown): GraphQLErrorLike[] | undefined =>
 const isCloseEvent = (e: unknown): e is { code: number; reason: string } =>
   typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'number' && 'reason' in e;
 
-export function createNselfClient(o: NselfClientOptions): NselfClient {
+/** The client over a given HTTP transport; `createNselfClient` (client.ts) picks graphql-request. */
+export function createClientCore(o: NselfClientOptions & { http: HttpTransport }): NselfClient {
   const tokens: TokenProvider = typeof o.auth === 'string' || o.auth === null || o.auth === undefined ? staticToken(o.auth ?? null) : o.auth;
   const wsUrl = o.wsUrl ?? o.url.replace(/^http/, 'ws');
-  const http = new GraphQLClient(o.url, { ...(o.fetch ? { fetch: o.fetch } : {}) });
+  const http = o.http;
   const listeners = new Set<(state: 'connecting' | 'connected' | 'closed') => void>();
   const emit = (s: 'connecting' | 'connected' | 'closed') => listeners.forEach((l) => l(s));
 
@@ -108,14 +112,9 @@ export function createNselfClient(o: NselfClientOptions): NselfClient {
       try {
         const requestHeaders = await headers(opts.role);
         if (opts.signal?.aborted) throw new NselfError('the operation was cancelled', 'aborted');
-        return await http.request<R>({
-          document: op.toString(),
-          ...(variables ? { variables } : {}),
-          requestHeaders,
-          ...(opts.signal ? { signal: opts.signal } : {}),
-        } as Parameters<GraphQLClient['request']>[0] & { document: string });
+        return (await http({ query: op.toString(), ...(variables ? { variables } : {}), headers: requestHeaders, ...(opts.signal ? { signal: opts.signal } : {}) })) as R;
       } catch (e) {
-        const err = toNselfError(e, opts.signal);
+        const err = e instanceof NselfError ? e : opts.signal?.aborted ? new NselfError('the operation was cancelled', 'aborted') : new NselfError((e as Error)?.message ?? String(e), 'network');
         // A token refused as expired or invalid: refresh once and send again.
         if (attempt === 0 && isAuthError(err)) {
           tokens.invalidate();
@@ -216,15 +215,4 @@ export function createNselfClient(o: NselfClientOptions): NselfClient {
       sockets.clear();
     },
   };
-}
-
-function toNselfError(e: unknown, signal?: AbortSignal): NselfError {
-  if (e instanceof NselfError) return e;
-  if (signal?.aborted) return new NselfError('the operation was cancelled', 'aborted');
-  if (e instanceof ClientError) {
-    const errors = e.response.errors as GraphQLErrorLike[] | undefined;
-    if (errors?.length) return NselfError.fromGraphQL(errors, e.response.status);
-    return new NselfError(`HTTP ${e.response.status} from the GraphQL endpoint`, 'http-error', {}, e.response.status);
-  }
-  return new NselfError((e as Error)?.message ?? String(e), 'network');
 }

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import WebSocket from 'ws';
-import { createNselfClient, createRealtime, createJobs, NselfError, refreshingToken, backoffDelay, jwtExpiry, type NselfClient } from '../../src/client/index.js';
+import { createClientCore, fetchHttp, createNselfClient, createRealtime, createJobs, NselfError, refreshingToken, backoffDelay, jwtExpiry, type NselfClient } from '../../src/client/index.js';
 import type { Operation } from '../../src/client/core.js';
 import { startSdkDev, sleep, waitFor, type SdkDev } from './support/dev.js';
 
@@ -57,6 +57,17 @@ describe('requests', () => {
     expect((denied as NselfError).code).toBe('validation-failed');
   });
 
+  it('does the same over the plain fetch transport', async () => {
+    let refreshes = 0;
+    const tokens = refreshingToken({ token: await s.token('bob', { expiresInSeconds: -60 }), marginMs: -3600_000, refresh: async () => (refreshes++, s.token('bob')) });
+    const c = createClientCore({ url: s.graphqlUrl, auth: tokens, http: fetchHttp(s.graphqlUrl), webSocketImpl: TrackedWebSocket });
+    clients.push(c);
+    const rt = createRealtime(c);
+    expect((await rt.joinRoom('channel:general')).roomId).toBe('channel:general');
+    expect(refreshes).toBe(1);
+    expect(((await rt.joinRoom('bad room id!').catch((x: unknown) => x)) as NselfError).code).toBe('realtime/invalid-room-id');
+  });
+
   it('refreshes a refused token once and sends the request again', async () => {
     const expired = await s.token('bob', { expiresInSeconds: -60 });
     let refreshes = 0;
@@ -99,7 +110,7 @@ describe('subscriptions', () => {
     await eve.joinRoom('channel:expiry');
     const seen: string[][] = [];
     const errors: unknown[] = [];
-    const stop = dan.onTyping('channel:expiry', (users) => seen.push(users.map((u) => u.user_id)), (e) => errors.push(e));
+    const stop = dan.onTyping('channel:expiry', (users) => seen.push(users.map((u) => u.user_id ?? '')), (e) => errors.push(e));
     await waitFor(() => seen.length > 0, 10_000, 'first typing result');
     await sleep(2600); // the token expires; the dev endpoint closes the socket with 4400 JWTExpired
     await eve.sendTyping('channel:expiry');

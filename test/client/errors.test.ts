@@ -3,13 +3,18 @@
  * cancelled request, GraphQL errors with and without codes — always an NselfError with a code, never a raw throw.
  */
 import { describe, expect, it } from '@jest/globals';
-import { createNselfClient, NselfError, type Operation } from '../../src/client/index.js';
+import { createClientCore, createNselfClient, fetchHttp, NselfError, type NselfClientOptions, type Operation } from '../../src/client/index.js';
 
 const Q = `query { __typename }` as unknown as Operation<{ __typename: string }, Record<string, never>>;
-const client = (fetchImpl: typeof fetch) => createNselfClient({ url: 'http://127.0.0.1:9/v1/graphql', fetch: fetchImpl });
+const URL_ = 'http://127.0.0.1:9/v1/graphql';
+const transports: Array<[string, (o: NselfClientOptions) => ReturnType<typeof createNselfClient>]> = [
+  ['graphql-request', (o) => createNselfClient(o)],
+  ['fetch', (o) => createClientCore({ ...o, http: fetchHttp(o.url, o.fetch) })],
+];
 const fail = (p: Promise<unknown>) => p.then(() => { throw new Error('resolved'); }, (e: unknown) => e as NselfError);
 
-describe('client errors', () => {
+describe.each(transports)('client errors over %s', (_name, make) => {
+  const client = (fetchImpl: typeof fetch) => make({ url: URL_, fetch: fetchImpl });
   it('turns a non-GraphQL answer (a proxy error page) into http-error with the status', async () => {
     const e = await fail(client(async () => new Response('<html>502 Bad Gateway</html>', { status: 502, headers: { 'content-type': 'text/html' } })).request(Q));
     expect(e).toBeInstanceOf(NselfError);
@@ -17,7 +22,7 @@ describe('client errors', () => {
   });
 
   it('turns a refused connection into network', async () => {
-    const e = await fail(createNselfClient({ url: 'http://127.0.0.1:9/v1/graphql' }).request(Q));
+    const e = await fail(make({ url: URL_ }).request(Q));
     expect(e.code).toBe('network');
   });
 
