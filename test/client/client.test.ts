@@ -42,6 +42,18 @@ function client(auth: Parameters<typeof createNselfClient>[0]['auth'], extra: Pa
 }
 
 describe('requests', () => {
+  it('may be made from another origin: the dev endpoint answers CORS preflights as Hasura does', async () => {
+    const origin = 'http://app.localhost:5173';
+    const pre = await fetch(s.graphqlUrl, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' } });
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get('access-control-allow-origin')).toBe(origin);
+    expect(pre.headers.get('access-control-allow-headers')).toBe('authorization,content-type');
+    const post = await fetch(s.graphqlUrl, { method: 'POST', headers: { origin, 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ __typename }' }) });
+    expect(post.headers.get('access-control-allow-origin')).toBe(origin);
+    // Without a token the request is refused all the same: CORS opens no door authentication keeps shut.
+    expect(((await post.json()) as { errors?: { extensions: { code: string } }[] }).errors?.[0]?.extensions.code).toBe('invalid-headers');
+  });
+
   it('sends the token and answers typed data', async () => {
     const c = client(await s.token('ann'));
     const rt = createRealtime(c, { userId: 'ann' });
