@@ -101,7 +101,25 @@ describe('useRealtime in two browser contexts', () => {
     console.log(`typing → indicator between two browser contexts (dev endpoint, live-query refetch 50 ms): ${latencies.join(', ')} ms; median ${latencies[1]} ms`);
   }, 90_000);
 
-  it('shows presence, and a status change of the other user', async () => {
+  it('sends one typing start for a burst of keystrokes', async () => {
+    await expectText(ann, '#typing', '', 10_000);
+    const starts: string[] = [];
+    const count = (r: { postData(): string | null }) => void (/realtimeStartTyping/.test(r.postData() ?? '') && starts.push('start'));
+    bob.on('request', count);
+    await bob.locator('#message').pressSequentially('hello there', { delay: 20 });
+    await ann.locator('#typing', { hasText: 'bob typing' }).waitFor({ timeout: 10_000 });
+    bob.off('request', count);
+    expect(starts).toHaveLength(1);
+    await expectText(ann, '#typing', '', 10_000);
+  }, 60_000);
+
+  it('shows presence: online while visible, away when the page is hidden, and a chosen status', async () => {
+    await ann.locator('#presence li[data-user="bob"][data-status="online"]').waitFor({ timeout: 15_000 });
+    const setVisibility = (state: string) =>
+      bob.evaluate(`Object.defineProperty(document, 'visibilityState', { value: '${state}', configurable: true }); document.dispatchEvent(new Event('visibilitychange'))`);
+    await setVisibility('hidden');
+    await ann.locator('#presence li[data-user="bob"][data-status="away"]').waitFor({ timeout: 15_000 });
+    await setVisibility('visible');
     await ann.locator('#presence li[data-user="bob"][data-status="online"]').waitFor({ timeout: 15_000 });
     await bob.locator('#dnd').click();
     await ann.locator('#presence li[data-user="bob"][data-status="dnd"]').waitFor({ timeout: 15_000 });
