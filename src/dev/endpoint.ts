@@ -205,6 +205,25 @@ export async function createDevEndpoint(opts: DevEndpointOptions): Promise<DevEn
     unsupported: [...remote.unsupported, ...unsupportedMetadata(opts.metadata)],
     handle(req, res) {
       const path = (req.url ?? '/').split('?')[0];
+      // Hasura allows every origin unless HASURA_GRAPHQL_CORS_DOMAIN narrows it: browser apps served from another
+      // origin (a Vite dev server) call it directly, so the stand-in answers preflights the same way.
+      if (path === GRAPHQL_PATH || path === '/v1/version') {
+        const origin = req.headers.origin;
+        if (origin) {
+          res.setHeader('access-control-allow-origin', origin);
+          res.setHeader('access-control-allow-credentials', 'true');
+          res.setHeader('vary', 'Origin');
+        }
+        if (req.method === 'OPTIONS') {
+          res.writeHead(204, {
+            'access-control-allow-methods': 'GET,POST,OPTIONS',
+            'access-control-allow-headers': req.headers['access-control-request-headers'] ?? 'content-type,authorization',
+            'access-control-max-age': '1728000',
+          });
+          res.end();
+          return true;
+        }
+      }
       if (path === '/v1/version' && req.method === 'GET') {
         send(res, 200, JSON.stringify({ version: 'v2-compatible (nself-plugins dev stand-in)', server_type: 'nself-plugins-dev' }));
         return true;

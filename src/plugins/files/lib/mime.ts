@@ -35,7 +35,8 @@ const ALIASES: Record<string, string> = {
 
 export function canonicalMime(type: string): string {
   const t = normalizeMime(type);
-  return ALIASES[t] ?? t;
+  // Own keys only: a type named like an Object.prototype member (`__proto__`) is not an alias.
+  return Object.hasOwn(ALIASES, t) ? ALIASES[t]! : t;
 }
 
 /** `image/*`, `application/pdf`, `*\/*`; an empty list allows every type. */

@@ -1,0 +1,242 @@
+/**
+ * `nself-plugins/react`: `NselfProvider` and one hook per plugin over `nself-plugins/client`. Hooks open their
+ * subscriptions in effects and close them on unmount; nothing touches a browser API at import, so pages render
+ * on a server. Written with `createElement` so the package needs no JSX setup.
+ */
+import { createContext, createElement, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
+import type { NselfClient, Subscription } from '../client/core.js';
+import { NselfError } from '../client/errors.js';
+import { createRealtime, type PresenceEntry, type RealtimeOptions, type TypingUser } from '../client/realtime.js';
+import { createFiles, type FileStatus, type FilesOptions, type UploadedFile, type UploadOptions } from '../client/files.js';
+import { createNotifications, type Notification, type NotificationPreferences, type PreferencesUpdate } from '../client/notifications.js';
+import { createJobs, type QueueStats } from '../client/jobs.js';
+
+interface NselfContext {
+  client: NselfClient;
+  /** The signed-in user's id (hooks leave the user out of their own typing indicator). */
+  userId?: string;
+}
+
+const Context = createContext<NselfContext | null>(null);
+
+export function NselfProvider(props: { client: NselfClient; userId?: string; children?: ReactNode }) {
+  const value = useMemo<NselfContext>(() => ({ client: props.client, ...(props.userId !== undefined ? { userId: props.userId } : {}) }), [props.client, props.userId]);
+  return createElement(Context.Provider, { value }, props.children);
+}
+
+export function useNself(): NselfContext {
+  const ctx = useContext(Context);
+  if (!ctx) throw new Error('nself-plugins/react: wrap the app in <NselfProvider client={…}>');
+  return ctx;
+}
+
+/** Subscriptions opened through a hook's `on…` functions, closed when the component unmounts. */
+function useOwnedSubscriptions() {
+  const owned = useRef(new Set<Subscription>());
+  useEffect(() => {
+    const set = owned.current;
+    return () => {
+      for (const s of set) s();
+      set.clear();
+    };
+  }, []);
+  return useCallback(<A extends unknown[]>(open: (...args: A) => Subscription) => (...args: A): (() => void) => {
+    const sub = open(...args);
+    owned.current.add(sub);
+    return () => {
+      owned.current.delete(sub);
+      sub();
+    };
+  }, []);
+}
+
+/** `const { sendTyping, onTyping, updatePresence, onPresenceChange, joinRoom, leaveRoom } = useRealtime()` */
+export function useRealtime(options: Omit<RealtimeOptions, 'userId'> = {}) {
+  const { client, userId } = useNself();
+  const rt = useMemo(() => createRealtime(client, { ...options, ...(userId !== undefined ? { userId } : {}) }), [client, userId]); // eslint-disable-line react-hooks/exhaustive-deps
+  const own = useOwnedSubscriptions();
+  useEffect(() => () => void rt.dispose(), [rt]);
+  return useMemo(
+    () => ({
+      sendTyping: rt.sendTyping,
+      stopTyping: rt.stopTyping,
+      onTyping: own(rt.onTyping),
+      updatePresence: rt.updatePresence,
+      startPresence: rt.startPresence,
+      setStatus: rt.setStatus,
+      onPresenceChange: own(rt.onPresenceChange),
+      onUsersPresence: own(rt.onUsersPresence),
+      joinRoom: rt.joinRoom,
+      leaveRoom: rt.leaveRoom,
+      onRoomMembers: own(rt.onRoomMembers),
+      broadcast: rt.broadcast,
+      onRoomEvents: own(rt.onRoomEvents),
+      calls: rt.calls,
+      deviceId: rt.deviceId,
+    }),
+    [rt, own],
+  );
+}
+
+/** Who is typing in a room (yourself left out), kept current. */
+export function useTyping(roomId: string | null | undefined): TypingUser[] {
+  const { onTyping } = useRealtime();
+  const [users, setUsers] = useState<TypingUser[]>([]);
+  useEffect(() => {
+    if (!roomId) return setUsers([]);
+    return onTyping(roomId, setUsers);
+  }, [roomId, onTyping]);
+  return users;
+}
+
+/** Presence of a room's members, kept current; with `heartbeat`, this page keeps the user online while visible. */
+export function usePresence(roomId: string | null | undefined, opts: { heartbeat?: boolean } = {}): PresenceEntry[] {
+  const { onPresenceChange, startPresence } = useRealtime();
+  const [entries, setEntries] = useState<PresenceEntry[]>([]);
+  useEffect(() => {
+    if (!roomId) return setEntries([]);
+    return onPresenceChange(roomId, setEntries);
+  }, [roomId, onPresenceChange]);
+  useEffect(() => (opts.heartbeat && roomId ? startPresence({ roomId }) : undefined), [roomId, opts.heartbeat, startPresence]);
+  return entries;
+}
+
+export type UploadState = 'idle' | 'uploading' | 'processing' | 'ready' | 'failed' | 'cancelled';
+
+export interface FileUploadOptions extends Pick<UploadOptions, 'accept' | 'maxSize' | 'minSize' | 'bucket' | 'multipart'> {
+  /** Follow the file through processing to `ready` (default true). */
+  waitUntilReady?: boolean;
+  files?: FilesOptions;
+}
+
+/** `const { upload, uploadProgress, cancel } = useFileUpload({ maxSize: '100MB', accept: 'image/*,video/*,application/pdf' })` */
+export function useFileUpload(options: FileUploadOptions = {}) {
+  const { client } = useNself();
+  const files = useMemo(() => createFiles(client, options.files), [client]); // eslint-disable-line react-hooks/exhaustive-deps
+  const [uploadProgress, setProgress] = useState(0);
+  const [state, setState] = useState<UploadState>('idle');
+  const [error, setError] = useState<NselfError | null>(null);
+  const [result, setResult] = useState<UploadedFile | null>(null);
+  const [file, setFile] = useState<FileStatus | null>(null);
+  const controller = useRef<AbortController | null>(null);
+  const mounted = useRef(true);
+  useEffect(() => {
+    mounted.current = true;
+    return () => {
+      mounted.current = false;
+      controller.current?.abort();
+    };
+  }, []);
+  const opts = useRef(options);
+  opts.current = options;
+
+  const upload = useCallback(
+    async (blob: Blob & { name?: string }, extra: Omit<UploadOptions, 'signal' | 'onProgress'> = {}): Promise<UploadedFile | null> => {
+      controller.current?.abort();
+      const ac = new AbortController();
+      controller.current = ac;
+      const o = opts.current;
+      const live = () => mounted.current && controller.current === ac;
+      setError(null);
+      setResult(null);
+      setFile(null);
+      setProgress(0);
+      setState('uploading');
+      try {
+        const up = await files.upload(blob, {
+          ...(o.accept !== undefined ? { accept: o.accept } : {}),
+          ...(o.maxSize !== undefined ? { maxSize: o.maxSize } : {}),
+          ...(o.minSize !== undefined ? { minSize: o.minSize } : {}),
+          ...(o.bucket !== undefined ? { bucket: o.bucket } : {}),
+          ...(o.multipart !== undefined ? { multipart: o.multipart } : {}),
+          ...extra,
+          signal: ac.signal,
+          onProgress: (p) => live() && setProgress(p.total ? p.loaded / p.total : 1),
+        });
+        if (!live()) return up;
+        setResult(up);
+        if (o.waitUntilReady === false) {
+          setState('ready');
+          return up;
+        }
+        setState('processing');
+        const done = await files.waitUntilReady(up.id, { signal: ac.signal, onStatus: (f) => live() && setFile(f) });
+        if (live()) {
+          setFile(done);
+          setState('ready');
+        }
+        return up;
+      } catch (e) {
+        const err = e instanceof NselfError ? e : new NselfError(String((e as Error)?.message ?? e), 'network');
+        if (live()) {
+          setState(err.code === 'aborted' ? 'cancelled' : 'failed');
+          setError(err.code === 'aborted' ? null : err);
+        }
+        return null;
+      }
+    },
+    [files],
+  );
+  const cancel = useCallback(() => controller.current?.abort(), []);
+  return { upload, uploadProgress, cancel, state, uploading: state === 'uploading', error, result, file, downloadUrl: files.downloadUrl };
+}
+
+/** `const { notifications, markAsRead, preferences, updatePreferences } = useNotifications()` */
+export function useNotifications(options: { limit?: number; loadPreferences?: boolean } = {}) {
+  const { client } = useNself();
+  const api = useMemo(() => createNotifications(client), [client]);
+  const [notifications, setNotifications] = useState<Notification[]>([]);
+  const [unreadCount, setUnread] = useState(0);
+  const [preferences, setPreferences] = useState<NotificationPreferences | null>(null);
+  const [loading, setLoading] = useState(true);
+  const [error, setError] = useState<NselfError | null>(null);
+  const limit = options.limit ?? 30;
+  useEffect(() => {
+    const feed = api.onFeed(
+      (items) => {
+        setNotifications(items);
+        setLoading(false);
+      },
+      { limit, onError: setError },
+    );
+    const badge = api.onUnreadCount(setUnread, setError);
+    return () => {
+      feed();
+      badge();
+    };
+  }, [api, limit]);
+  useEffect(() => {
+    if (options.loadPreferences === false) return;
+    let live = true;
+    api.preferences().then((p) => live && setPreferences(p), (e: NselfError) => live && setError(e));
+    return () => {
+      live = false;
+    };
+  }, [api, options.loadPreferences]);
+  const markAsRead = useCallback((ids: string | string[]) => api.markRead(Array.isArray(ids) ? ids : [ids]), [api]);
+  const markAllAsRead = useCallback((category?: string) => api.markAllRead(category), [api]);
+  const updatePreferences = useCallback(
+    async (update: PreferencesUpdate) => {
+      const p = await api.updatePreferences(update);
+      setPreferences(p);
+      return p;
+    },
+    [api],
+  );
+  return { notifications, unreadCount, markAsRead, markAllAsRead, archive: api.archive, markSeen: api.markSeen, preferences, updatePreferences, registerWebPush: api.registerWebPush, loading, error };
+}
+
+/** Queue statistics for an admin page (admin or service role), refreshed every `intervalMs` (default 5 s). */
+export function useJobStats(options: { intervalMs?: number } = {}) {
+  const { client } = useNself();
+  const jobs = useMemo(() => createJobs(client), [client]);
+  const [stats, setStats] = useState<QueueStats[] | null>(null);
+  const [error, setError] = useState<NselfError | null>(null);
+  const refresh = useCallback(() => jobs.stats().then(setStats, setError), [jobs]);
+  useEffect(() => {
+    void refresh();
+    const t = setInterval(() => void refresh(), options.intervalMs ?? 5000);
+    return () => clearInterval(t);
+  }, [refresh, options.intervalMs]);
+  return { stats, loading: stats === null && error === null, error, refresh };
+}

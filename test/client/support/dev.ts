@@ -1,0 +1,89 @@
+/**
+ * `nself-plugins dev` with the plugins the client SDK covers, JWT authentication (HS256) as an app behind
+ * Hasura has it, short refetch intervals, and tokens for users and the service role.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer } from 'node:net';
+import { SignJWT } from 'jose';
+import { pino } from 'pino';
+import { startDev, type DevServer } from '../../../src/dev/start.js';
+import { createScratchDatabase, type ScratchDatabase } from '../../support/db.js';
+
+export const JWT_KEY = 'client-sdk-test-key-0123456789abcdef0123456789';
+export const SDK_PLUGINS = 'jobs,files,email,notifications,realtime';
+
+export interface SdkDev {
+  dev: DevServer;
+  db: ScratchDatabase;
+  graphqlUrl: string;
+  token(sub: string, o?: { role?: string; roles?: string[]; expiresInSeconds?: number }): Promise<string>;
+  close(): Promise<void>;
+}
+
+export async function startSdkDev(label: string, env: Record<string, string> = {}): Promise<SdkDev> {
+  const db = await createScratchDatabase(label);
+  const dataDir = mkdtempSync(join(tmpdir(), 'nself-sdk-'));
+  // The files plugin signs upload URLs for PUBLIC_URL, so the port is chosen before the server starts.
+  const port = await freePort();
+  const dev = await startDev(
+    {
+      DATABASE_URL: db.url,
+      DATA_DIR: dataDir,
+      PLUGINS_ENABLED: SDK_PLUGINS,
+      JOBS_DIR: join(dataDir, 'no-jobs'),
+      PUBLIC_URL: `http://127.0.0.1:${port}`,
+      HASURA_GRAPHQL_JWT_SECRET: JSON.stringify({ type: 'HS256', key: JWT_KEY }),
+      HASURA_GRAPHQL_LIVE_QUERIES_MULTIPLEXED_REFETCH_INTERVAL: '50',
+      HASURA_GRAPHQL_STREAMING_QUERIES_MULTIPLEXED_REFETCH_INTERVAL: '50',
+      HASURA_GRAPHQL_EVENTS_FETCH_INTERVAL: '50',
+      HASURA_GRAPHQL_ASYNC_ACTIONS_FETCH_INTERVAL: '50',
+      ...env,
+    },
+    { port, host: '127.0.0.1', log: pino({ level: process.env.SDK_TEST_LOG ?? 'silent' }) },
+  );
+  const key = new TextEncoder().encode(JWT_KEY);
+  return {
+    dev,
+    db,
+    graphqlUrl: dev.graphqlUrl,
+    async token(sub, o = {}) {
+      const role = o.role ?? 'user';
+      return new SignJWT({ 'https://hasura.io/jwt/claims': { 'x-hasura-allowed-roles': o.roles ?? [role], 'x-hasura-default-role': role, 'x-hasura-user-id': sub } })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject(sub)
+        .setIssuedAt()
+        .setExpirationTime(Math.floor(Date.now() / 1000) + (o.expiresInSeconds ?? 3600))
+        .sign(key);
+    },
+    async close() {
+      await dev.stop();
+      await db.drop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function waitFor<T>(fn: () => T | Promise<T>, ms = 10_000, what = 'condition'): Promise<NonNullable<T>> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
