@@ -26,6 +26,8 @@ export interface ColdStartResult {
   secondStartSeconds: number;
   /** SIGTERM → process exit, after the second start. */
   shutdownSeconds: number;
+  /** Second start, split: spawn → first log line (loading modules), → "listening", → /readyz 200. */
+  secondStartPhases?: { loadSeconds: number; bootSeconds: number; readySeconds: number };
 }
 
 export async function run(opts: { build?: boolean; log?: (line: string) => void } = {}): Promise<ColdStartResult> {
@@ -44,14 +46,38 @@ export async function run(opts: { build?: boolean; log?: (line: string) => void 
     await first.stop();
     const second = await startOnce(dataDir, logFile);
     const shutdownSeconds = await second.stop();
-    return { firstStartSeconds: first.seconds, secondStartSeconds: second.seconds, shutdownSeconds };
+    return { firstStartSeconds: first.seconds, secondStartSeconds: second.seconds, shutdownSeconds, secondStartPhases: second.phases };
   } finally {
     await rm(dataDir, { recursive: true, force: true });
     await rm(logFile, { force: true });
   }
 }
 
-async function startOnce(dataDir: string, logFile: string): Promise<{ seconds: number; stop(): Promise<number> }> {
+/** Times (epoch ms) of the first log line and of "listening" written after `offset` bytes of the log. */
+async function logMarks(logFile: string, offset: number): Promise<{ first?: number; listening?: number }> {
+  const text = (await readFile(logFile, 'utf8').catch(() => '')).slice(offset);
+  const marks: { first?: number; listening?: number } = {};
+  for (const line of text.split('\n')) {
+    let entry: { time?: string; msg?: string };
+    try {
+      entry = JSON.parse(line) as { time?: string; msg?: string };
+    } catch {
+      continue;
+    }
+    const t = entry.time ? Date.parse(entry.time) : NaN;
+    if (Number.isNaN(t)) continue;
+    marks.first ??= t;
+    if (entry.msg?.startsWith('listening on')) marks.listening ??= t;
+  }
+  return marks;
+}
+
+async function startOnce(
+  dataDir: string,
+  logFile: string,
+): Promise<{ seconds: number; phases?: ColdStartResult['secondStartPhases']; stop(): Promise<number> }> {
+  const offset = (await readFile(logFile, 'utf8').catch(() => '')).length;
+  const spawnedAt = Date.now();
   const port = await freePort();
   const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1' };
   for (const k of ['DATABASE_URL', 'REDIS_URL', 'NODE_OPTIONS']) delete env[k];
@@ -81,8 +107,15 @@ async function startOnce(dataDir: string, logFile: string): Promise<{ seconds: n
     await new Promise((r) => setTimeout(r, 20));
   }
   const seconds = (performance.now() - t0) / 1000;
+  const readyAt = Date.now();
+  const marks = await logMarks(logFile, offset);
+  const phases =
+    marks.first !== undefined && marks.listening !== undefined
+      ? { loadSeconds: (marks.first - spawnedAt) / 1000, bootSeconds: (marks.listening - marks.first) / 1000, readySeconds: (readyAt - marks.listening) / 1000 }
+      : undefined;
   return {
     seconds,
+    phases,
     async stop() {
       const s0 = performance.now();
       child.kill('SIGTERM');
@@ -114,6 +147,12 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   console.log(`cold start (embedded PostgreSQL + BullMQ on PostgreSQL):`);
   console.log(`  first start  (initdb + migrations): ${result.firstStartSeconds.toFixed(2)} s`);
   console.log(`  second start (existing data dir):   ${result.secondStartSeconds.toFixed(2)} s`);
+  const p = result.secondStartPhases;
+  if (p) {
+    console.log(
+      `    of which: loading modules ${p.loadSeconds.toFixed(2)} s, boot (database, migrations check, queue, plugin start) ${p.bootSeconds.toFixed(2)} s, to /readyz ${p.readySeconds.toFixed(2)} s`,
+    );
+  }
   console.log(`  graceful shutdown:                  ${result.shutdownSeconds.toFixed(2)} s`);
   const dir = join(root, 'bench', 'results');
   await mkdir(dir, { recursive: true });

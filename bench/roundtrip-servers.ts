@@ -2,6 +2,8 @@
  * Servers the round-trip benchmarks load, one per process:
  *   ours-action / ours-event  the handler server (createRuntime + createServer) with a one-action, one-trigger plugin
  *   bare-action               node:http parsing the action JSON and answering the same output
+ *   bare-action-loaded        bare-action in a process that also holds a started runtime (pools, queue,
+ *                             metrics, every module the suite loads): what the process alone costs a request
  *   bare-event                node:http doing the transactional receipt (BEGIN + claim, effect, COMMIT) through pg
  * Prints `READY <port>` once listening; exits on SIGTERM.
  */
@@ -83,7 +85,6 @@ if (mode === 'bare-action-loaded') {
     { ...process.env, PLUGINS_ENABLED: 'bench', DATABASE_POOL_MAX: String(POOL_MAX) },
     { plugins: [benchPlugin], actionsSdl: () => BENCH_SDL, log: pino({ level: process.env.LOG_LEVEL ?? 'warn' }), defaultMetrics: process.env.BENCH_DEFAULT_METRICS !== '0' },
   );
-  void createServer;
   server = await bare(async (b) => {
     if (b.action?.name !== 'benchGreet' || typeof b.input?.name !== 'string') throw new Error('bad');
     const vars: Record<string, string> = {};
