@@ -210,7 +210,8 @@ function sessionVariablesOk(vars: Record<string, unknown>): boolean {
 }
 
 const nameOk = (v: unknown): v is string => typeof v === 'string' && v.length >= 1 && v.length <= 200;
-const countOk = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+// Safe integers only, as zod's int() accepts: 2^53 and beyond are not exact counts.
+const countOk = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 const timestampOk = (v: unknown): v is string => typeof v === 'string' && v.length <= 64 && !Number.isNaN(Date.parse(v));
 
 /** Like `fastActionEnvelope`, for event payloads (a strict subset of `eventEnvelopeSchema`). */

@@ -232,6 +232,12 @@ describe('the hand-written fast paths accept nothing the schemas reject', () => 
     );
   });
 
+  it('retry counts past 2^53 are refused by both (found by this property)', () => {
+    const body = { ...VALID.event(), delivery_info: { max_retries: 3, current_retry: 2 ** 53 } };
+    expect(eventEnvelopeSchema.safeParse(body).success).toBe(false);
+    expect(fastEventEnvelope(body)).toBeUndefined();
+  });
+
   it('event envelopes', () => {
     const ops = fc.constantFrom('INSERT', 'UPDATE', 'DELETE', 'MANUAL', 'TRUNCATE');
     fc.assert(
