@@ -6,6 +6,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
 import { CREATE, EMIT, REGISTER, errorCode, startStack, waitFor, sleep, type Stack } from './support/stack.js';
 import { Receiver } from './support/receiver.js';
 import { webhooksEmitter } from '../lib/service.js';
@@ -219,6 +220,33 @@ describe('retries', () => {
     const n = await waitFor(async () => (await s.pool.query('select title, body, category from notifications.notification where user_id = $1', [who])).rows[0], 15_000, 'notification');
     expect(n).toMatchObject({ title: 'Webhook endpoint disabled', category: 'webhooks.endpoint.disabled' });
     expect(n.body).toContain(rcv.url);
+  });
+});
+
+describe('redirects', () => {
+  it('does not follow a redirect to an internal address', async () => {
+    // Stands in for an internal service on 127.0.0.2, which the allow-list (127.0.0.1/32) does not cover.
+    let internalHits = 0;
+    const internal = createServer((_q, r) => {
+      internalHits++;
+      r.end('secret');
+    });
+    await new Promise<void>((r) => internal.listen(0, '127.0.0.2', r));
+    try {
+      const port = (internal.address() as { port: number }).port;
+      const type = typeName();
+      await register(type);
+      const rcv = await receiver();
+      rcv.respond = () => ({ status: 302, headers: { location: `http://127.0.0.2:${port}/latest/meta-data/` } });
+      const e = await endpoint(rcv, owner());
+      await emitEvent(type, {});
+      const a = await waitFor(async () => (await attemptsOf(e.endpointId))[0], 15_000, 'attempt');
+      expect(a.status).toBe('failed');
+      expect(a.error).toBe(`the receiver answered 302 (redirect to http://127.0.0.2:${port}/latest/meta-data/): redirects are not followed`);
+      expect(internalHits).toBe(0);
+    } finally {
+      await new Promise<void>((r) => internal.close(() => r()));
+    }
   });
 });
 
