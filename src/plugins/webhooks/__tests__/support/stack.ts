@@ -84,6 +84,7 @@ export async function startStack(label: string, env: Record<string, string> = {}
     async advance(seconds) {
       const s = [seconds];
       await pool.query(`update webhooks.delivery set next_attempt_at = next_attempt_at - make_interval(secs => $1) where status = 'pending'`, s);
+      await pool.query(`update webhooks.delivery set lease_until = lease_until - make_interval(secs => $1) where status = 'sending'`, s);
       await pool.query(`update webhooks.endpoint set failing_since = failing_since - make_interval(secs => $1), last_success_at = last_success_at - make_interval(secs => $1)`, s);
       await pool.query(`update webhooks.attempt set created_at = created_at - make_interval(secs => $1), next_retry_at = next_retry_at - make_interval(secs => $1)`, s);
       await pool.query(`update webhooks.endpoint_secret set expires_at = expires_at - make_interval(secs => $1) where expires_at is not null`, s);
