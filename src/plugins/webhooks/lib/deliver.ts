@@ -182,18 +182,19 @@ export async function deliver(deps: DeliverDeps, deliveryId: string, attempt: nu
   const res = await post(d, deps);
   const ok = res.status !== null && res.status >= 200 && res.status < 300;
   if (ok) {
-    await db.tx(async (tx) => {
-      await tx.query(
-        `insert into webhooks.attempt (delivery_id, endpoint_id, message_id, status, response_code, response_body, duration_ms)
-         values ($1, $2, $3, 'succeeded', $4, $5, $6)`,
-        [d.id, d.endpoint_id, d.message_id, res.status, res.body, res.ms],
-      );
-      await tx.query(
-        `update webhooks.delivery set status = 'succeeded', lease_until = null, last_status_code = $2, last_error = null, updated_at = now() where id = $1`,
-        [d.id, res.status],
-      );
-      await tx.query(`update webhooks.endpoint set last_success_at = now(), failing_since = null where id = $1 and (failing_since is not null or last_success_at is null or last_success_at < now() - interval '1 second')`, [d.endpoint_id]);
-    });
+    // One statement (one round trip, atomic): the attempt, the delivery's outcome, and the endpoint's streak —
+    // the endpoint row is written only when its failure streak ends or its last success is a second old, so
+    // concurrent successes to one endpoint do not queue on its row lock.
+    await db.query(
+      `with a as (
+         insert into webhooks.attempt (delivery_id, endpoint_id, message_id, status, response_code, response_body, duration_ms)
+         values ($1, $2, $3, 'succeeded', $4, $5, $6)),
+       d as (
+         update webhooks.delivery set status = 'succeeded', lease_until = null, last_status_code = $4, last_error = null, updated_at = now() where id = $1)
+       update webhooks.endpoint set last_success_at = now(), failing_since = null
+        where id = $2 and (failing_since is not null or last_success_at is null or last_success_at < now() - interval '1 second')`,
+      [d.id, d.endpoint_id, d.message_id, res.status, res.body, res.ms],
+    );
     if (d.fifo && d.ordering_key) await releaseNextInLine(deps, d);
     return { result: 'succeeded', status: res.status! };
   }

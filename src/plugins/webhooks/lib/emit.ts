@@ -69,6 +69,33 @@ export function schemaProblem(schema: unknown): string | null {
   }
 }
 
+/**
+ * Known event types, kept for a few seconds: every emit needs its type's schema, and at high rates that lookup
+ * was a third of the emit's round trips. Only found types are kept, so a type registered a moment ago is seen
+ * at once; a schema change or an archive takes effect within EVENT_TYPE_TTL_MS.
+ */
+const EVENT_TYPE_TTL_MS = 5000;
+const eventTypes = new Map<string, { schema: unknown; until: number }>();
+
+async function eventType(db: Queryable, name: string): Promise<{ schema: unknown } | null> {
+  const hit = eventTypes.get(name);
+  if (hit && hit.until > Date.now()) return hit;
+  const t = await db.query<{ schema: unknown }>('select schema from webhooks.event_type where name = $1 and not archived', [name]);
+  if (!t.rows[0]) {
+    eventTypes.delete(name);
+    return null;
+  }
+  if (eventTypes.size > 10_000) eventTypes.clear();
+  const entry = { schema: t.rows[0].schema, until: Date.now() + EVENT_TYPE_TTL_MS };
+  eventTypes.set(name, entry);
+  return entry;
+}
+
+/** Forgets cached event types (after a registration in this process, so its schema applies at once). */
+export function forgetEventTypes(names: readonly string[]): void {
+  for (const n of names) eventTypes.delete(n);
+}
+
 export interface EmitDeps {
   db: Db;
   queue: QueueProvider;
@@ -94,10 +121,10 @@ export async function emit(deps: EmitDeps, raw: EmitInput, opts: { testEndpointI
     const seen = await deps.db.query<{ id: string }>('select id from webhooks.message where idempotency_key = $1', [input.idempotencyKey]);
     if (seen.rows[0]) return { messageId: seen.rows[0].id, created: false, deliveries: 0 };
   }
-  const t = await deps.db.query<{ schema: unknown }>('select schema from webhooks.event_type where name = $1 and not archived', [input.type]);
-  if (!t.rows[0]) throw webhooksError('webhooks/unknown-event-type', `no event type "${input.type}": register it first`);
-  if (t.rows[0].schema != null) {
-    const validate = validatorFor(t.rows[0].schema);
+  const known = await eventType(deps.db, input.type);
+  if (!known) throw webhooksError('webhooks/unknown-event-type', `no event type "${input.type}": register it first`);
+  if (known.schema != null) {
+    const validate = validatorFor(known.schema);
     if (validate && !validate(input.payload)) {
       const problems = (validate.errors ?? []).map((e) => `${e.instancePath || '(data)'} ${e.message ?? 'is invalid'}`);
       throw webhooksError('webhooks/invalid-payload', `the payload does not match ${input.type}'s schema: ${problems.join('; ')}`, { problems });
@@ -168,6 +195,7 @@ export async function registerEventTypes(db: Queryable, types: readonly WebhookE
     if (problem) throw new Error(`webhook event type "${t.name}": schema ${problem}`);
   }
   if (!types.length) return;
+  forgetEventTypes(types.map((t) => t.name));
   await db.query(
     `insert into webhooks.event_type (name, description, schema, example, source)
        select u.name, u.description, u.schema, u.example, $5 from unnest($1::text[], $2::text[], $3::jsonb[], $4::jsonb[]) as u(name, description, schema, example)
