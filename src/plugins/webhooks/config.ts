@@ -8,7 +8,50 @@ export const parseSchedule = (v: string) => v.split(',').map((s) => Number(s.tri
 const SCHEDULE = /^\s*\d+(\s*,\s*\d+)*\s*$/;
 const scheduleOk = (l: number[]) => l.length <= 50 && l.every((s) => s >= 1 && s <= 7 * 86_400);
 
+export interface TableMapping {
+  schema: string;
+  table: string;
+  op: 'insert' | 'update' | 'delete';
+  type: string;
+}
+
+const IDENT = '[a-z_][a-z0-9_]{0,62}';
+const MAPPING = new RegExp(`^(?:(${IDENT})\\.)?(${IDENT}):(insert|update|delete)=([a-z0-9][a-z0-9_-]*(?:\\.[a-z0-9][a-z0-9_-]*)+)$`);
+
+/** `nchat_messages:insert=message.created,app.orders:update=order.updated` → mappings (schema default public). */
+export function parseMappings(text: string): TableMapping[] {
+  const out: TableMapping[] = [];
+  const seen = new Set<string>();
+  for (const item of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const m = MAPPING.exec(item);
+    if (!m) throw new Error(`"${item}" is not <table>:<insert|update|delete>=<event.type>`);
+    const mapping = { schema: m[1] ?? 'public', table: m[2]!, op: m[3] as TableMapping['op'], type: m[4]! };
+    const key = `${mapping.schema}.${mapping.table}:${mapping.op}=${mapping.type}`;
+    if (!seen.has(key)) out.push(mapping);
+    seen.add(key);
+  }
+  return out;
+}
+
+const mappingProblem = (text: string) => {
+  try {
+    parseMappings(text);
+    return null;
+  } catch (e) {
+    return (e as Error).message;
+  }
+};
+
 export const webhooksConfig = z.object({
+  WEBHOOKS_MAP: z
+    .string()
+    .default('')
+    .superRefine((v, ctx) => {
+      const problem = mappingProblem(v);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .transform(parseMappings)
+    .describe('Table → event mappings (install webhooks --map nchat_messages:insert=message.created,…): each row change of the table emits the event with the row as its data.'),
   WEBHOOKS_RETRY_SCHEDULE: z
     .string()
     .regex(SCHEDULE, 'must be comma-separated whole seconds')

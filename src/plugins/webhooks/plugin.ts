@@ -3,7 +3,7 @@ import { webhooksConfig, type WebhooksConfig } from './config.js';
 import { webhooksEmitter } from './lib/service.js';
 import { deliverJob, dispatchJob } from './lib/jobs.js';
 import { incomingRoutes } from './lib/incoming.js';
-import { registerEventTypes } from './lib/emit.js';
+import { ensureEventTypes, registerEventTypes } from './lib/emit.js';
 import { webhooksCreateEndpoint } from '../../../actions/webhooks/webhooks-create-endpoint.js';
 import { webhooksUpdateEndpoint } from '../../../actions/webhooks/webhooks-update-endpoint.js';
 import { webhooksRotateSecret } from '../../../actions/webhooks/webhooks-rotate-secret.js';
@@ -17,6 +17,8 @@ import { webhooksEventTypes } from '../../../actions/webhooks/webhooks-event-typ
 import { webhooksCreateIncoming } from '../../../actions/webhooks/webhooks-create-incoming.js';
 import { webhooksRevokeIncoming } from '../../../actions/webhooks/webhooks-revoke-incoming.js';
 import { webhooksPrune } from '../../../cron-triggers/webhooks/webhooks-prune.js';
+import { webhooksMapRow } from '../../../event-triggers/webhooks/map-row.js';
+import { mappingTriggers } from './lib/mappings.js';
 
 const OWN = { owner_id: { _eq: 'X-Hasura-User-Id' } };
 const VIA_ENDPOINT = { endpoint: OWN };
@@ -121,8 +123,18 @@ export const webhooksPlugin = definePlugin({
   routes(router, runtime) {
     incomingRoutes(router, runtime as never);
   },
+  install: {
+    options: {
+      map: { description: 'Table → event mappings, e.g. nchat_messages:insert=message.created (comma-separated)', setting: 'WEBHOOKS_MAP', list: true },
+    },
+    projectTriggers: (settings) => mappingTriggers(settings.WEBHOOKS_MAP ?? []),
+    eventHandlers: { map_row: { handler: webhooksMapRow, comment: 'Emits the mapped webhook events of a row change' } },
+  },
   async start(runtime) {
     await registerEventTypes(runtime.db, BUILTIN_EVENT_TYPES, 'webhooks');
+    // Mapped types an operator has not described yet get a plain entry, so their events can be emitted at once.
+    const mapped = [...new Set(runtime.config.WEBHOOKS_MAP.map((m) => m.type))];
+    await ensureEventTypes(runtime.db, mapped.map((name) => ({ name, description: `Row changes mapped by WEBHOOKS_MAP (${runtime.config.WEBHOOKS_MAP.filter((m) => m.type === name).map((m) => `${m.schema}.${m.table}:${m.op}`).join(', ')})` })), 'map');
   },
 });
 

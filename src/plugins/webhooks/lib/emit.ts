@@ -210,3 +210,14 @@ export async function registerEventTypes(db: Queryable, types: readonly WebhookE
     ],
   );
 }
+
+/** Adds the event types that do not exist yet; existing ones (and an operator's edits to them) stay. */
+export async function ensureEventTypes(db: Queryable, types: readonly WebhookEventType[], source: string): Promise<void> {
+  if (!types.length) return;
+  await db.query(
+    `insert into webhooks.event_type (name, description, source)
+       select u.name, u.description, $3 from unnest($1::text[], $2::text[]) as u(name, description)
+     on conflict (name) do nothing`,
+    [types.map((t) => t.name), types.map((t) => t.description.slice(0, 1000)), source],
+  );
+}
