@@ -69,6 +69,14 @@ export async function run(opts: { messages?: number; rounds?: number; log?: (l: 
   const concurrency = deliverJob.concurrency ?? 50;
   const rcv = await receiver();
   const db = await createScratchDatabase('bench_webhooks');
+  // Diagnostic only: with BENCH_ASYNC_COMMIT=1 no commit of the run waits for the WAL flush, which shows how much
+  // of the plugin's time is the durability of the message (the emit's commit) on this machine's disk.
+  if (process.env.BENCH_ASYNC_COMMIT) {
+    const admin = new pg.Client({ connectionString: db.url });
+    await admin.connect();
+    await admin.query(`alter database "${db.name}" set synchronous_commit = off`);
+    await admin.end();
+  }
   const redisUrl = await redisDb6();
   const runtime = await createRuntime({
     DATABASE_URL: db.url,
