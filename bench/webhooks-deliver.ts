@@ -87,6 +87,7 @@ export async function run(opts: { messages?: number; rounds?: number; log?: (l: 
     JOBS_DASHBOARD_ENABLED: 'false',
     JOBS_QUEUES: 'webhooks.deliver',
     PLUGINS_ENABLED: 'core,jobs,webhooks',
+    ...(process.env.BENCH_POOL ? { DATABASE_POOL_MAX: process.env.BENCH_POOL } : {}),
     WEBHOOKS_SSRF_ALLOW: '127.0.0.1/32',
   });
   const server = createNselfServer(runtime);
