@@ -40,7 +40,7 @@ async function worker(): Promise<ChildProcess> {
 
 beforeAll(async () => {
   // This process runs no webhook worker: only the child processes deliver.
-  s = await startStack('webhooks_crash', { JOBS_QUEUES: 'notifications.push', WEBHOOKS_REQUEST_TIMEOUT_MS: '5000' });
+  s = await startStack('webhooks_crash', { JOBS_QUEUES: 'notifications.push', WEBHOOKS_REQUEST_TIMEOUT_MS: '120000' });
   rcv = await new Receiver().start();
   expect((await s.gql('service', REGISTER, { name: 'crash.test', description: 'x' })).errors).toBeUndefined();
 }, 60_000);
@@ -66,11 +66,12 @@ describe('a worker killed mid-delivery', () => {
     expect(await s.pool.query('select * from webhooks.attempt where delivery_id = $1', [d.id]).then((r) => r.rows)).toEqual([]);
 
     await worker();
-    // Before the lease lapses nothing is sent twice; after it, the dispatcher restarts the attempt.
+    // Before the lease (request timeout + 30 s = 150 s) lapses nothing is sent twice; after it, the dispatcher
+    // restarts the attempt.
     await s.advance(10);
     await new Promise((r) => setTimeout(r, 1000));
     expect(rcv.received).toHaveLength(1);
-    await s.advance(60);
+    await s.advance(200);
     await waitFor(async () => (await s.pool.query('select status from webhooks.delivery where id = $1', [d.id])).rows[0].status === 'succeeded', 30_000, 'redelivery');
     expect(rcv.received.map((r) => r.headers['webhook-id'])).toEqual([msgIdOf(messageId), msgIdOf(messageId)]);
     expect(rcv.verified()).toHaveLength(2);

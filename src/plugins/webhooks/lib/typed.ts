@@ -22,6 +22,6 @@ export function defineWebhookEvent<S extends z.ZodType>(spec: { name: string; de
   return Object.freeze({
     name: spec.name,
     eventType: { name: spec.name, description: spec.description, schema: jsonSchema, ...(spec.example !== undefined ? { example: spec.example } : {}) },
-    emit: (emitter: Pick<WebhooksEmitter, 'emit'>, payload: z.input<S>, opts: Omit<EmitInput, 'type' | 'payload'> = {}) => emitter.emit({ ...opts, type: spec.name, payload: spec.schema.parse(payload) }),
+    emit: async (emitter: Pick<WebhooksEmitter, 'emit'>, payload: z.input<S>, opts: Omit<EmitInput, 'type' | 'payload'> = {}) => emitter.emit({ ...opts, type: spec.name, payload: spec.schema.parse(payload) }),
   });
 }
