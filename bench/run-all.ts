@@ -27,6 +27,7 @@ const benches: Array<[string, () => Promise<unknown>]> = [
   ['realtime-actions', async () => (await import('./realtime-actions.js')).run()],
   ['realtime-subscriptions', async () => (await import('./realtime-subscriptions.js')).run()],
   ['client-bundle', async () => (await import('./client-bundle.js')).run()],
+  ['webhooks-deliver', async () => (await import('./webhooks-deliver.js')).run()],
 ];
 
 await mkdir(dir, { recursive: true });

@@ -211,6 +211,10 @@ export function createRouter(runtime: ServerRuntime, opts: RouterOptions = {}): 
   };
   router.post('/actions/:name', webhook('action'));
   router.post('/events/:name', webhook('event'));
+  const projectTriggerLimit = bodyLimitOf(runtime.core, 'event');
+  router.post('/events/:plugin/:handler', (req: Request, res: Response) => {
+    handleWebhook(dispatch, projectTriggerLimit, 'event', `${String(req.params.plugin)}/${String(req.params.handler)}`, req, res);
+  });
   router.post('/cron/:name', webhook('cron'));
   router.use(remoteSchemaRouter(runtime));
 

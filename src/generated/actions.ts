@@ -394,6 +394,28 @@ export type Mutation = {
   realtimeStartTyping: RealtimeTyping;
   /** The user stopped typing (sent a message, cleared the box). */
   realtimeStopTyping: RealtimeTyping;
+  /** Creates an endpoint that receives signed webhooks: the caller's own (users), or `ownerId`'s (service/admin). The URL must reach a public address (no loopback, private, link-local or metadata addresses). `eventTypes` and `channels` filter what it gets (omitted: everything). The answer holds the signing secret (v1, `whsec_…`) or the public key to verify with (v1a, `whpk_…`): it is shown once. */
+  webhooksCreateEndpoint: WebhooksEndpointSecret;
+  /** Creates an incoming webhook URL (`/hooks/webhooks/in/<token>`): JSON posted to it becomes rows in webhooks_incoming_message of the owner. The token is shown once; revoke the URL with webhooksRevokeIncoming. */
+  webhooksCreateIncoming: WebhooksIncomingResult;
+  /** Deletes an endpoint of the caller with its deliveries and attempts. */
+  webhooksDeleteEndpoint: WebhooksEndpointResult;
+  /** Emits an event (service/admin): one message, signed and delivered to every enabled endpoint that takes its type and shares a channel. The same `idempotencyKey` returns the first message and sends nothing new. */
+  webhooksEmit: WebhooksEmitResult;
+  /** Delivers again every message to the endpoint whose delivery failed (or was skipped) since `since`. */
+  webhooksRecover: WebhooksRecoverResult;
+  /** Adds or changes an event type of the catalogue (service/admin); `schema` is the JSON Schema of the payload. */
+  webhooksRegisterEventType: WebhooksEventType;
+  /** Delivers one message to the endpoint again (whatever its earlier outcome), with the same webhook-id. */
+  webhooksResend: WebhooksMessageResult;
+  /** Revokes an incoming webhook URL of the caller: later posts answer 404. */
+  webhooksRevokeIncoming: WebhooksRevokeResult;
+  /** Starts a new signing secret (or key pair). The previous one keeps signing beside it for `graceSeconds` (default WEBHOOKS_SECRET_GRACE_SECONDS), so consumers can switch without missing a message. */
+  webhooksRotateSecret: WebhooksEndpointSecret;
+  /** Sends an example message (of `eventType`, default webhook.test) to this endpoint only. */
+  webhooksSendTest: WebhooksMessageResult;
+  /** Changes an endpoint of the caller. `enabled: true` re-enables a disabled one (its failed messages stay failed: use webhooksRecover). */
+  webhooksUpdateEndpoint: WebhooksEndpointResult;
 };
 
 
@@ -733,6 +755,97 @@ export type MutationRealtimeStopTypingArgs = {
   threadId: InputMaybe<Scalars['String']['input']>;
 };
 
+
+export type MutationWebhooksCreateEndpointArgs = {
+  channels: InputMaybe<Array<Scalars['String']['input']>>;
+  description: InputMaybe<Scalars['String']['input']>;
+  eventTypes: InputMaybe<Array<Scalars['String']['input']>>;
+  fifo: InputMaybe<Scalars['Boolean']['input']>;
+  headers: InputMaybe<Scalars['jsonb']['input']>;
+  ownerId: InputMaybe<Scalars['String']['input']>;
+  rateLimit: InputMaybe<Scalars['Int']['input']>;
+  retrySchedule: InputMaybe<Array<Scalars['Int']['input']>>;
+  signatureScheme: InputMaybe<WebhooksSignatureScheme>;
+  url: Scalars['String']['input'];
+};
+
+
+export type MutationWebhooksCreateIncomingArgs = {
+  name: Scalars['String']['input'];
+  ownerId: InputMaybe<Scalars['String']['input']>;
+  rateLimit: InputMaybe<Scalars['Int']['input']>;
+};
+
+
+export type MutationWebhooksDeleteEndpointArgs = {
+  id: Scalars['uuid']['input'];
+};
+
+
+export type MutationWebhooksEmitArgs = {
+  channels: InputMaybe<Array<Scalars['String']['input']>>;
+  idempotencyKey: InputMaybe<Scalars['String']['input']>;
+  orderingKey: InputMaybe<Scalars['String']['input']>;
+  payload: Scalars['jsonb']['input'];
+  type: Scalars['String']['input'];
+};
+
+
+export type MutationWebhooksRecoverArgs = {
+  endpointId: Scalars['uuid']['input'];
+  since: Scalars['timestamptz']['input'];
+};
+
+
+export type MutationWebhooksRegisterEventTypeArgs = {
+  description: Scalars['String']['input'];
+  example: InputMaybe<Scalars['jsonb']['input']>;
+  name: Scalars['String']['input'];
+  schema: InputMaybe<Scalars['jsonb']['input']>;
+};
+
+
+export type MutationWebhooksResendArgs = {
+  endpointId: Scalars['uuid']['input'];
+  messageId: Scalars['uuid']['input'];
+};
+
+
+export type MutationWebhooksRevokeIncomingArgs = {
+  id: Scalars['uuid']['input'];
+};
+
+
+export type MutationWebhooksRotateSecretArgs = {
+  graceSeconds: InputMaybe<Scalars['Int']['input']>;
+  id: Scalars['uuid']['input'];
+  signatureScheme: InputMaybe<WebhooksSignatureScheme>;
+};
+
+
+export type MutationWebhooksSendTestArgs = {
+  eventType: InputMaybe<Scalars['String']['input']>;
+  id: Scalars['uuid']['input'];
+};
+
+
+export type MutationWebhooksUpdateEndpointArgs = {
+  channels: InputMaybe<Array<Scalars['String']['input']>>;
+  clearChannels: InputMaybe<Scalars['Boolean']['input']>;
+  clearEventTypes: InputMaybe<Scalars['Boolean']['input']>;
+  clearRateLimit: InputMaybe<Scalars['Boolean']['input']>;
+  clearRetrySchedule: InputMaybe<Scalars['Boolean']['input']>;
+  description: InputMaybe<Scalars['String']['input']>;
+  enabled: InputMaybe<Scalars['Boolean']['input']>;
+  eventTypes: InputMaybe<Array<Scalars['String']['input']>>;
+  fifo: InputMaybe<Scalars['Boolean']['input']>;
+  headers: InputMaybe<Scalars['jsonb']['input']>;
+  id: Scalars['uuid']['input'];
+  rateLimit: InputMaybe<Scalars['Int']['input']>;
+  retrySchedule: InputMaybe<Array<Scalars['Int']['input']>>;
+  url: InputMaybe<Scalars['String']['input']>;
+};
+
 export type NotificationsAllCategoriesPreference = {
   channel: NotificationsChannel;
   digest: NotificationsDigest;
@@ -877,6 +990,8 @@ export type Query = {
   notificationsVapidPublicKey: NotificationsVapidKey;
   /** STUN and TURN servers for RTCPeerConnection, with TURN credentials valid for ttlSeconds (coturn's use-auth-secret scheme). */
   realtimeIceServers: RealtimeIceServers;
+  /** The event type catalogue: names, descriptions, JSON Schemas and examples. */
+  webhooksEventTypes: Array<WebhooksEventType>;
 };
 
 
@@ -1069,3 +1184,57 @@ export type RealtimeTyping = {
   throttled: Scalars['Boolean']['output'];
   typing: Scalars['Boolean']['output'];
 };
+
+export type WebhooksEmitResult = {
+  created: Scalars['Boolean']['output'];
+  deliveries: Scalars['Int']['output'];
+  messageId: Scalars['uuid']['output'];
+};
+
+export type WebhooksEndpointResult = {
+  deleted: Scalars['Boolean']['output'];
+  enabled: Scalars['Boolean']['output'];
+  endpointId: Scalars['uuid']['output'];
+};
+
+export type WebhooksEndpointSecret = {
+  endpointId: Scalars['uuid']['output'];
+  /** v1a: the whpk_ public key to verify with; null for v1. */
+  publicKey: Maybe<Scalars['String']['output']>;
+  /** v1: the whsec_ secret to verify with; null for v1a. */
+  secret: Maybe<Scalars['String']['output']>;
+  signatureScheme: WebhooksSignatureScheme;
+};
+
+export type WebhooksEventType = {
+  description: Scalars['String']['output'];
+  example: Maybe<Scalars['jsonb']['output']>;
+  name: Scalars['String']['output'];
+  schema: Maybe<Scalars['jsonb']['output']>;
+};
+
+export type WebhooksIncomingResult = {
+  incomingId: Scalars['uuid']['output'];
+  token: Scalars['String']['output'];
+  url: Scalars['String']['output'];
+};
+
+export type WebhooksMessageResult = {
+  deliveryId: Maybe<Scalars['uuid']['output']>;
+  messageId: Scalars['uuid']['output'];
+};
+
+export type WebhooksRecoverResult = {
+  recovered: Scalars['Int']['output'];
+};
+
+export type WebhooksRevokeResult = {
+  incomingId: Scalars['uuid']['output'];
+  revoked: Scalars['Boolean']['output'];
+};
+
+export type WebhooksSignatureScheme =
+  /** HMAC-SHA256 with a shared whsec_ secret */
+  | 'v1'
+  /** ed25519: the server signs, consumers verify with the whpk_ public key */
+  | 'v1a';

@@ -1,0 +1,73 @@
+/**
+ * The plugin's jobs: `webhooks.deliver` (one attempt of one delivery) and `webhooks.dispatch`, a schedule that
+ * runs wherever job workers run (the server or `nself-plugins worker`) and re-enqueues deliveries whose job was
+ * lost or whose worker died. Retries themselves are delayed `webhooks.deliver` jobs, enqueued when an attempt fails.
+ */
+import { z } from 'zod';
+import type { QueueProvider } from '../../../core/queue-types.js';
+import { defineJob, type JobContext } from '../../jobs/index.js';
+import { notificationsSender } from '../../notifications/lib/sender.js';
+import type { WebhooksConfig } from '../config.js';
+import { deliver, dispatchDue, type DeliverDeps } from './deliver.js';
+
+export const DELIVER_QUEUE = 'webhooks.deliver';
+export const DISABLED_CATEGORY = 'webhooks.endpoint.disabled';
+
+const deliverData = z.object({ deliveryId: z.string().uuid(), attempt: z.number().int().min(0) });
+
+/** Enqueues attempt `attempt` of a delivery; the job id makes a repeated enqueue of the same attempt a no-op. */
+export async function scheduleDelivery(ctx: { readonly queue: QueueProvider }, deliveryId: string, attempt: number, delayMs = 0, tag?: string): Promise<void> {
+  await deliverJob.enqueue(ctx, { deliveryId, attempt }, { jobId: `${deliveryId}-${attempt}${tag ? `-${tag}` : ''}`, ...(delayMs > 0 ? { delayMs: Math.round(delayMs) } : {}) });
+}
+
+function depsOf(ctx: JobContext<WebhooksConfig>): DeliverDeps {
+  return {
+    db: ctx.db,
+    config: ctx.config,
+    log: ctx.log,
+    signal: ctx.signal,
+    schedule: (id, attempt, delayMs, tag) => scheduleDelivery(ctx, id, attempt, delayMs, tag),
+    async notifyDisabled(endpoint) {
+      const sender = ctx.optionalService(notificationsSender);
+      if (!sender) return;
+      await sender.ensureCategories([{ key: DISABLED_CATEGORY, description: 'A webhook endpoint of yours was disabled', defaultChannels: ['in_app', 'email'] }]);
+      await sender.send({
+        userIds: [endpoint.ownerId],
+        category: DISABLED_CATEGORY,
+        title: 'Webhook endpoint disabled',
+        body: `${endpoint.url} was disabled: ${endpoint.reason}. Fix it, re-enable it and recover the failed messages.`,
+        data: { endpointId: endpoint.id, url: endpoint.url, reason: endpoint.reason },
+        idempotencyKey: `webhooks.disabled.${endpoint.id}.${Math.floor(Date.now() / 60_000)}`,
+      }, 'webhooks');
+    },
+  };
+}
+
+export const deliverJob = defineJob({
+  name: 'webhooks.deliver',
+  queue: DELIVER_QUEUE,
+  data: deliverData,
+  concurrency: 50,
+  // Retries of the HTTP attempt are the plugin's own schedule; these cover a failing database or queue.
+  attempts: 3,
+  backoff: { type: 'exponential', delayMs: 2000 },
+  timeout: 180_000,
+  description: 'One signed POST of one message to one endpoint, recorded as an attempt',
+  async handler({ deliveryId, attempt }, ctx: JobContext<WebhooksConfig>) {
+    return deliver(depsOf(ctx), deliveryId, attempt);
+  },
+});
+
+export const dispatchJob = defineJob({
+  name: 'webhooks.dispatch',
+  queue: DELIVER_QUEUE,
+  data: z.object({}).strict(),
+  attempts: 1,
+  timeout: 60_000,
+  schedule: { cron: '*/5 * * * * *' },
+  description: 'Re-enqueues deliveries that are overdue (their job was lost) or whose worker died mid-attempt',
+  async handler(_data, ctx: JobContext<WebhooksConfig>) {
+    const enqueued = await dispatchDue(depsOf(ctx), { graceSeconds: ctx.config.WEBHOOKS_DISPATCH_GRACE_SECONDS });
+    return { enqueued };
+  },
+});
