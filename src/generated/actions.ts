@@ -923,7 +923,7 @@ export type OAuthSession = {
 };
 
 export type OAuthSignOutResult = {
-  /** Refresh tokens revoked. */
+  /** Sessions ended (refresh token families revoked). */
   revoked: Scalars['Int']['output'];
 };
 

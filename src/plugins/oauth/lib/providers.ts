@@ -56,10 +56,15 @@ function lazy(make: () => Promise<client.Configuration>): () => Promise<client.C
   };
 }
 
-function discover(issuer: string, clientId: string, secret: string | undefined, auth?: client.ClientAuth): () => Promise<client.Configuration> {
+/** `rewrite`: requests for `from…` go to `to…` instead (a national cloud, or a test double of the provider). */
+function discover(issuer: string, clientId: string, secret: string | undefined, auth?: client.ClientAuth, rewrite?: { from: string; to: string }): () => Promise<client.Configuration> {
   return lazy(async () => {
+    const target = rewrite ? issuer.replace(rewrite.from, rewrite.to) : issuer;
     const config = await client.discovery(new URL(issuer), clientId, secret ? { client_secret: secret } : undefined, auth ?? (secret ? client.ClientSecretPost(secret) : client.None()), {
-      execute: [...insecure(issuer), client.enableNonRepudiationChecks],
+      execute: [...insecure(target), client.enableNonRepudiationChecks],
+      ...(rewrite
+        ? { [client.customFetch]: (url: string, init: client.CustomFetchOptions) => fetch(url.startsWith(rewrite.from) ? rewrite.to + url.slice(rewrite.from.length) : url, init as RequestInit) }
+        : {}),
     });
     return config;
   });
@@ -152,8 +157,13 @@ function discord(cfg: OAuthConfig): Provider {
   };
 }
 
+const ENTRA = 'https://login.microsoftonline.com';
+
 function microsoft(cfg: OAuthConfig): Provider {
-  const issuer = `${cfg.OAUTH_MICROSOFT_AUTHORITY}/${cfg.OAUTH_MICROSOFT_TENANT}/v2.0`;
+  // Discovery is addressed to Entra's public authority, where openid-client recognizes Entra and checks each
+  // id_token's iss against the tenant-templated issuer; the requests themselves go to OAUTH_MICROSOFT_AUTHORITY.
+  const issuer = `${ENTRA}/${cfg.OAUTH_MICROSOFT_TENANT}/v2.0`;
+  const rewrite = cfg.OAUTH_MICROSOFT_AUTHORITY === ENTRA ? undefined : { from: ENTRA, to: cfg.OAUTH_MICROSOFT_AUTHORITY };
   return {
     id: 'microsoft',
     displayName: DISPLAY.microsoft,
@@ -162,7 +172,7 @@ function microsoft(cfg: OAuthConfig): Provider {
     formPost: false,
     // For common/organizations/consumers the discovered issuer is a template ({tenantid}); openid-client
     // checks each id_token's iss against the template filled with the token's own tid.
-    configuration: discover(issuer, cfg.OAUTH_MICROSOFT_CLIENT_ID!, cfg.OAUTH_MICROSOFT_CLIENT_SECRET),
+    configuration: discover(issuer, cfg.OAUTH_MICROSOFT_CLIENT_ID!, cfg.OAUTH_MICROSOFT_CLIENT_SECRET, undefined, rewrite),
     async profile(tokens) {
       const c = idClaims('microsoft', tokens);
       // Entra ID's email claim is whatever a tenant admin typed: it proves nothing unless the tenant verified
