@@ -45,7 +45,7 @@ function parseJson(text: string, what: string): unknown {
 const pem = (key: string) => key.replace(/\\n/g, '\n');
 
 async function publicJwk(key: KeyObject, alg: string, kid: string | undefined): Promise<JWK> {
-  const jwk = await exportJWK(createPublicKey(key));
+  const jwk = await exportJWK(key.type === 'public' ? key : createPublicKey(key));
   return { ...jwk, alg, use: 'sig', kid: kid ?? thumbprintKid(jwk) };
 }
 
