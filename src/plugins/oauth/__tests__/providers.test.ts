@@ -9,6 +9,7 @@ import { appleKey, startFake, type Fake, type IdTokenMode } from './support/fake
 
 let env: OAuthEnv;
 let github: Fake;
+let discord: Fake;
 let apple: Fake;
 let microsoft: Fake;
 let rogue: Fake;
@@ -17,11 +18,15 @@ beforeAll(async () => {
   const reserved = await reservePublicUrl();
   const key = appleKey();
   github = await startFake({ kind: 'github' });
+  discord = await startFake({ kind: 'discord' });
   apple = await startFake({ kind: 'apple', apple: { publicKey: key.publicKey, teamId: 'TEAM123456', keyId: 'KEY1234567' } });
   microsoft = await startFake({ kind: 'microsoft', tid: '72f988bf-86f1-41af-91ab-2d7cd011db47' });
   rogue = await startFake({ kind: 'oidc' });
   env = await startOAuth('oauth_providers', reserved.port, {
-    OAUTH_PROVIDERS: 'github,apple,microsoft',
+    OAUTH_PROVIDERS: 'github,discord,apple,microsoft',
+    OAUTH_DISCORD_CLIENT_ID: discord.clientId,
+    OAUTH_DISCORD_CLIENT_SECRET: discord.clientSecret,
+    OAUTH_DISCORD_URL: discord.base,
     OAUTH_GITHUB_CLIENT_ID: github.clientId,
     OAUTH_GITHUB_CLIENT_SECRET: github.clientSecret,
     OAUTH_GITHUB_URL: github.base,
@@ -42,7 +47,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await env?.close();
-  for (const f of [github, apple, microsoft, rogue]) await f?.close();
+  for (const f of [github, discord, apple, microsoft, rogue]) await f?.close();
 });
 
 async function signIn(provider: string) {
@@ -104,6 +109,20 @@ describe('GitHub', () => {
     expect(new URL(res.location!).searchParams.get('error')).toBe('oauth/provider-rejected');
     expect(await count(env.pool, 'SELECT 1 FROM oauth."user"')).toBe(users);
     github.refused.length = 0;
+  });
+});
+
+describe('Discord', () => {
+  it('signs in with the email scope, the verified flag and a CDN avatar', async () => {
+    discord.login = { id: '80351110224678912', claims: { username: 'nelly', global_name: 'Nelly', avatar: '8342729096ea3675442027381ff50dfe', email: 'nelly@discord.example', verified: true } };
+    const session = await exchange(await signIn('discord'));
+    expect(session.user).toMatchObject({
+      email: 'nelly@discord.example',
+      displayName: 'Nelly',
+      avatarUrl: 'https://cdn.discordapp.com/avatars/80351110224678912/8342729096ea3675442027381ff50dfe.png',
+    });
+    expect(await identity('discord', '80351110224678912')).toMatchObject({ email_verified: true });
+    expect(discord.refused).toEqual([]);
   });
 });
 

@@ -3,7 +3,7 @@
  * the start URL binds it to the browser that opens it with a cookie and sends that browser to the provider;
  * the callback accepts the result once, from that browser only, verifies it, and hands the app a one-time code.
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import type { Request, Response } from 'express';
 import * as client from 'openid-client';
 import type { Db, Queryable } from '../../../core/plugin.js';
@@ -185,6 +185,3 @@ export async function handleCallback(req: Request, res: Response, db: Db, core: 
   res.setHeader('Cache-Control', 'no-store');
   res.redirect(302, withParams(flow.redirect_to, { code }));
 }
-
-export const constantTimeEqual = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
-export const newBrowserSecret = () => randomBytes(32).toString('base64url');

@@ -8,7 +8,7 @@
 import { createHash, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { exportJWK, importJWK, jwtVerify, SignJWT, type JWK } from 'jose';
+import { exportJWK, jwtVerify, SignJWT, type JWK } from 'jose';
 
 export type IdTokenMode = 'good' | 'unknown-key' | 'alg-none' | 'expired' | 'wrong-audience' | 'wrong-issuer';
 
@@ -53,7 +53,7 @@ function send(res: ServerResponse, status: number, json: unknown, headers: Recor
 const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/"/g, '&quot;');
 
 interface FakeOptions {
-  kind: 'github' | 'apple' | 'microsoft' | 'oidc';
+  kind: 'github' | 'discord' | 'apple' | 'microsoft' | 'oidc';
   /** Apple: the public key the client secret must verify with; team and key ids. */
   apple?: { publicKey: KeyObject; teamId: string; keyId: string };
   /** Microsoft: the tenant of the signed-in account. */
@@ -86,9 +86,12 @@ export async function startFake(opts: FakeOptions): Promise<Fake> {
   const tenantPath = opts.kind === 'microsoft' ? '/common/v2.0' : '';
   const issuerTemplate = opts.kind === 'microsoft' ? `${base}/{tenantid}/v2.0` : base;
   const issuerOf = () => (opts.kind === 'microsoft' ? `${base}/${opts.tid}/v2.0` : base);
+  const plainOAuth = opts.kind === 'github' || opts.kind === 'discord';
   const paths = opts.kind === 'github'
     ? { authorize: '/login/oauth/authorize', token: '/login/oauth/access_token' }
-    : { authorize: `${tenantPath}/authorize`, token: `${tenantPath}/token` };
+    : opts.kind === 'discord'
+      ? { authorize: '/oauth2/authorize', token: '/api/oauth2/token' }
+      : { authorize: `${tenantPath}/authorize`, token: `${tenantPath}/token` };
 
   async function idToken(account: FakeAccount, nonce: string | null): Promise<string> {
     const now = Math.floor(Date.now() / 1000);
@@ -128,7 +131,7 @@ export async function startFake(opts: FakeOptions): Promise<Fake> {
     const url = new URL(req.url!, base);
     try {
       if (url.pathname === `${tenantPath}/.well-known/openid-configuration`) {
-        if (opts.kind === 'github') return send(res, 404, {});
+        if (plainOAuth) return send(res, 404, {});
         return send(res, 200, {
           issuer: issuerTemplate,
           authorization_endpoint: `${base}${paths.authorize}`,
@@ -152,13 +155,14 @@ export async function startFake(opts: FakeOptions): Promise<Fake> {
         const redirectUri = q.get('redirect_uri') ?? '';
         if (!redirectUri.startsWith('http://127.0.0.1:') || !redirectUri.endsWith(`/hooks/oauth/${opts.kind === 'oidc' ? 'rogue' : opts.kind}/callback`)) return refuse(res, 400, 'invalid_request', 'authorize: redirect_uri');
         const scope = q.get('scope') ?? '';
-        const oidc = opts.kind !== 'github';
+        const oidc = !plainOAuth;
         if (oidc && (!scope.split(' ').includes('openid') || !q.get('nonce'))) return refuse(res, 400, 'invalid_request', 'authorize: openid scope and nonce');
         // Apple requires form_post whenever name or email is asked for.
         if (opts.kind === 'apple' && /\b(name|email)\b/.test(scope) && q.get('response_mode') !== 'form_post') return refuse(res, 400, 'invalid_request', 'authorize: form_post');
         const code = randomBytes(16).toString('hex');
         pending.set(code, { challenge: q.get('code_challenge')!, redirectUri, nonce: q.get('nonce'), login: fake.login.id, scope });
         tokens.set(`acct:${fake.login.id}`, fake.login);
+        tokens.set(`scope:${fake.login.id}`, scope as never);
         if (opts.kind === 'apple') {
           const fields: Record<string, string> = { code, state: q.get('state')! };
           if (!appleNamed.has(fake.login.id)) {
@@ -207,6 +211,7 @@ export async function startFake(opts: FakeOptions): Promise<Fake> {
           }
           return send(res, 200, { access_token: accessToken, token_type: 'bearer', scope: 'read:user,user:email' });
         }
+        if (opts.kind === 'discord') return send(res, 200, { access_token: accessToken, token_type: 'Bearer', expires_in: 604800, refresh_token: 'r', scope: p!.scope });
         return send(res, 200, { access_token: accessToken, token_type: 'Bearer', expires_in: 3600, id_token: await idToken(account, p!.nonce) });
       }
       if (opts.kind === 'github' && url.pathname.startsWith('/api/')) {
@@ -216,6 +221,16 @@ export async function startFake(opts: FakeOptions): Promise<Fake> {
         const c = account.claims ?? {};
         if (url.pathname === '/api/user') return send(res, 200, { id: Number(account.id), login: c.login, name: c.name ?? null, email: null, avatar_url: c.avatar_url });
         if (url.pathname === '/api/user/emails') return send(res, 200, c.emails ?? []);
+      }
+      if (opts.kind === 'discord' && url.pathname === '/api/users/@me') {
+        const account = tokens.get((req.headers.authorization ?? '').replace(/^Bearer /, ''));
+        if (!account) return refuse(res, 401, 'unauthorized', 'api: bad token');
+        if (!(tokens.get(`scope:${account.id}`) as unknown as string | undefined)?.includes('email')) {
+          // Without the email scope Discord leaves email out.
+          return send(res, 200, { id: account.id, username: account.claims?.username, global_name: account.claims?.global_name ?? null, avatar: account.claims?.avatar ?? null, locale: 'en-US' });
+        }
+        const c = account.claims ?? {};
+        return send(res, 200, { id: account.id, username: c.username, global_name: c.global_name ?? null, avatar: c.avatar ?? null, email: c.email, verified: c.verified, locale: 'en-US' });
       }
       send(res, 404, { error: 'not_found' });
     } catch (e) {
@@ -231,4 +246,3 @@ export function appleKey(): { pem: string; publicKey: KeyObject } {
   return { pem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), publicKey };
 }
 
-export { importJWK };
