@@ -78,7 +78,7 @@ function fixed(metadata: client.ServerMetadata, clientId: string, secret: string
   });
 }
 
-const idClaims = (provider: string, tokens: client.TokenEndpointResponseHelpers) => {
+const idClaims = (tokens: client.TokenEndpointResponseHelpers) => {
   const c = tokens.claims();
   if (!c) throw new Error('the provider returned no id_token');
   return c;
@@ -99,7 +99,7 @@ function standardOidc(id: string, displayName: string, scope: string, configurat
     formPost: false,
     configuration,
     async profile(tokens, _cb, config) {
-      const c = idClaims(id, tokens);
+      const c = idClaims(tokens);
       let info: Record<string, unknown> = c;
       // Some providers keep email and name out of the id_token: ask the userinfo endpoint, for the same subject.
       if (c.email === undefined && config.serverMetadata().userinfo_endpoint) {
@@ -174,7 +174,7 @@ function microsoft(cfg: OAuthConfig): Provider {
     // checks each id_token's iss against the template filled with the token's own tid.
     configuration: discover(issuer, cfg.OAUTH_MICROSOFT_CLIENT_ID!, cfg.OAUTH_MICROSOFT_CLIENT_SECRET, undefined, rewrite),
     async profile(tokens) {
-      const c = idClaims('microsoft', tokens);
+      const c = idClaims(tokens);
       // Entra ID's email claim is whatever a tenant admin typed: it proves nothing unless the tenant verified
       // the domain (xms_edov), so it never links accounts by itself.
       const verified = truthy(c.xms_edov);
@@ -213,7 +213,7 @@ function apple(cfg: OAuthConfig): Provider {
     formPost: true,
     configuration: discover(base, cfg.OAUTH_APPLE_CLIENT_ID!, undefined, auth),
     async profile(tokens, cb) {
-      const c = idClaims('apple', tokens);
+      const c = idClaims(tokens);
       // The name comes once, on the first authorization, as a form field beside the code; never in the id_token.
       let name: string | null = null;
       if (cb.form.user) {
