@@ -3,6 +3,8 @@
  * attacks against a generic OpenID provider that misbehaves on purpose. Each sign-in goes through the real
  * server: oauthStart, the browser with its cookie jar, the callback, oauthExchangeCode.
  */
+import { generateKeyPairSync } from 'node:crypto';
+import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { APP, count, errorCode, EXCHANGE, reservePublicUrl, START, startOAuth, type OAuthEnv } from './support/fixture.js';
 import { newBrowser } from './support/idp.js';
 import { appleKey, startFake, type Fake, type IdTokenMode } from './support/fakes.js';
@@ -22,7 +24,10 @@ beforeAll(async () => {
   apple = await startFake({ kind: 'apple', apple: { publicKey: key.publicKey, teamId: 'TEAM123456', keyId: 'KEY1234567' } });
   microsoft = await startFake({ kind: 'microsoft', tid: '72f988bf-86f1-41af-91ab-2d7cd011db47' });
   rogue = await startFake({ kind: 'oidc' });
+  const sessionKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   env = await startOAuth('oauth_providers', reserved.port, {
+    // Asymmetric sessions here (the other suite signs HS256): Hasura reads the keys from the JWKS route.
+    OAUTH_JWT_SECRET: JSON.stringify({ type: 'ES256', key: sessionKey, kid: 'session-1' }),
     OAUTH_PROVIDERS: 'github,discord,apple,microsoft',
     OAUTH_DISCORD_CLIENT_ID: discord.clientId,
     OAUTH_DISCORD_CLIENT_SECRET: discord.clientSecret,
@@ -84,6 +89,10 @@ describe('GitHub', () => {
     expect(session.user).toMatchObject({ email: 'octocat@github.example', displayName: 'The Octocat' });
     expect(await identity('github', '583231')).toEqual({ provider_user_id: '583231', email: 'octocat@github.example', email_verified: true, name: 'The Octocat' });
     expect(github.refused).toEqual([]);
+    // The session verifies against the published JWKS, as Hasura with {"jwk_url": …} would check it.
+    expect(decodeProtectedHeader(session.accessToken)).toMatchObject({ alg: 'ES256', kid: 'session-1' });
+    const { payload } = await jwtVerify(session.accessToken, createRemoteJWKSet(new URL(`${env.url}/hooks/oauth/jwks.json`)));
+    expect(payload['https://hasura.io/jwt/claims']).toMatchObject({ 'x-hasura-user-id': session.user.id });
   });
 
   it('treats an account without a verified email as unverified and uses the login as the name', async () => {
