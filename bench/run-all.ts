@@ -28,6 +28,7 @@ const benches: Array<[string, () => Promise<unknown>]> = [
   ['realtime-subscriptions', async () => (await import('./realtime-subscriptions.js')).run()],
   ['client-bundle', async () => (await import('./client-bundle.js')).run()],
   ['webhooks-deliver', async () => (await import('./webhooks-deliver.js')).run()],
+  ['oauth', async () => (await import('./oauth.js')).run()],
 ];
 
 await mkdir(dir, { recursive: true });

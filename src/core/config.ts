@@ -46,6 +46,21 @@ export function settingFeature(schema: z.ZodType): string | undefined {
   });
 }
 
+/**
+ * Marks a plugin's settings object as also reading the variables whose names start with one of `prefixes`:
+ * settings the operator names (`OAUTH_OIDC_<NAME>_ISSUER` for each generic provider they list). The object must
+ * accept them (`.catchall(…)`) and check them itself (`.superRefine`); issues on their path name the variable.
+ */
+export function withDynamicSettings<T extends z.ZodObject>(prefixes: readonly string[], schema: T): T {
+  return schema.meta({ ...(schema.meta() ?? {}), dynamicPrefixes: [...prefixes] }) as T;
+}
+
+/** The prefixes of operator-named settings a settings object reads (see `withDynamicSettings`). */
+export function dynamicSettingPrefixes(schema: z.ZodType): readonly string[] {
+  const p = schema.meta()?.dynamicPrefixes;
+  return Array.isArray(p) ? (p as string[]) : [];
+}
+
 export function isSecret(schema: z.ZodType): boolean {
   return findInChain(schema, (s) => (s.meta()?.secret === true ? true : undefined)) ?? false;
 }
@@ -166,11 +181,15 @@ export interface LoadedConfig {
 type Env = Readonly<Record<string, string | undefined>>;
 
 /** The env values a schema reads. Empty strings count as unset (`FOO=` in a .env file or compose). */
-function pickEnv(shape: Record<string, z.ZodType>, env: Env): Record<string, string> {
+function pickEnv(shape: Record<string, z.ZodType>, env: Env, dynamicPrefixes: readonly string[] = []): Record<string, string> {
   const out: Record<string, string> = {};
   for (const key of Object.keys(shape)) {
     const v = env[key];
     if (v !== undefined && v !== '') out[key] = v;
+  }
+  if (dynamicPrefixes.length === 0) return out;
+  for (const [key, v] of Object.entries(env)) {
+    if (v !== undefined && v !== '' && !(key in out) && dynamicPrefixes.some((p) => key.startsWith(p))) out[key] = v;
   }
   return out;
 }
@@ -246,7 +265,7 @@ export function loadConfig(env: Env, available: readonly PluginManifest[]): Load
       pluginConfig.set(plugin.name, Object.freeze({}));
       continue;
     }
-    const input = pickEnv(plugin.config.shape as Record<string, z.ZodType>, env);
+    const input = pickEnv(plugin.config.shape as Record<string, z.ZodType>, env, dynamicSettingPrefixes(plugin.config));
     const result = plugin.config.safeParse(input);
     if (result.success) pluginConfig.set(plugin.name, freezeDeep(result.data as Record<string, unknown>));
     else problems.push(...issueProblems(plugin.name, plugin.config, result.error, input));

@@ -364,6 +364,16 @@ export type Mutation = {
   notificationsUnsubscribeTopic: NotificationsTopicResult;
   /** Changes the caller's preferences: per category and channel (category "*" for all categories) whether it is on and, for email, its digest; the time zone, quiet hours (local HH:MM, over midnight when start > end) and the digest hour and weekday. Critical categories cannot be turned off. */
   notificationsUpdatePreferences: NotificationsPreferences;
+  /** Exchanges the one-time code from the redirect for a session. A code from a link sign-in must be exchanged by the user who started it. */
+  oauthExchangeCode: OAuthSession;
+  /** A new access token and refresh token for a refresh token, which stops working. Presenting a refresh token a second time ends every session that descends from the same sign-in. */
+  oauthRefresh: OAuthSession;
+  /** Signs out: this session (its refresh token) or, with `all: true`, every session of yours. Access tokens already issued stay valid until they expire (OAUTH_ACCESS_TOKEN_TTL_SECONDS). */
+  oauthSignOut: OAuthSignOutResult;
+  /** Starts a sign-in with `provider`. Open the returned `url` in the browser (a top-level navigation): it binds the sign-in to that browser and goes on to the provider. The provider's answer comes back to this server, which sends the browser to `redirectTo` (one of OAUTH_REDIRECT_ALLOWLIST) with `?code=` (exchange it with oauthExchangeCode) or `?error=`. With `link: true` (signed in), the provider account is added to your user. */
+  oauthStart: OAuthStartResult;
+  /** Removes one of your identities. Your last one cannot be removed. */
+  oauthUnlink: OAuthUnlinkResult;
   /** Answers a call ringing for you; the call becomes active. */
   realtimeAnswerCall: RealtimeCall;
   /** Broadcasts an event to a room's members (members only); they read it through the realtime_event _stream subscription. `dedupKey` makes a retried broadcast store nothing new (duplicate: true, same id). */
@@ -652,6 +662,34 @@ export type MutationNotificationsUpdatePreferencesArgs = {
   preferences: InputMaybe<Array<NotificationsPreferenceInput>>;
   quietHours: InputMaybe<NotificationsQuietHoursInput>;
   timeZone: InputMaybe<Scalars['String']['input']>;
+};
+
+
+export type MutationOauthExchangeCodeArgs = {
+  code: Scalars['String']['input'];
+};
+
+
+export type MutationOauthRefreshArgs = {
+  refreshToken: Scalars['String']['input'];
+};
+
+
+export type MutationOauthSignOutArgs = {
+  all: InputMaybe<Scalars['Boolean']['input']>;
+  refreshToken: InputMaybe<Scalars['String']['input']>;
+};
+
+
+export type MutationOauthStartArgs = {
+  link: InputMaybe<Scalars['Boolean']['input']>;
+  provider: Scalars['String']['input'];
+  redirectTo: Scalars['String']['input'];
+};
+
+
+export type MutationOauthUnlinkArgs = {
+  identityId: Scalars['uuid']['input'];
 };
 
 
@@ -967,6 +1005,58 @@ export type NotificationsWebPushSubscriptionInput = {
   keys: NotificationsWebPushKeysInput;
 };
 
+export type OAuthIdentity = {
+  avatarUrl: Maybe<Scalars['String']['output']>;
+  createdAt: Scalars['timestamptz']['output'];
+  email: Maybe<Scalars['String']['output']>;
+  emailVerified: Scalars['Boolean']['output'];
+  id: Scalars['uuid']['output'];
+  lastSignInAt: Scalars['timestamptz']['output'];
+  name: Maybe<Scalars['String']['output']>;
+  provider: Scalars['String']['output'];
+};
+
+export type OAuthProvider = {
+  displayName: Scalars['String']['output'];
+  id: Scalars['String']['output'];
+  /** oidc or oauth2 */
+  kind: Scalars['String']['output'];
+};
+
+export type OAuthSession = {
+  accessToken: Scalars['String']['output'];
+  /** True when this sign-in created the user. */
+  created: Scalars['Boolean']['output'];
+  /** Seconds until the access token expires. */
+  expiresIn: Scalars['Int']['output'];
+  /** True when this sign-in linked a provider account to the signed-in user. */
+  linked: Scalars['Boolean']['output'];
+  refreshToken: Scalars['String']['output'];
+  user: OAuthUser;
+};
+
+export type OAuthSignOutResult = {
+  /** Sessions ended (refresh token families revoked). */
+  revoked: Scalars['Int']['output'];
+};
+
+export type OAuthStartResult = {
+  expiresAt: Scalars['timestamptz']['output'];
+  url: Scalars['String']['output'];
+};
+
+export type OAuthUnlinkResult = {
+  id: Scalars['uuid']['output'];
+  unlinked: Scalars['Boolean']['output'];
+};
+
+export type OAuthUser = {
+  avatarUrl: Maybe<Scalars['String']['output']>;
+  displayName: Maybe<Scalars['String']['output']>;
+  email: Maybe<Scalars['String']['output']>;
+  id: Scalars['uuid']['output'];
+};
+
 export type Query = {
   /** The handler server's version, enabled plugins and the engine serving each need. */
   coreVersion: CoreVersionOutput;
@@ -988,6 +1078,10 @@ export type Query = {
   notificationsPreferences: NotificationsPreferences;
   /** The Web Push application server key (VAPID public key) for PushManager.subscribe. */
   notificationsVapidPublicKey: NotificationsVapidKey;
+  /** Your linked sign-in identities. */
+  oauthIdentities: Array<OAuthIdentity>;
+  /** The sign-in providers switched on, for the sign-in buttons. */
+  oauthProviders: Array<OAuthProvider>;
   /** STUN and TURN servers for RTCPeerConnection, with TURN credentials valid for ttlSeconds (coturn's use-auth-secret scheme). */
   realtimeIceServers: RealtimeIceServers;
   /** The event type catalogue: names, descriptions, JSON Schemas and examples. */

@@ -8,6 +8,7 @@ import { filesPlugin } from './files/plugin.js';
 import { emailPlugin } from './email/plugin.js';
 import { notificationsPlugin } from './notifications/plugin.js';
 import { realtimePlugin } from './realtime/plugin.js';
+import { oauthPlugin } from './oauth/plugin.js';
 import { webhooksPlugin } from './webhooks/plugin.js';
 
-export const ALL_PLUGINS: readonly PluginManifest<any>[] = [corePlugin, jobsPlugin, filesPlugin, emailPlugin, notificationsPlugin, realtimePlugin, webhooksPlugin];
+export const ALL_PLUGINS: readonly PluginManifest<any>[] = [corePlugin, jobsPlugin, filesPlugin, emailPlugin, notificationsPlugin, realtimePlugin, oauthPlugin, webhooksPlugin];

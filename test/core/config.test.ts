@@ -10,6 +10,7 @@ import {
   redactConfig,
   renderEnvExample,
   secret,
+  withDynamicSettings,
 } from '../../src/core/config.js';
 import { definePlugin, type PluginManifest } from '../../src/core/plugin.js';
 import { packageRoot } from '../../src/core/paths.js';
@@ -114,6 +115,40 @@ describe('loadConfig', () => {
       expect((e as Error).message).not.toContain('tiny');
       expect((e as Error).message).toContain('NSELF_PLUGINS_WEBHOOK_SECRET (core): must be at least 16 characters');
     }
+  });
+});
+
+describe('withDynamicSettings', () => {
+  const dynamic = definePlugin({
+    name: 'dyn',
+    version: '0.0.0',
+    description: 'operator-named settings',
+    config: withDynamicSettings(
+      ['DYN_ITEM_'],
+      z
+        .object({ DYN_ITEMS: z.string().default('') })
+        .catchall(z.string())
+        .superRefine((c, ctx) => {
+          for (const name of c.DYN_ITEMS.split(',').filter(Boolean)) {
+            const key = `DYN_ITEM_${name.toUpperCase()}_URL`;
+            if ((c as Record<string, unknown>)[key] === undefined) ctx.addIssue({ code: 'custom', path: [key], message: 'is required' });
+          }
+        }),
+    ),
+  });
+
+  it('passes variables with a declared prefix to the schema, and no others', () => {
+    const loaded = loadConfig({ PLUGINS_ENABLED: 'dyn', DYN_ITEMS: 'a', DYN_ITEM_A_URL: 'https://a.example', DYN_OTHER: 'x', PATH: '/bin' }, [dynamic]);
+    expect(loaded.pluginConfig.get('dyn')).toEqual({ DYN_ITEMS: 'a', DYN_ITEM_A_URL: 'https://a.example' });
+  });
+
+  it('reports a missing operator-named setting by its name', () => {
+    expect(() => loadConfig({ PLUGINS_ENABLED: 'dyn', DYN_ITEMS: 'b' }, [dynamic])).toThrow(/DYN_ITEM_B_URL \(plugin dyn\): is required/);
+  });
+
+  it('leaves plugins without the mark reading only their declared keys', () => {
+    const plain = definePlugin({ name: 'plain', version: '0.0.0', description: 'x', config: z.object({ PLAIN_A: z.string().optional() }).catchall(z.string()) });
+    expect(loadConfig({ PLUGINS_ENABLED: 'plain', PLAIN_A: '1', PLAIN_B: '2' }, [plain]).pluginConfig.get('plain')).toEqual({ PLAIN_A: '1' });
   });
 });
 
