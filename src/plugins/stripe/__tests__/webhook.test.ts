@@ -191,6 +191,7 @@ describe('permissions', () => {
     const a = await linkedCustomer(env, 'perm-a');
     const b = await linkedCustomer(env, 'perm-b');
     const price = env.fake.price({ product: env.fake.product().id });
+    await env.deliver(env.fake.event('price.created', price));
     for (const c of [a, b]) {
       await env.deliver(env.fake.event('customer.subscription.created', env.fake.subscription({ customer: c.id, price: price.id })));
       await env.deliver(env.fake.event('invoice.finalized', env.fake.invoice({ customer: c.id })));
