@@ -262,7 +262,7 @@ export class FakeStripe {
     if (!m) throw new ApiError(404, 'invalid_request_error', `Unrecognized request URL (${method}: ${path}).`);
     let [, coll, id] = m as unknown as [string, string, string | undefined];
     // Two-segment collections (checkout/sessions, billing/meters, billing/meter_events).
-    if (id && !COLLECTIONS[coll!] && COLLECTIONS[`${coll}/${id}`]) {
+    if (id && !COLLECTIONS[coll!] && (COLLECTIONS[`${coll}/${id}`] || `${coll}/${id}` === 'billing/meter_events')) {
       coll = `${coll}/${id}`;
       id = undefined;
     }
