@@ -59,7 +59,7 @@ export function subscriptionTransitions(previous: StripeObject | null, current: 
 async function retrieve(client: Stripe, type: string, id: string): Promise<StripeObject | 'gone'> {
   const path = objectType(type)?.retrieve;
   try {
-    const r = await client.rawRequest('GET', path!.replace('{id}', encodeURIComponent(id)), {});
+    const r = await client.rawRequest('GET', path!.replace('{id}', encodeURIComponent(id)));
     return r as unknown as StripeObject;
   } catch (e) {
     if ((e as { statusCode?: number }).statusCode === 404) return 'gone';

@@ -74,11 +74,8 @@ export async function runBackfill(type: string, runId: string, deps: BackfillDep
     for (;;) {
       deps.signal?.throwIfAborted();
       const readAt = new Date();
-      const page = (await deps.client.rawRequest('GET', path, {
-        ...fixed,
-        limit: deps.pageSize,
-        ...(cp.cursor ? { starting_after: cp.cursor } : {}),
-      })) as { data: StripeObject[]; has_more: boolean };
+      const q = new URLSearchParams({ ...fixed, limit: String(deps.pageSize), ...(cp.cursor ? { starting_after: cp.cursor } : {}) });
+      const page = (await deps.client.rawRequest('GET', `${path}?${q}`)) as { data: StripeObject[]; has_more: boolean };
       const done = !page.has_more || page.data.length === 0;
       await deps.db.tx(async (tx) => {
         for (const o of page.data) await mirrorObject(tx, o, readAt);

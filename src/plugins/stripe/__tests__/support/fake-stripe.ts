@@ -71,6 +71,8 @@ export class FakeStripe {
   #rateLimited = 0;
   #rateLimitPath: string | null = null;
   #drops = 0;
+  #rateLimitAfter = 0;
+  #dropAfter = 0;
   port = 0;
 
   constructor(readonly key = FAKE_KEY, readonly apiVersion = API_VERSION) {
@@ -94,15 +96,20 @@ export class FakeStripe {
     return { STRIPE_SECRET_KEY: this.key, STRIPE_API_HOST: '127.0.0.1', STRIPE_API_PORT: String(this.port), STRIPE_API_PROTOCOL: 'http' };
   }
 
-  /** The next `n` requests (to paths starting with `pathPrefix`, when given) get a 429. */
-  rateLimit(n: number, pathPrefix: string | null = null): void {
+  /**
+   * After `after` more requests (to paths starting with `pathPrefix`, when given) have been answered, the next
+   * `n` such requests get a 429.
+   */
+  rateLimit(n: number, pathPrefix: string | null = null, after = 0): void {
     this.#rateLimited = n;
     this.#rateLimitPath = pathPrefix;
+    this.#rateLimitAfter = after;
   }
 
-  /** The next `n` requests have their connection dropped before an answer (a network failure). */
-  drop(n: number): void {
+  /** After `after` more requests, the next `n` have their connection dropped before an answer (a network failure). */
+  drop(n: number, after = 0): void {
     this.#drops = n;
+    this.#dropAfter = after;
   }
 
   put(collection: keyof typeof COLLECTIONS | string, o: Obj): Obj {
@@ -203,13 +210,13 @@ export class FakeStripe {
         res.writeHead(status, { 'content-type': 'application/json', 'request-id': `req_${randomBytes(6).toString('hex')}`, ...extra });
         res.end(typeof payload === 'string' ? payload : JSON.stringify(payload));
       };
-      if (this.#drops > 0) {
+      if (this.#drops > 0 && this.#dropAfter-- <= 0) {
         this.#drops--;
         record.status = -1;
         req.socket.destroy();
         return;
       }
-      if (this.#rateLimited > 0 && (!this.#rateLimitPath || url.pathname.startsWith(this.#rateLimitPath))) {
+      if (this.#rateLimited > 0 && (!this.#rateLimitPath || url.pathname.startsWith(this.#rateLimitPath)) && this.#rateLimitAfter-- <= 0) {
         this.#rateLimited--;
         return send(429, { error: { type: 'rate_limit_error', message: 'Too many requests hit the API too quickly.', code: 'rate_limit' } });
       }
