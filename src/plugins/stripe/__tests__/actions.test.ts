@@ -28,7 +28,7 @@ beforeAll(async () => {
     env.fake.price({ product: pro.id, active: false }),
     env.fake.price({ product: old.id }),
   ];
-  [monthly, yearly, oneTime, archived, ofArchivedProduct] = prices.map((p) => p.id);
+  [monthly, yearly, oneTime, archived, ofArchivedProduct] = prices.map((p) => p.id) as [string, string, string, string, string];
   for (const o of [pro, old]) await env.deliver(env.fake.event('product.created', o));
   for (const p of prices) await env.deliver(env.fake.event('price.created', p));
   await env.deliver(env.fake.event('billing.meter.created', env.fake.meter({ eventName: 'api_calls' })));

@@ -103,3 +103,47 @@ it('re-enqueues events recorded but never applied', async () => {
   expect(await row(env.pool, 'SELECT status FROM stripe.event WHERE id = $1', [ev.id])).toEqual({ status: 'applied' });
   expect(await row(env.pool, 'SELECT email FROM stripe.customer WHERE id = $1', [c.id])).toEqual({ email: 'stuck@example.test' });
 });
+
+describe('webhook endpoint and API reads', () => {
+  it('`stripe webhooks ensure` creates the endpoint once, then keeps its event types current', async () => {
+    const { runCli } = await import('../../../cli/main.js');
+    const { HANDLED_EVENT_TYPES } = await import('../lib/event-types.js');
+    const cliEnv = { ...env.fake.env, PUBLIC_URL: 'https://app.example.test' };
+    const run = async (args: string[]) => {
+      const out: string[] = [];
+      const code = await runCli(args, { out: (l) => out.push(l), err: (l) => out.push(l), cwd: process.cwd(), env: cliEnv });
+      return { code, out: out.join('\n') };
+    };
+    const first = await run(['stripe', 'webhooks', 'ensure']);
+    expect(first.code).toBe(0);
+    expect(first.out).toMatch(/^created webhook endpoint we_\w+ for https:\/\/app\.example\.test\/hooks\/stripe\/webhook/);
+    expect(first.out).toMatch(/STRIPE_WEBHOOK_SECRET=whsec_/);
+    const endpoints = [...env.fake.store.get('webhook_endpoints')!.values()];
+    expect(endpoints).toHaveLength(1);
+    expect([...endpoints[0]!.enabled_events].sort()).toEqual([...HANDLED_EVENT_TYPES].sort());
+    expect((await run(['stripe', 'webhooks', 'ensure'])).out).toMatch(/^unchanged/);
+    endpoints[0]!.enabled_events = ['customer.created'];
+    expect((await run(['stripe', 'webhooks', 'ensure'])).out).toMatch(/^updated/);
+    expect(endpoints[0]!.enabled_events).toHaveLength(HANDLED_EVENT_TYPES.length);
+    expect(env.fake.store.get('webhook_endpoints')!.size).toBe(1);
+    const bad = await run(['stripe', 'webhooks', 'ensure', '--url', 'ftp://x']);
+    expect(bad.code).toBe(1);
+    const noKey = await runCli(['stripe', 'webhooks', 'ensure'], { out: () => undefined, err: () => undefined, cwd: process.cwd(), env: { PUBLIC_URL: 'https://a.test' } });
+    expect(noKey).toBe(1);
+  });
+
+  it('refetches an object from the API instead of trusting the payload when configured', async () => {
+    const { applyEvent } = await import('../lib/apply.js');
+    const { stripeConfig } = await import('../config.js');
+    const client = new Stripe(env.fake.key, { host: '127.0.0.1', port: env.fake.port, protocol: 'http', maxNetworkRetries: 0 });
+    const config = stripeConfig.parse({ STRIPE_REFETCH_TYPES: 'customer' });
+    const c = env.fake.customer({ email: 'current@example.test' });
+    const ev = env.fake.event('customer.updated', { ...c, email: 'payload@example.test' });
+    await env.pool.query(`INSERT INTO stripe.event (id, type, object_id, created, data) VALUES ($1, $2, $3, to_timestamp($4), $5)`, [ev.id, ev.type, c.id, ev.created, ev]);
+    expect(await applyEvent(ev.id, { db: env.runtime.db, client, config, log: pino({ level: 'silent' }) })).toBe('applied');
+    expect(await row(env.pool, 'SELECT email FROM stripe.customer WHERE id = $1', [c.id])).toEqual({ email: 'current@example.test' });
+    expect(env.fake.requests.some((r) => r.method === 'GET' && r.path === `/v1/customers/${c.id}`)).toBe(true);
+    // Applying it again does nothing: the event is done.
+    expect(await applyEvent(ev.id, { db: env.runtime.db, client, config, log: pino({ level: 'silent' }) })).toBe('applied');
+  });
+});

@@ -210,3 +210,38 @@ describe('permissions', () => {
     expect((await env.harness.select('user', me, { schema: 'stripe', name: 'price' }, { id: { _eq: price.id } })).length).toBe(1);
   });
 });
+
+describe('dunning through the notifications plugin', () => {
+  it('creates its categories at start', async () => {
+    const r = await env.pool.query<{ key: string }>(`SELECT key FROM notifications.category WHERE key LIKE 'stripe.%' ORDER BY key`);
+    expect(r.rows.map((x) => x.key)).toEqual(['stripe.past_due', 'stripe.payment_failed', 'stripe.trial_ending']);
+  });
+
+  it('notifies the customer\'s user of a failed payment once, however often it is delivered', async () => {
+    const user = 'dunning-user';
+    const customer = await linkedCustomer(env, user);
+    const invoice = env.fake.invoice({ customer: customer.id, amountDue: 2500 });
+    const ev = env.fake.event('invoice.payment_failed', invoice);
+    await env.deliver(ev);
+    await env.deliver(ev);
+    await env.settle();
+    await env.harness.drain({ timeoutMs: 10_000 });
+    const [billing] = (await env.harness.eventLog('stripe_billing_event_notify')).filter((e) => (e.payload as any).data.new.owner_id === user);
+    await env.harness.redeliverEvent(billing!.id);
+    await env.harness.drain({ timeoutMs: 10_000 });
+    const sent = await env.pool.query(`SELECT category, title, body, action_url FROM notifications.notification WHERE user_id = $1`, [user]);
+    expect(sent.rows).toEqual([
+      { category: 'stripe.payment_failed', title: 'Payment failed', body: expect.stringContaining('25.00 USD'), action_url: invoice.hosted_invoice_url },
+    ]);
+  });
+
+  it('skips, with a reason, billing events of customers without an app user', async () => {
+    const stranger = env.fake.customer();
+    const ev = env.fake.event('invoice.payment_failed', env.fake.invoice({ customer: stranger.id }));
+    await env.deliver(ev);
+    await env.settle();
+    await env.harness.drain({ timeoutMs: 10_000 });
+    const [billing] = (await env.harness.eventLog('stripe_billing_event_notify')).filter((e) => (e.payload as any).data.new.customer_id === stranger.id);
+    expect(JSON.stringify((await env.harness.invocations(billing!.id)).at(-1)!.response)).toContain('not linked to an app user');
+  });
+});
