@@ -5,6 +5,7 @@
  */
 import { join } from 'node:path';
 import pg from 'pg';
+import type Stripe from 'stripe';
 import { createRuntime, type ServerRuntime } from '../../../../core/runtime.js';
 import { createServer, type NselfServer } from '../../../../core/server.js';
 import { hasuraDir } from '../../../../core/paths.js';
@@ -101,7 +102,7 @@ export async function row<T = any>(pool: pg.Pool, sql: string, params: unknown[]
 }
 
 /** Links an app user to a fresh customer of the fake, as the first checkout would. */
-export async function linkedCustomer(env: StripeEnv, userId: string) {
+export async function linkedCustomer(env: StripeEnv, userId: string): Promise<Stripe.Customer> {
   const c = env.fake.customer({ metadata: { nself_owner_type: 'user', nself_owner_id: userId } });
   await env.pool.query(`INSERT INTO stripe.customer_link (owner_id, customer_id) VALUES ($1, $2)`, [userId, c.id]);
   return c;
