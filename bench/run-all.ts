@@ -26,6 +26,7 @@ const benches: Array<[string, () => Promise<unknown>]> = [
   ['notifications-send', async () => (await import('./notifications-send.js')).run()],
   ['realtime-actions', async () => (await import('./realtime-actions.js')).run()],
   ['realtime-subscriptions', async () => (await import('./realtime-subscriptions.js')).run()],
+  ['stripe-webhooks', async () => (await import('./stripe-webhooks.js')).run()],
 ];
 
 await mkdir(dir, { recursive: true });

@@ -14,7 +14,8 @@ export const stripeReconcile: CronHandler<unknown, StripeConfig> = async (cron, 
   const stuck = await ctx.db.query<{ id: string }>(
     `SELECT id FROM stripe.event WHERE status = 'pending' AND received_at < now() - interval '5 minutes' ORDER BY received_at LIMIT 10000`,
   );
-  for (const { id } of stuck.rows) await applyEventJob.enqueue(ctx, { eventId: id }, { jobId: id });
+  // A new job id: the first job may be kept as completed (its effect lost with an unflushed commit).
+  for (const { id } of stuck.rows) await applyEventJob.enqueue(ctx, { eventId: id }, { jobId: `${id}-reconcile-${cron.id.replace(/[^A-Za-z0-9_-]/g, '')}` });
   if (!ctx.service(stripeClient).client) return { skipped: `STRIPE_SECRET_KEY is not set; re-enqueued ${stuck.rowCount} pending events` };
   const types = ctx.config.STRIPE_BACKFILL_TYPES.length ? ctx.config.STRIPE_BACKFILL_TYPES.filter((t) => LISTABLE_TYPES.includes(t)) : LISTABLE_TYPES;
   const runId = cron.id.replace(/[^A-Za-z0-9_-]/g, '');

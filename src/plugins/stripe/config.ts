@@ -28,7 +28,6 @@ export const stripeConfig = z.object({
   STRIPE_WEBHOOK_TOLERANCE_SECONDS: int(10, 3600, 300, 'Oldest signature timestamp accepted (replayed deliveries older than this are refused).'),
   STRIPE_REDIRECT_ORIGINS: list('Comma-separated origins (https://app.example.com) that success, cancel and return URLs may point to. Default: PUBLIC_URL\'s origin only.'),
   STRIPE_REFETCH_TYPES: list('Object types (customer, subscription, invoice, …) refetched from the API when their event is applied, instead of trusting the payload.'),
-  STRIPE_CUSTOMER_ON: z.enum(['first-need']).default('first-need').describe('When a Stripe customer is created for an app user: on the first action that needs one.'),
   STRIPE_USAGE_MAX_VALUE: int(1, 2_000_000_000, 1_000_000, 'Largest quantity one stripeRecordUsage call may report.'),
   STRIPE_BACKFILL_PAGE_SIZE: int(1, 100, 100, 'Objects per list request during backfill (Stripe allows 100).'),
   STRIPE_BACKFILL_TYPES: list('Object types the nightly reconcile backfills. Default: every mirrored type.'),

@@ -68,30 +68,42 @@ async function retrieve(client: Stripe, type: string, id: string): Promise<Strip
 }
 
 export async function applyEvent(eventId: string, deps: ApplyDeps): Promise<ApplyStatus> {
-  const first = await deps.db.query<EventRow>('SELECT id, type, status, created, data FROM stripe.event WHERE id = $1', [eventId]);
-  const ev = first.rows[0];
-  if (!ev) return 'missing';
-  if (ev.status !== 'pending') return ev.status as ApplyStatus;
-
-  let object = ev.data.data.object as unknown as StripeObject;
-  const type = objectType(String(object?.object));
-  let at = ev.created;
-  let deleted = ev.type.endsWith('.deleted') && type?.name !== 'subscription';
-  if (type?.retrieve && deps.client && deps.config.STRIPE_REFETCH_TYPES.includes(type.name)) {
-    // Trust the API's current state over the payload: its time is the read time, so older events after it are stale.
-    const readAt = new Date();
-    const fresh = await retrieve(deps.client, type.object, object.id);
-    if (fresh === 'gone') deleted = true;
-    else {
-      object = fresh;
-      deleted = fresh.deleted === true;
+  // With refetching configured, the API read happens before the transaction (no network call holds a row lock).
+  let fresh: { object: StripeObject | 'gone'; at: Date } | null = null;
+  if (deps.client && deps.config.STRIPE_REFETCH_TYPES.length) {
+    const first = await deps.db.query<EventRow>('SELECT id, type, status, created, data FROM stripe.event WHERE id = $1', [eventId]);
+    const ev = first.rows[0];
+    if (!ev) return 'missing';
+    if (ev.status !== 'pending') return ev.status as ApplyStatus;
+    const payload = ev.data.data.object as unknown as StripeObject;
+    const t = objectType(String(payload?.object));
+    if (t?.retrieve && deps.config.STRIPE_REFETCH_TYPES.includes(t.name)) {
+      // Trust the API's current state over the payload: its time is the read time, so older events after it are stale.
+      const at = new Date();
+      fresh = { object: await retrieve(deps.client, t.object, payload.id), at };
     }
-    at = readAt;
   }
 
   const result = await deps.db.tx(async (tx) => {
-    const locked = await tx.query<{ status: string }>('SELECT status FROM stripe.event WHERE id = $1 FOR UPDATE', [eventId]);
-    if (locked.rows[0]?.status !== 'pending') return { status: (locked.rows[0]?.status ?? 'missing') as ApplyStatus, products: [] as string[] };
+    // The ledger row was committed durably when the webhook was answered; this transaction only derives state
+    // from it and is repeatable (the event stays pending until it commits, and the reconcile cron re-enqueues
+    // pending events), so it need not wait for its own WAL flush.
+    await tx.query('SET LOCAL synchronous_commit = off');
+    const locked = await tx.query<EventRow>('SELECT id, type, status, created, data FROM stripe.event WHERE id = $1 FOR UPDATE', [eventId]);
+    const ev = locked.rows[0];
+    if (ev?.status !== 'pending') return { status: (ev?.status ?? 'missing') as ApplyStatus, products: [] as string[] };
+    let object = ev.data.data.object as unknown as StripeObject;
+    const type = objectType(String(object?.object));
+    let at = ev.created;
+    let deleted = ev.type.endsWith('.deleted') && type?.name !== 'subscription';
+    if (fresh) {
+      at = fresh.at;
+      if (fresh.object === 'gone') deleted = true;
+      else {
+        object = fresh.object;
+        deleted = object.deleted === true;
+      }
+    }
     if (!type) {
       await finish(tx, eventId, 'ignored', `object type ${String(object?.object)} is not mirrored`);
       return { status: 'ignored' as const, products: [] };

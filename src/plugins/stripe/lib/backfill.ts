@@ -7,7 +7,7 @@
 import Stripe from 'stripe';
 import type { Logger } from 'pino';
 import type { Db } from '../../../core/plugin.js';
-import { mirrorObject, objectTypeByName, type StripeObject } from './objects.js';
+import { mirrorPage, objectTypeByName, type StripeObject } from './objects.js';
 
 export interface Checkpoint {
   object_type: string;
@@ -78,7 +78,7 @@ export async function runBackfill(type: string, runId: string, deps: BackfillDep
       const page = (await deps.client.rawRequest('GET', `${path}?${q}`)) as { data: StripeObject[]; has_more: boolean };
       const done = !page.has_more || page.data.length === 0;
       await deps.db.tx(async (tx) => {
-        for (const o of page.data) await mirrorObject(tx, o, readAt);
+        await mirrorPage(tx, page.data, readAt);
         await tx.query(
           `UPDATE stripe.sync_checkpoint SET cursor = coalesce($3, cursor), synced = synced + $4, pages = pages + 1,
                   status = $5, updated_at = now(), finished_at = CASE WHEN $5 = 'done' THEN now() END, last_error = NULL

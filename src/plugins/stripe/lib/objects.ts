@@ -145,3 +145,26 @@ export async function mirrorObject(db: Queryable, object: StripeObject, at: Date
   }
   return { ...outcome, type };
 }
+
+/** Types whose upsert has no side effects (no embedded children, no entitlements): a page is one statement. */
+const PLAIN = new Set(['customer', 'price', 'payment_intent', 'charge', 'refund', 'dispute', 'payment_method', 'checkout_session', 'coupon', 'promotion_code', 'tax_id', 'setup_intent', 'meter']);
+
+/** Mirrors a page of one type read from the API at `at`: one statement for plain types, object by object otherwise. */
+export async function mirrorPage(db: Queryable, objects: StripeObject[], at: Date): Promise<void> {
+  if (!objects.length) return;
+  const type = objectType(objects[0]!.object);
+  if (!type || !PLAIN.has(type.name) || objects.some((o) => o.object !== type.object)) {
+    for (const o of objects) await mirrorObject(db, o, at);
+    return;
+  }
+  await db.query(
+    `INSERT INTO stripe.${type.table} AS t (id, customer_id, data, deleted, terminal, last_event_at)
+     SELECT o ->> 'id', c, o, coalesce((o ->> 'deleted')::boolean, false), term, $4
+       FROM unnest($1::jsonb[], $2::text[], $3::boolean[]) AS u(o, c, term)
+     ON CONFLICT (id) DO UPDATE SET
+       customer_id = coalesce(excluded.customer_id, t.customer_id), data = excluded.data, deleted = excluded.deleted,
+       terminal = excluded.terminal, last_event_at = excluded.last_event_at, synced_at = now()
+     WHERE t.last_event_at < excluded.last_event_at OR (t.last_event_at = excluded.last_event_at AND NOT t.terminal)`,
+    [objects.map((o) => JSON.stringify(o)), objects.map(customerOf), objects.map((o) => o.deleted === true || !!type.terminal?.(o)), at],
+  );
+}

@@ -71,6 +71,8 @@ export class FakeStripe {
   #rateLimited = 0;
   #rateLimitPath: string | null = null;
   #drops = 0;
+  /** Newest-first arrays and positions per collection, so paging 100,000 objects stays linear. */
+  #listCache = new Map<string, { all: Obj[]; at: Map<string, number> }>();
   #rateLimitAfter = 0;
   #dropAfter = 0;
   port = 0;
@@ -114,6 +116,7 @@ export class FakeStripe {
 
   put(collection: keyof typeof COLLECTIONS | string, o: Obj): Obj {
     this.store.get(collection)!.set(o.id, o);
+    this.#listCache.delete(collection);
     return o;
   }
 
@@ -296,15 +299,26 @@ export class FakeStripe {
     allow(params, ['limit', 'starting_after', 'ending_before', ...filters]);
     const limit = params.limit === undefined ? 10 : Number(params.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new ApiError(400, 'invalid_request_error', 'Invalid integer: limit must be between 1 and 100', 'parameter_invalid_integer', 'limit');
-    let all = [...this.store.get(coll)!.values()].reverse();
+    let cached = this.#listCache.get(coll);
+    if (!cached) {
+      const arr = [...this.store.get(coll)!.values()].reverse();
+      cached = { all: arr, at: new Map(arr.map((o, i) => [o.id, i])) };
+      this.#listCache.set(coll, cached);
+    }
+    let all = cached.all;
+    let filtered = false;
     for (const f of filters) {
       if (params[f] === undefined || (f === 'status' && params[f] === 'all')) continue;
       all = all.filter((o) => String(typeof o[f] === 'object' && o[f] ? o[f].id : o[f]) === String(params[f]));
+      filtered = true;
     }
-    if (coll === 'subscriptions' && params.status === undefined) all = all.filter((o) => o.status !== 'canceled');
+    if (coll === 'subscriptions' && params.status === undefined) {
+      all = all.filter((o) => o.status !== 'canceled');
+      filtered = true;
+    }
     let start = 0;
     if (params.starting_after !== undefined) {
-      const i = all.findIndex((o) => o.id === params.starting_after);
+      const i = filtered ? all.findIndex((o) => o.id === params.starting_after) : (cached.at.get(String(params.starting_after)) ?? -1);
       if (i < 0) throw noSuch(COLLECTIONS[coll]!.kind, String(params.starting_after), 400);
       start = i + 1;
     }
