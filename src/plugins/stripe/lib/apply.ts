@@ -85,10 +85,6 @@ export async function applyEvent(eventId: string, deps: ApplyDeps): Promise<Appl
   }
 
   const result = await deps.db.tx(async (tx) => {
-    // The ledger row was committed durably when the webhook was answered; this transaction only derives state
-    // from it and is repeatable (the event stays pending until it commits, and the reconcile cron re-enqueues
-    // pending events), so it need not wait for its own WAL flush.
-    await tx.query('SET LOCAL synchronous_commit = off');
     const locked = await tx.query<EventRow>('SELECT id, type, status, created, data FROM stripe.event WHERE id = $1 FOR UPDATE', [eventId]);
     const ev = locked.rows[0];
     if (ev?.status !== 'pending') return { status: (ev?.status ?? 'missing') as ApplyStatus, products: [] as string[] };
