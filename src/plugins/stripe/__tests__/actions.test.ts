@@ -246,3 +246,61 @@ describe('stripeInvoices', () => {
     expect(errorCode(await env.as('inv-user', `{ stripeInvoices(limit: 100000) { id } }`))).toBe('stripe/invalid-input');
   });
 });
+
+describe('bad input for every action', () => {
+  let foreign: string;
+  let mySub: string;
+  beforeAll(async () => {
+    foreign = (await linkedCustomer(env, 'someone-else')).id;
+    const mine = await linkedCustomer(env, 'checker');
+    const sub = env.fake.subscription({ customer: mine.id, price: monthly });
+    mySub = sub.id;
+    await env.deliver(env.fake.event('customer.subscription.created', sub, Math.floor(Date.now() / 1000) - 60));
+    await env.settle();
+  });
+
+  const BIG = 'x'.repeat(100_000);
+  it.each([
+    ['portal: another user\'s customer', `mutation ($c: String) { stripeCreatePortalSession(returnUrl: "https://app.example.test/", customerId: $c) { url } }`, { c: 'FOREIGN' }, 'stripe/not-your-customer'],
+    ['portal: an oversize return URL', `mutation ($u: String!) { stripeCreatePortalSession(returnUrl: $u) { url } }`, { u: `https://app.example.test/${BIG}` }, 'stripe/invalid-input'],
+    ['setup intent: another user\'s customer', `mutation ($c: String) { stripeCreateSetupIntent(customerId: $c) { id } }`, { c: 'FOREIGN' }, 'stripe/not-your-customer'],
+    ['setup intent: a malformed customer id', `mutation ($c: String) { stripeCreateSetupIntent(customerId: $c) { id } }`, { c: 'cus_<script>' }, 'stripe/invalid-input'],
+    ['preview: an oversize subscription id', `query ($s: String!) { stripePreviewProration(subscriptionId: $s, price: "price_x1") { total } }`, { s: `sub_${BIG}` }, 'stripe/invalid-input'],
+    ['preview: a zero quantity', `query ($s: String!, $p: String!) { stripePreviewProration(subscriptionId: $s, price: $p, quantity: 0) { total } }`, { s: 'MY_SUB', p: 'YEARLY' }, 'stripe/invalid-input'],
+    ['change plan: a huge quantity', `mutation ($s: String!, $p: String!) { stripeChangePlan(subscriptionId: $s, price: $p, quantity: 1000000) { id } }`, { s: 'MY_SUB', p: 'YEARLY' }, 'stripe/invalid-input'],
+    ['cancel: a malformed id', `mutation { stripeCancelSubscription(subscriptionId: "sub_'; drop table x;--") { id } }`, {}, 'stripe/invalid-input'],
+    ['resume: an unknown subscription', `mutation { stripeResumeSubscription(subscriptionId: "sub_unknown000") { id } }`, {}, 'stripe/unknown-subscription'],
+    ['invoices: a negative offset', `{ stripeInvoices(offset: -1) { id } }`, {}, 'stripe/invalid-input'],
+  ])('%s', async (_what, doc, vars, code) => {
+    const map: Record<string, string> = { FOREIGN: foreign, MY_SUB: mySub, YEARLY: yearly };
+    const v = Object.fromEntries(Object.entries(vars).map(([k, x]) => [k, map[x as string] ?? x]));
+    const before = env.fake.requests.filter((r) => r.method !== 'GET').length;
+    expect(errorCode(await env.as('checker', doc, v))).toBe(code);
+    expect(env.fake.requests.filter((r) => r.method !== 'GET').length).toBe(before);
+  });
+
+  it.each([
+    ['a wrong type', `mutation { stripeCancelSubscription(subscriptionId: 42) { id } }`],
+    ['a missing field', `mutation { stripeChangePlan(subscriptionId: "sub_abc") { id } }`],
+    ['an unknown enum value', `mutation { stripeChangePlan(subscriptionId: "sub_abc", price: "price_abc", prorationBehavior: sometimes) { id } }`],
+    ['an unknown argument', `mutation { stripeCreateSetupIntent(customer: "cus_abc") { id } }`],
+  ])('refuses %s before the handler', async (_what, doc) => {
+    const res = await env.as('checker', doc);
+    expect(res.errors?.length).toBeGreaterThan(0);
+    expect(res.data ?? null).toBeNull();
+  });
+
+  it('needs a user session', async () => {
+    const res = await env.harness.graphql(`mutation { stripeCreateSetupIntent { id } }`, {}, { role: 'user' } as never);
+    expect(errorCode(res as never)).toBe('stripe/no-user');
+  });
+
+  it('answers a repeated plan change with the same state', async () => {
+    const CHANGE = `mutation ($s: String!, $p: String!) { stripeChangePlan(subscriptionId: $s, price: $p) { id status priceIds } }`;
+    const a = await env.as('checker', CHANGE, { s: mySub, p: yearly });
+    const b = await env.as('checker', CHANGE, { s: mySub, p: yearly });
+    expect(a.errors).toBeUndefined();
+    expect(b.data).toEqual(a.data);
+    expect(await row(env.pool, `SELECT count(*)::int AS n FROM stripe.subscription_item WHERE parent_id = $1 AND NOT deleted`, [mySub])).toEqual({ n: 1 });
+  });
+});
