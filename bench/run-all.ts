@@ -29,6 +29,7 @@ const benches: Array<[string, () => Promise<unknown>]> = [
   ['client-bundle', async () => (await import('./client-bundle.js')).run()],
   ['webhooks-deliver', async () => (await import('./webhooks-deliver.js')).run()],
   ['oauth', async () => (await import('./oauth.js')).run()],
+  ['stripe-webhooks', async () => (await import('./stripe-webhooks.js')).run()],
 ];
 
 await mkdir(dir, { recursive: true });

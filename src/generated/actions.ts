@@ -404,6 +404,20 @@ export type Mutation = {
   realtimeStartTyping: RealtimeTyping;
   /** The user stopped typing (sent a message, cleared the box). */
   realtimeStopTyping: RealtimeTyping;
+  /** Cancels one of the caller's subscriptions at the end of its period (default) or at once. */
+  stripeCancelSubscription: StripeSubscription;
+  /** Moves one of the caller's subscriptions to another price (and quantity), prorated as asked (default: create_prorations). */
+  stripeChangePlan: StripeSubscription;
+  /** Starts a Stripe Checkout for the caller's customer (created on first need): prices with quantities, a subscription (recurring prices) or a one-time payment, an optional trial, promotion codes, automatic tax and tax-id collection. Success and cancel URLs must be on an allowed origin (STRIPE_REDIRECT_ORIGINS). Redirect the browser to `url`; the result arrives by webhook. */
+  stripeCreateCheckoutSession: StripeCheckoutSession;
+  /** A Stripe billing portal link for the caller's customer (payment methods, invoices, plan changes). */
+  stripeCreatePortalSession: StripePortalSession;
+  /** A setup intent for saving a payment method on a phone (Stripe PaymentSheet): its client secret, an ephemeral key for the customer and the publishable key. */
+  stripeCreateSetupIntent: StripeSetupIntent;
+  /** Reports usage to a Stripe meter for the caller's customer. `identifier` makes it idempotent: a retry with the same identifier and value records nothing more. */
+  stripeRecordUsage: StripeUsageRecord;
+  /** Takes back a cancellation at period end: the subscription renews again. */
+  stripeResumeSubscription: StripeSubscription;
   /** Creates an endpoint that receives signed webhooks: the caller's own (users), or `ownerId`'s (service/admin). The URL must reach a public address (no loopback, private, link-local or metadata addresses). `eventTypes` and `channels` filter what it gets (omitted: everything). The answer holds the signing secret (v1, `whsec_…`) or the public key to verify with (v1a, `whpk_…`): it is shown once. */
   webhooksCreateEndpoint: WebhooksEndpointSecret;
   /** Creates an incoming webhook URL (`/hooks/webhooks/in/<token>`): JSON posted to it becomes rows in webhooks_incoming_message of the owner. The token is shown once; revoke the URL with webhooksRevokeIncoming. */
@@ -794,6 +808,58 @@ export type MutationRealtimeStopTypingArgs = {
 };
 
 
+export type MutationStripeCancelSubscriptionArgs = {
+  atPeriodEnd: InputMaybe<Scalars['Boolean']['input']>;
+  subscriptionId: Scalars['String']['input'];
+};
+
+
+export type MutationStripeChangePlanArgs = {
+  price: Scalars['String']['input'];
+  prorationBehavior: InputMaybe<StripeProrationBehavior>;
+  quantity: InputMaybe<Scalars['Int']['input']>;
+  subscriptionId: Scalars['String']['input'];
+};
+
+
+export type MutationStripeCreateCheckoutSessionArgs = {
+  allowPromotionCodes: InputMaybe<Scalars['Boolean']['input']>;
+  automaticTax: InputMaybe<Scalars['Boolean']['input']>;
+  cancelUrl: Scalars['String']['input'];
+  customerId: InputMaybe<Scalars['String']['input']>;
+  items: Array<StripeCheckoutItem>;
+  mode: StripeCheckoutMode;
+  promotionCode: InputMaybe<Scalars['String']['input']>;
+  successUrl: Scalars['String']['input'];
+  taxIdCollection: InputMaybe<Scalars['Boolean']['input']>;
+  trialDays: InputMaybe<Scalars['Int']['input']>;
+};
+
+
+export type MutationStripeCreatePortalSessionArgs = {
+  customerId: InputMaybe<Scalars['String']['input']>;
+  returnUrl: Scalars['String']['input'];
+};
+
+
+export type MutationStripeCreateSetupIntentArgs = {
+  customerId: InputMaybe<Scalars['String']['input']>;
+};
+
+
+export type MutationStripeRecordUsageArgs = {
+  customerId: InputMaybe<Scalars['String']['input']>;
+  eventName: Scalars['String']['input'];
+  identifier: Scalars['String']['input'];
+  value: Scalars['Int']['input'];
+};
+
+
+export type MutationStripeResumeSubscriptionArgs = {
+  subscriptionId: Scalars['String']['input'];
+};
+
+
 export type MutationWebhooksCreateEndpointArgs = {
   channels: InputMaybe<Array<Scalars['String']['input']>>;
   description: InputMaybe<Scalars['String']['input']>;
@@ -1084,6 +1150,10 @@ export type Query = {
   oauthProviders: Array<OAuthProvider>;
   /** STUN and TURN servers for RTCPeerConnection, with TURN credentials valid for ttlSeconds (coturn's use-auth-secret scheme). */
   realtimeIceServers: RealtimeIceServers;
+  /** The caller's invoices, newest first, from the mirror. */
+  stripeInvoices: Array<StripeInvoice>;
+  /** What moving a subscription to another price would cost now: the prorated amount of the next invoice. */
+  stripePreviewProration: StripeProrationPreview;
   /** The event type catalogue: names, descriptions, JSON Schemas and examples. */
   webhooksEventTypes: Array<WebhooksEventType>;
 };
@@ -1128,6 +1198,20 @@ export type QueryJobsListArgs = {
 
 export type QueryJobsStatsArgs = {
   queue: InputMaybe<Scalars['String']['input']>;
+};
+
+
+export type QueryStripeInvoicesArgs = {
+  customerId: InputMaybe<Scalars['String']['input']>;
+  limit: InputMaybe<Scalars['Int']['input']>;
+  offset: InputMaybe<Scalars['Int']['input']>;
+};
+
+
+export type QueryStripePreviewProrationArgs = {
+  price: Scalars['String']['input'];
+  quantity: InputMaybe<Scalars['Int']['input']>;
+  subscriptionId: Scalars['String']['input'];
 };
 
 export type RealtimeBroadcastInput = {
@@ -1277,6 +1361,84 @@ export type RealtimeTyping = {
   threadId: Maybe<Scalars['String']['output']>;
   throttled: Scalars['Boolean']['output'];
   typing: Scalars['Boolean']['output'];
+};
+
+export type StripeCheckoutItem = {
+  price: Scalars['String']['input'];
+  quantity?: InputMaybe<Scalars['Int']['input']>;
+};
+
+export type StripeCheckoutMode =
+  | 'payment'
+  | 'subscription';
+
+export type StripeCheckoutSession = {
+  customerId: Scalars['String']['output'];
+  expiresAt: Maybe<Scalars['timestamptz']['output']>;
+  id: Scalars['String']['output'];
+  url: Scalars['String']['output'];
+};
+
+export type StripeInvoice = {
+  amountDue: Maybe<Scalars['Int']['output']>;
+  amountPaid: Maybe<Scalars['Int']['output']>;
+  created: Maybe<Scalars['timestamptz']['output']>;
+  currency: Maybe<Scalars['String']['output']>;
+  hostedInvoiceUrl: Maybe<Scalars['String']['output']>;
+  id: Scalars['String']['output'];
+  invoicePdf: Maybe<Scalars['String']['output']>;
+  number: Maybe<Scalars['String']['output']>;
+  status: Maybe<Scalars['String']['output']>;
+  subscriptionId: Maybe<Scalars['String']['output']>;
+  total: Maybe<Scalars['Int']['output']>;
+};
+
+export type StripePortalSession = {
+  customerId: Scalars['String']['output'];
+  url: Scalars['String']['output'];
+};
+
+export type StripeProrationBehavior =
+  | 'always_invoice'
+  | 'create_prorations'
+  | 'none';
+
+export type StripeProrationLine = {
+  amount: Scalars['Int']['output'];
+  description: Maybe<Scalars['String']['output']>;
+  proration: Scalars['Boolean']['output'];
+};
+
+export type StripeProrationPreview = {
+  amountDue: Scalars['Int']['output'];
+  currency: Scalars['String']['output'];
+  lines: Array<StripeProrationLine>;
+  prorationDate: Scalars['Int']['output'];
+  total: Scalars['Int']['output'];
+};
+
+export type StripeSetupIntent = {
+  clientSecret: Scalars['String']['output'];
+  customerId: Scalars['String']['output'];
+  ephemeralKey: Scalars['String']['output'];
+  id: Scalars['String']['output'];
+  publishableKey: Maybe<Scalars['String']['output']>;
+};
+
+export type StripeSubscription = {
+  cancelAtPeriodEnd: Scalars['Boolean']['output'];
+  customerId: Scalars['String']['output'];
+  id: Scalars['String']['output'];
+  priceIds: Array<Scalars['String']['output']>;
+  status: Scalars['String']['output'];
+};
+
+export type StripeUsageRecord = {
+  customerId: Scalars['String']['output'];
+  duplicate: Scalars['Boolean']['output'];
+  eventName: Scalars['String']['output'];
+  identifier: Scalars['String']['output'];
+  value: Scalars['Int']['output'];
 };
 
 export type WebhooksEmitResult = {

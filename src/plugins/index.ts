@@ -10,5 +10,6 @@ import { notificationsPlugin } from './notifications/plugin.js';
 import { realtimePlugin } from './realtime/plugin.js';
 import { oauthPlugin } from './oauth/plugin.js';
 import { webhooksPlugin } from './webhooks/plugin.js';
+import { stripePlugin } from './stripe/plugin.js';
 
-export const ALL_PLUGINS: readonly PluginManifest<any>[] = [corePlugin, jobsPlugin, filesPlugin, emailPlugin, notificationsPlugin, realtimePlugin, oauthPlugin, webhooksPlugin];
+export const ALL_PLUGINS: readonly PluginManifest<any>[] = [corePlugin, jobsPlugin, filesPlugin, emailPlugin, notificationsPlugin, realtimePlugin, oauthPlugin, webhooksPlugin, stripePlugin];

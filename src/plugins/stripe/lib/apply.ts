@@ -1,0 +1,183 @@
+/**
+ * Applying one recorded webhook event to the mirror (run by the `stripe.apply-event` job). The event row is
+ * locked for the transaction that applies it, so a redelivered job, a second worker or a replayed webhook
+ * finds it done and does nothing. State changes of the mirror (a subscription becoming active) are decided
+ * from the row before and after the upsert, never from the event alone: a stale event changes nothing and
+ * announces nothing.
+ */
+import type Stripe from 'stripe';
+import type { Logger } from 'pino';
+import type { Db, Queryable } from '../../../core/plugin.js';
+import type { StripeConfig } from '../config.js';
+import { customerOf, mirrorObject, objectType, type StripeObject } from './objects.js';
+
+export type ApplyStatus = 'applied' | 'stale' | 'ignored' | 'missing';
+
+export interface ApplyDeps {
+  db: Db;
+  client: Stripe | undefined;
+  config: StripeConfig;
+  log: Logger;
+}
+
+interface EventRow {
+  id: string;
+  type: string;
+  status: string;
+  created: Date;
+  data: Stripe.Event;
+}
+
+const ACTIVE = new Set(['active', 'trialing']);
+
+/** Events that report something that happened (not a state), announced even when the object's state is stale. */
+const HAPPENINGS: Record<string, string> = {
+  'invoice.payment_failed': 'invoice.payment_failed',
+  'invoice.paid': 'invoice.paid',
+  'invoice.payment_action_required': 'invoice.payment_action_required',
+  'checkout.session.completed': 'checkout.completed',
+  'customer.subscription.trial_will_end': 'trial.will_end',
+  'charge.dispute.created': 'dispute.created',
+  'charge.refunded': 'charge.refunded',
+};
+
+/** Typed billing events of a state transition of a subscription (previous → current). */
+export function subscriptionTransitions(previous: StripeObject | null, current: StripeObject): string[] {
+  const before = previous?.status as string | undefined;
+  const now = current.status as string;
+  const out: string[] = [];
+  if (ACTIVE.has(now) && !(before && ACTIVE.has(before))) out.push('subscription.activated');
+  if (now === 'past_due' && before !== 'past_due') out.push('subscription.past_due');
+  if ((now === 'canceled' || now === 'incomplete_expired') && before !== now) out.push('subscription.canceled');
+  if (before && previous && ACTIVE.has(before) && ACTIVE.has(now)) {
+    const price = (s: StripeObject) => (s.items?.data ?? []).map((i: any) => i.price?.id).sort().join(',');
+    if (price(previous) !== price(current)) out.push('subscription.plan_changed');
+  }
+  return out;
+}
+
+async function retrieve(client: Stripe, type: string, id: string): Promise<StripeObject | 'gone'> {
+  const path = objectType(type)?.retrieve;
+  try {
+    const r = await client.rawRequest('GET', path!.replace('{id}', encodeURIComponent(id)));
+    return r as unknown as StripeObject;
+  } catch (e) {
+    if ((e as { statusCode?: number }).statusCode === 404) return 'gone';
+    throw e;
+  }
+}
+
+export async function applyEvent(eventId: string, deps: ApplyDeps): Promise<ApplyStatus> {
+  // With refetching configured, the API read happens before the transaction (no network call holds a row lock).
+  let fresh: { object: StripeObject | 'gone'; at: Date } | null = null;
+  if (deps.client && deps.config.STRIPE_REFETCH_TYPES.length) {
+    const first = await deps.db.query<EventRow>('SELECT id, type, status, created, data FROM stripe.event WHERE id = $1', [eventId]);
+    const ev = first.rows[0];
+    if (!ev) return 'missing';
+    if (ev.status !== 'pending') return ev.status as ApplyStatus;
+    const payload = ev.data.data.object as unknown as StripeObject;
+    const t = objectType(String(payload?.object));
+    if (t?.retrieve && deps.config.STRIPE_REFETCH_TYPES.includes(t.name)) {
+      // Trust the API's current state over the payload: its time is the read time, so older events after it are stale.
+      const at = new Date();
+      fresh = { object: await retrieve(deps.client, t.object, payload.id), at };
+    }
+  }
+
+  const result = await deps.db.tx(async (tx) => {
+    const locked = await tx.query<EventRow>('SELECT id, type, status, created, data FROM stripe.event WHERE id = $1 FOR UPDATE', [eventId]);
+    const ev = locked.rows[0];
+    if (ev?.status !== 'pending') return { status: (ev?.status ?? 'missing') as ApplyStatus, products: [] as string[] };
+    let object = ev.data.data.object as unknown as StripeObject;
+    const type = objectType(String(object?.object));
+    let at = ev.created;
+    let deleted = ev.type.endsWith('.deleted') && type?.name !== 'subscription';
+    if (fresh) {
+      at = fresh.at;
+      if (fresh.object === 'gone') deleted = true;
+      else {
+        object = fresh.object;
+        deleted = object.deleted === true;
+      }
+    }
+    if (!type) {
+      await finish(tx, eventId, 'ignored', `object type ${String(object?.object)} is not mirrored`);
+      return { status: 'ignored' as const, products: [] };
+    }
+    const mirrorable = type.name === 'active_entitlement_summary' ? { ...object, id: String(object.customer) } : object;
+    const outcome = await mirrorObject(tx, mirrorable, at, deleted);
+    const status: ApplyStatus = outcome?.applied ? 'applied' : 'stale';
+    const billing: string[] = [];
+    if (outcome?.applied && type.name === 'subscription') billing.push(...subscriptionTransitions(outcome.previous, object));
+    const happening = HAPPENINGS[ev.type];
+    if (happening) billing.push(happening);
+    if (outcome?.applied && type.name === 'customer') await linkFromMetadata(tx, object);
+    const customerId = type.name === 'customer' ? object.id : customerOf(object);
+    if (billing.length) await announce(tx, ev, billing, customerId, object);
+    await finish(tx, eventId, status, status === 'stale' ? 'the mirror holds an equal or newer state' : null);
+    const products =
+      status === 'applied' && type.name === 'subscription'
+        ? ((object.items?.data ?? []) as any[]).map((i) => (typeof i.price?.product === 'string' ? i.price.product : i.price?.product?.id)).filter(Boolean)
+        : [];
+    return { status, products };
+  });
+  if (result.products.length) await fetchMissingProducts(deps, result.products);
+  return result.status;
+}
+
+async function finish(tx: Queryable, id: string, status: string, reason: string | null): Promise<void> {
+  await tx.query('UPDATE stripe.event SET status = $2, reason = $3, applied_at = now() WHERE id = $1', [id, status, reason]);
+}
+
+/** Customers created outside the app (dashboard, another service) are linked when they name their app user. */
+async function linkFromMetadata(tx: Queryable, customer: StripeObject): Promise<void> {
+  const owner = customer.metadata?.nself_owner_id;
+  const ownerType = customer.metadata?.nself_owner_type ?? 'user';
+  if (typeof owner !== 'string' || !owner || customer.deleted || !['user', 'organization'].includes(ownerType)) return;
+  await tx.query(`INSERT INTO stripe.customer_link (owner_type, owner_id, customer_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [ownerType, owner, customer.id]);
+}
+
+/**
+ * Mirrors the object a write action got back from the API, at once, and announces its transitions (the
+ * webhook of the same change then finds an equal state and is stale). `source` names the write for the
+ * billing events' key.
+ */
+export async function mirrorWrite(db: Db, object: StripeObject, source: string): Promise<void> {
+  await db.tx(async (tx) => {
+    const outcome = await mirrorObject(tx, object, new Date());
+    if (!outcome?.applied || outcome.type.name !== 'subscription') return;
+    const types = subscriptionTransitions(outcome.previous, object);
+    if (types.length) await announce(tx, { id: source }, types, customerOf(object), object);
+  });
+}
+
+async function announce(tx: Queryable, ev: { id: string }, types: string[], customerId: string | null, object: StripeObject): Promise<void> {
+  const summary = {
+    objectType: object.object,
+    status: object.status ?? null,
+    amountDue: object.amount_due ?? null,
+    currency: object.currency ?? null,
+    hostedInvoiceUrl: object.hosted_invoice_url ?? null,
+    trialEnd: object.trial_end ?? null,
+  };
+  await tx.query(
+    `INSERT INTO stripe.billing_event (type, stripe_event_id, customer_id, owner_type, owner_id, object_id, data)
+     SELECT t, $2, $3, l.owner_type, l.owner_id, $4, $5
+       FROM unnest($1::text[]) t LEFT JOIN stripe.customer_link l ON l.customer_id = $3
+     ON CONFLICT (stripe_event_id, type) DO NOTHING`,
+    [types, ev.id, customerId, object.id, summary],
+  );
+}
+
+/** Products a subscription refers to but the mirror lacks (the product event is late or was never sent): read them. */
+async function fetchMissingProducts(deps: ApplyDeps, ids: string[]): Promise<void> {
+  if (!deps.client) return;
+  const known = await deps.db.query<{ id: string }>('SELECT id FROM stripe.product WHERE id = ANY($1::text[])', [ids]);
+  const missing = ids.filter((id) => !known.rows.some((r) => r.id === id));
+  for (const id of missing) {
+    const readAt = new Date();
+    const product = await retrieve(deps.client, 'product', id);
+    if (product === 'gone') continue;
+    await deps.db.tx((tx) => mirrorObject(tx, product, readAt));
+  }
+}
