@@ -23,7 +23,7 @@ import {
 } from './envelope.js';
 import type { ErrorClass, Observer } from './metrics.js';
 import { recordSkip, type DeliveryKind, type ReceiptScope } from './once.js';
-import type { ActionContext, ActionSpec, CronSpec, DeliveryOutcome, EventTriggerSpec, HandlerContext, PluginManifest } from './plugin.js';
+import type { ActionContext, ActionSpec, CronSpec, DeliveryOutcome, EventTriggerSpec, HandlerContext, PluginManifest, ProjectEventHandlerSpec } from './plugin.js';
 import type { HandlerEntry } from './registry.js';
 import type { ServerRuntime } from './runtime.js';
 import type { InputValidator } from './action-input.js';
@@ -179,6 +179,21 @@ export function createDispatcher(runtime: ServerRuntime): Dispatch {
     };
   };
 
+  /**
+   * A project trigger's handler serves every trigger of its plugin (`<plugin>_…`) on the user's tables: which
+   * ones exist depends on the install options, so the name is checked against the plugin, not a list.
+   */
+  const projectEventRoute = (entry: HandlerEntry<ProjectEventHandlerSpec>, route: () => Route): Route['run'] => {
+    const prefix = `${entry.plugin.name}_`;
+    return async (body, rc) => {
+      const env = parseEventEnvelope(body);
+      if (!env.name.startsWith(prefix)) throw new EnvelopeError(`trigger.name "${env.name}" is not a trigger of plugin ${entry.plugin.name} (route /events/${entry.name})`);
+      const r = route();
+      const ctx = contextFor(r, rc, env.session, env.payload.id);
+      return deliveryOutcome(r, env.payload.id, rc, () => entry.spec.handler(env.payload, ctx));
+    };
+  };
+
   const cronRoute = (entry: HandlerEntry<CronSpec>, route: () => Route): Route['run'] => {
     const name = entry.name;
     return async (body, rc) => {
@@ -215,6 +230,7 @@ export function createDispatcher(runtime: ServerRuntime): Dispatch {
   for (const e of runtime.handlers.actions.values()) addRoute('action', e, (r) => actionRoute(e, runtime.inputValidators.get(e.name), r));
   for (const e of runtime.handlers.events.values()) addRoute('event', e, (r) => eventRoute(e, r));
   for (const e of runtime.handlers.crons.values()) addRoute('cron', e, (r) => cronRoute(e, r));
+  for (const e of runtime.handlers.projectEvents.values()) addRoute('event', e, (r) => projectEventRoute(e, r));
 
   /* ---------------------------------------------------------------- the dispatcher */
 

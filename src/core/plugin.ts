@@ -325,6 +325,61 @@ export interface RemoteSchemaContext<C = Record<string, unknown>> extends Handle
   readonly session: Session;
 }
 
+/* ------------------------------------------------------------------ install options and project triggers */
+
+/**
+ * A choice made at install time (`nself-plugins install <plugin> --<option> <value>`), stored as the plugin
+ * setting it names in the project's env block, so the server reads the same value.
+ */
+export interface InstallOptionSpec {
+  description: string;
+  /** The setting (`<PLUGIN>_*`, declared in `config`) the value is stored as. */
+  setting: string;
+  /** A comma-separated list (`--index a,b`): trimmed, empty items and duplicates dropped. */
+  list?: boolean;
+}
+
+/**
+ * An event trigger the plugin puts on a table of the user's own project (not in the plugin's schema), chosen
+ * from the install options. Hasura calls `/events/<plugin>/<handler>` with it.
+ */
+export interface ProjectTrigger {
+  /** `<plugin>_<what>`, ≤ 42 characters, unique in the Hasura source. */
+  name: string;
+  table: { schema: string; name: string };
+  /** Hasura database of the table (default: the one the plugin is installed into). */
+  source?: string;
+  insert?: { columns: '*' | string[] };
+  update?: { columns: '*' | string[] };
+  delete?: { columns: '*' | string[] };
+  enable_manual?: boolean;
+  /** A key of the manifest's `install.eventHandlers`. */
+  handler: string;
+  retry_conf?: Partial<EventRetryConf>;
+}
+
+/** The handler of a plugin's project triggers (one handler may serve many triggers on many tables). */
+export interface ProjectEventHandlerSpec {
+  handler: EventHandler;
+  comment?: string;
+}
+
+export interface InstallSpec<Settings = Record<string, unknown>> {
+  /** Keyed by the command-line name (`--engine` → `engine`). */
+  options?: Record<string, InstallOptionSpec>;
+  /**
+   * The triggers to put on the user's tables for these settings (the plugin's option settings, parsed by its
+   * config schema; an option not given has the setting's default). Must be a pure function of them.
+   */
+  projectTriggers?(settings: Readonly<Partial<Settings>>): ProjectTrigger[];
+  /**
+   * Handlers of the project triggers, keyed by a snake_case name: served at `/events/<plugin>/<name>` for
+   * every trigger named `<plugin>_…`, whatever its table (the handler reads `event.trigger` and `event.table`).
+   * One handler file each: `event-triggers/<plugin>/<name>.ts` (kebab-case).
+   */
+  eventHandlers?: Record<string, ProjectEventHandlerSpec>;
+}
+
 /* ------------------------------------------------------------------ the manifest */
 
 export interface FeatureSpec {
@@ -377,6 +432,8 @@ export interface PluginManifest<C extends z.ZodObject = z.ZodObject> {
   routesMount?: 'hooks' | 'admin';
   /** Background jobs (`defineJob`) the jobs plugin registers and runs; names start with `<plugin>.`. */
   jobs?: readonly PluginJob[];
+  /** Install-time options and the event triggers the plugin puts on the user's own tables. */
+  install?: InstallSpec<z.infer<C>>;
 }
 
 export interface PluginRuntime<C = Record<string, unknown>> {

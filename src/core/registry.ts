@@ -3,7 +3,7 @@
  * first, and the Hasura names every plugin claims checked for collisions (they share one namespace per kind
  * in Hasura and one route namespace here).
  */
-import type { ActionSpec, CronSpec, EventTriggerSpec, PluginManifest } from './plugin.js';
+import type { ActionSpec, CronSpec, EventTriggerSpec, PluginManifest, ProjectEventHandlerSpec } from './plugin.js';
 
 export class RegistryError extends Error {
   constructor(readonly problems: readonly string[]) {
@@ -93,10 +93,12 @@ export interface HandlerTables {
   actions: Map<string, HandlerEntry<ActionSpec>>;
   events: Map<string, HandlerEntry<EventTriggerSpec>>;
   crons: Map<string, HandlerEntry<CronSpec>>;
+  /** Handlers of project triggers (`install.eventHandlers`), keyed `<plugin>/<handler>` like their route. */
+  projectEvents: Map<string, HandlerEntry<ProjectEventHandlerSpec>>;
 }
 
 function collect(plugins: readonly PluginManifest[], problems: string[]): HandlerTables {
-  const tables: HandlerTables = { actions: new Map(), events: new Map(), crons: new Map() };
+  const tables: HandlerTables = { actions: new Map(), events: new Map(), crons: new Map(), projectEvents: new Map() };
   const add = <S>(map: Map<string, HandlerEntry<S>>, what: string, plugin: PluginManifest, name: string, spec: S) => {
     const prev = map.get(name);
     if (prev) problems.push(`${what} "${name}" is declared by plugin "${prev.plugin.name}" and by plugin "${plugin.name}"`);
@@ -106,6 +108,7 @@ function collect(plugins: readonly PluginManifest[], problems: string[]): Handle
     for (const [name, spec] of Object.entries(p.actions ?? {})) add(tables.actions, 'action', p, name, spec);
     for (const t of p.tables ?? []) for (const trig of t.event_triggers ?? []) add(tables.events, 'event trigger', p, trig.name, trig);
     for (const [name, spec] of Object.entries(p.crons ?? {})) add(tables.crons, 'cron trigger', p, name, spec);
+    for (const [name, spec] of Object.entries(p.install?.eventHandlers ?? {})) add(tables.projectEvents, 'project event handler', p, `${p.name}/${name}`, spec);
   }
   return tables;
 }

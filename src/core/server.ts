@@ -181,6 +181,9 @@ export function createRouter(runtime: ServerRuntime, opts: RouterOptions = {}): 
   };
   router.post('/actions/:name', webhook('action'));
   router.post('/events/:name', webhook('event'));
+  router.post('/events/:plugin/:handler', (req: Request, res: Response) => {
+    handleWebhook(dispatch, limit, 'event', `${String(req.params.plugin)}/${String(req.params.handler)}`, req, res);
+  });
   router.post('/cron/:name', webhook('cron'));
   router.use(remoteSchemaRouter(runtime));
 

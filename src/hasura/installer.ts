@@ -19,7 +19,7 @@ import {
 } from './fragment.js';
 import { FileSet } from './files.js';
 import { lockProject, lockProjectSync } from './project-lock.js';
-import { markedPlugins, planInstall, planRemove, type Op, type PluginChange } from './merge.js';
+import { applyOp, markedPlugins, planInstall, planRemove, type Op, type PluginChange } from './merge.js';
 import { applyOpsToProject, EMPTY_ACTIONS_YAML, readProject, type Project } from './project.js';
 import {
   copyMigrations,
@@ -32,7 +32,17 @@ import {
 import { appendEnvBlock, envKeys, pluginSettings, removeEnvBlock, setEnvValue, type EnvLine, type EnvSetting } from './env-file.js';
 import { declaredFeatures, defaultFeatures, featureSelectionProblems, featuresKey, withFeatures } from '../core/features.js';
 import { featuresDescription } from '../core/config.js';
-import type { Fragment, MigrationFiles } from './types.js';
+import type { Fragment, HasuraMetadata, MigrationFiles } from './types.js';
+import {
+  assignOptions,
+  InstallOptionError,
+  mergeOptions,
+  optionSettingValues,
+  planProjectTriggers,
+  renderProjectTriggers,
+  type GivenOption,
+  type ProjectTriggerRecord,
+} from './project-triggers.js';
 
 const { join } = posix;
 
@@ -57,6 +67,10 @@ interface PluginRecord {
   features: string[];
   migrations: string[];
   env: EnvRecord;
+  /** Install options given (`--index a,b`), by option name; stored in the env block as their settings. */
+  options?: Record<string, string>;
+  /** Triggers the plugin put on the project's own tables. */
+  projectTriggers?: ProjectTriggerRecord[];
 }
 
 export interface InstallState {
@@ -71,10 +85,22 @@ export interface InstallState {
 const STATE_NOTE =
   'Written by nself-plugins install/remove: what the installer added to this project, so that remove takes exactly that back out. Do not edit.';
 
-/** The plugins recorded as installed in a project, with their version and features. */
-export function installedPlugins(projectDir: string): Map<string, { version: string; features: string[] }> {
+export interface InstalledPlugin {
+  version: string;
+  features: string[];
+  options: Record<string, string>;
+  projectTriggers: ProjectTriggerRecord[];
+}
+
+/** The plugins recorded as installed in a project, with their version, features, options and project triggers. */
+export function installedPlugins(projectDir: string): Map<string, InstalledPlugin> {
   const state = readState(new FileSet(resolve(projectDir)));
-  return new Map(Object.entries(state?.plugins ?? {}).map(([name, r]) => [name, { version: r.version, features: [...r.features] }]));
+  return new Map(
+    Object.entries(state?.plugins ?? {}).map(([name, r]) => [
+      name,
+      { version: r.version, features: [...r.features], options: { ...(r.options ?? {}) }, projectTriggers: structuredClone(r.projectTriggers ?? []) },
+    ]),
+  );
 }
 
 function readState(files: FileSet): InstallState | undefined {
@@ -147,6 +173,11 @@ export interface InstallOptions {
   envDir?: string | null;
   /** Values for required settings without defaults (from prompts); missing ones are written empty. */
   settings?: Readonly<Record<string, string>>;
+  /**
+   * Install options (`--engine meilisearch`), each for the selected plugin declaring it. Given ones replace the
+   * recorded ones option by option (an empty value clears one); the others keep what they had.
+   */
+  options?: readonly GivenOption[];
   /** Plan and report without writing. */
   dryRun?: boolean;
   /** How long to wait while another install/remove holds the project (default 60 s). */
@@ -311,7 +342,7 @@ function refreshEnv(
   perFile: Record<string, EnvLine[]>,
   record: EnvRecord,
   result: InstallResult,
-  feature: { key: string; value: string },
+  sets: ReadonlyArray<{ key: string; value: string }>,
 ): void {
   for (const [file, lines] of Object.entries(perFile)) {
     const rec = record[file];
@@ -326,16 +357,18 @@ function refreshEnv(
       continue;
     }
     if (file === '.env') {
-      const set = setEnvValue(text, feature.key, feature.value, { title: rec.title, hash: rec.hash });
-      if (set.changed) files.write(rel, set.text);
-      if (set.hash) rec.hash = set.hash;
-      const present = envKeys(set.text);
+      let current = text;
+      const said: string[] = [];
+      for (const { key, value } of sets) {
+        const set = setEnvValue(current, key, value, { title: rec.title, hash: rec.hash });
+        current = set.text;
+        if (set.hash) rec.hash = set.hash;
+        said.push(set.changed ? `${key} is now ${value}` : `set ${key}=${value} there by hand`);
+      }
+      if (current !== text) files.write(rel, current);
+      const present = envKeys(current);
       const missing = lines.filter((l) => !l.commented && !present.has(l.key)).map((l) => l.key);
-      result.notes.push(
-        `${rel}: the block "${rec.title}" was edited, so it stays; ` +
-          (set.changed ? `${feature.key} is now ${feature.value}` : `set ${feature.key}=${feature.value} there by hand`) +
-          (missing.length ? `; also add ${missing.join(', ')}` : ''),
-      );
+      result.notes.push(`${rel}: the block "${rec.title}" was edited, so it stays; ` + said.join(', ') + (missing.length ? `; also add ${missing.join(', ')}` : ''));
     }
   }
   addEnv(files, envRel, title, perFile, record, result);
@@ -393,6 +426,13 @@ function installUnlocked(opts: InstallOptions): InstallResult {
   const state = prior ?? emptyState(source);
   const entries = resolveSelection(opts.catalog, opts.plugins);
   const features = featureSelection(entries, opts.features ?? [], (p) => opts.featuresByPlugin?.get(p) ?? prior?.plugins[p]?.features, !!opts.allFeatures);
+  let givenOptions: Map<string, Record<string, string>>;
+  try {
+    givenOptions = assignOptions(entries.map((e) => e.manifest), opts.options ?? []);
+  } catch (e) {
+    if (e instanceof InstallOptionError) throw new InstallError(e.message);
+    throw e;
+  }
   const fragments = fragmentsOf(opts.catalog, entries, features);
   const result: InstallResult = { changes: [], ops: [], migrations: [], env: [], missing: [], files: [], notes: [] };
 
@@ -406,6 +446,36 @@ function installUnlocked(opts: InstallOptions): InstallResult {
   result.changes = plan.changes;
   result.ops = plan.ops;
   if (!hadSource && plan.ops.some((o) => o.op === 'add_source')) state.createdSource = true;
+
+  // Triggers on the project's own tables, from each plugin's install options.
+  const optionsOf = new Map<string, Record<string, string>>();
+  const triggerRecords = new Map<string, ProjectTriggerRecord[]>();
+  const triggerProblems: string[] = [];
+  const afterPlan: HasuraMetadata = structuredClone(plan.metadata);
+  for (const e of entries) {
+    const name = e.manifest.name;
+    const options = mergeOptions(state.plugins[name]?.options, givenOptions.get(name));
+    optionsOf.set(name, options);
+    let wanted;
+    try {
+      wanted = renderProjectTriggers(e.manifest, options, source);
+    } catch (err) {
+      if (err instanceof InstallOptionError) throw new InstallError(err.message);
+      throw err;
+    }
+    const recorded = state.plugins[name]?.projectTriggers ?? [];
+    if (!wanted.length && !recorded.length) continue;
+    const p = planProjectTriggers(afterPlan, name, recorded, wanted);
+    triggerProblems.push(...p.problems);
+    if (p.problems.length) continue;
+    applyOpsToProject(project, p.ops);
+    for (const op of p.ops) applyOp(afterPlan, op);
+    result.ops.push(...p.ops);
+    triggerRecords.set(name, p.records);
+    const change = result.changes.find((c) => c.plugin === name);
+    if (p.ops.length && change?.status === 'unchanged') change.status = 'updated';
+  }
+  if (triggerProblems.length) throw new InstallError(triggerProblems.join('; '));
 
   // Migrations.
   const migDir = join(project.migrationsDir, source);
@@ -435,7 +505,14 @@ function installUnlocked(opts: InstallOptions): InstallResult {
     const rec: PluginRecord = prior ?? { version: f.version, features: [], migrations: [], env: {} };
     rec.version = f.version;
     const featuresBefore = prior ? [...prior.features] : undefined;
+    const optionsBefore = prior ? { ...(prior.options ?? {}) } : undefined;
     rec.features = [...f.features];
+    const options = optionsOf.get(f.plugin) ?? {};
+    if (Object.keys(options).length) rec.options = options;
+    else delete rec.options;
+    const triggers = triggerRecords.get(f.plugin);
+    if (triggers?.length) rec.projectTriggers = triggers;
+    else if (triggers) delete rec.projectTriggers;
     rec.migrations.push(...copy(f.plugin, f.marker, f.migrations));
     if (envDir !== null) {
       // Only the settings of the features that are on: a disabled feature's settings are never required.
@@ -444,6 +521,12 @@ function installUnlocked(opts: InstallOptions): InstallResult {
       const values: Record<string, string> = { ...(opts.settings ?? {}) };
       const example = envLinesFor(settings, values, true);
       const real = envLinesFor(settings, values, false);
+      // Install options are stored as the settings they name, like <PLUGIN>_FEATURES.
+      const optionLines = optionSettingValues(entry.manifest, options);
+      const optionKeys = new Set(optionLines.map((l) => l.key));
+      real.lines = real.lines.filter((l) => !optionKeys.has(l.key));
+      real.missing = real.missing.filter((k) => !optionKeys.has(k));
+      real.lines.unshift(...optionLines.map((l) => ({ key: l.key, value: l.value, comment: `${l.description} (install option)` })));
       const hasFeatures = declaredFeatures(entry.manifest).length > 0;
       const featureKey = featuresKey(f.plugin);
       const featureValue = rec.features.join(',') || 'none';
@@ -455,9 +538,18 @@ function installUnlocked(opts: InstallOptions): InstallResult {
       result.missing.push(...real.missing);
       const title = `nself-plugins ${f.plugin} (added by \`nself-plugins install ${f.plugin}\`)`;
       const perFile = { '.env.example': example.lines, '.env': real.lines };
-      if (featuresBefore && stableKey(featuresBefore) !== stableKey(rec.features)) {
-        refreshEnv(files, envRel, title, perFile, rec.env, result, { key: featureKey, value: featureValue });
+      const optionsChanged = optionsBefore !== undefined && JSON.stringify(optionsBefore) !== JSON.stringify(options);
+      if ((featuresBefore && stableKey(featuresBefore) !== stableKey(rec.features)) || optionsChanged) {
+        const sets = [...(hasFeatures ? [{ key: featureKey, value: featureValue }] : []), ...optionLines.map((l) => ({ key: l.key, value: l.value }))];
+        refreshEnv(files, envRel, title, perFile, rec.env, result, sets);
       } else addEnv(files, envRel, title, perFile, rec.env, result);
+      const envText = files.read(envRel('.env')) ?? '';
+      for (const l of optionLines) {
+        const block = rec.env['.env'];
+        if (!block?.keys.includes(l.key) && !new RegExp(`^\\s*(?:export\\s+)?${l.key}\\s*=\\s*"?${l.value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}"?\\s*$`, 'm').test(envText)) {
+          result.notes.push(`${envRel('.env')} already sets ${l.key} outside the plugin's block; set ${l.key}=${l.value} there for the server to match`);
+        }
+      }
     }
     state.plugins[f.plugin] = rec;
   }
@@ -567,6 +659,15 @@ async function removeUnlocked(opts: RemoveOptions): Promise<RemoveResult> {
   if (remaining.length === 0 && state.createdSource) {
     const src = plan.metadata.sources.find((s) => s.name === source);
     if (src && src.tables.length === 0) ops.push({ op: 'drop_source', name: source });
+  }
+  // The triggers the plugins put on the project's own tables go with them (and tables tracked only for them).
+  const afterPlan = structuredClone(plan.metadata);
+  for (const p of order) {
+    const recorded = state.plugins[p]?.projectTriggers ?? [];
+    if (!recorded.length) continue;
+    const t = planProjectTriggers(afterPlan, p, recorded, []);
+    for (const op of t.ops) applyOp(afterPlan, op);
+    ops.unshift(...t.ops);
   }
   applyOpsToProject(project, ops);
   result.changes = plan.changes;

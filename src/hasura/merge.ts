@@ -19,6 +19,7 @@ import type {
   AnyCustomType,
   CronTriggerJson,
   CustomTypeKind,
+  EventTriggerJson,
   Fragment,
   FunctionEntry,
   HasuraMetadata,
@@ -48,7 +49,10 @@ export type Op =
   | { op: 'add_function'; source: string; function: FunctionEntry }
   | { op: 'drop_function'; source: string; function: { schema: string; name: string } }
   | { op: 'add_remote_schema'; remoteSchema: RemoteSchemaJson }
-  | { op: 'drop_remote_schema'; name: string };
+  | { op: 'drop_remote_schema'; name: string }
+  /** A plugin's trigger on a table of the user's (project triggers); the table is tracked already. */
+  | { op: 'add_event_trigger'; source: string; table: { schema: string; name: string }; trigger: EventTriggerJson }
+  | { op: 'drop_event_trigger'; source: string; table: { schema: string; name: string }; name: string };
 
 export class MergeConflictError extends Error {
   constructor(readonly problems: readonly string[]) {
@@ -258,6 +262,20 @@ export function applyOp(md: HasuraMetadata, op: Op): void {
     case 'drop_remote_schema':
       md.remote_schemas = (md.remote_schemas ?? []).filter((r) => r.name !== op.name);
       return;
+    case 'add_event_trigger': {
+      const t = md.sources.find((x) => x.name === op.source)?.tables.find((x) => tableKey(x.table) === tableKey(op.table));
+      if (!t) throw new Error(`table ${tableKey(op.table)} is not tracked in source ${op.source}`);
+      (t.event_triggers ??= []).push(structuredClone(op.trigger));
+      return;
+    }
+    case 'drop_event_trigger': {
+      const t = md.sources.find((x) => x.name === op.source)?.tables.find((x) => tableKey(x.table) === tableKey(op.table));
+      if (t?.event_triggers) {
+        t.event_triggers = t.event_triggers.filter((e) => e.name !== op.name);
+        if (t.event_triggers.length === 0) delete t.event_triggers;
+      }
+      return;
+    }
   }
 }
 
@@ -464,6 +482,7 @@ function relationshipsInSource(f: Fragment, source: string): Fragment {
 
 const RANK: Record<Op['op'], number> = {
   drop_remote_schema: 0,
+  drop_event_trigger: 0,
   drop_action: 1,
   drop_cron: 2,
   drop_custom_type: 3,
@@ -477,6 +496,7 @@ const RANK: Record<Op['op'], number> = {
   add_custom_type: 11,
   add_cron: 12,
   add_remote_schema: 13,
+  add_event_trigger: 14,
 };
 function opRank(op: Op): number {
   return RANK[op.op];

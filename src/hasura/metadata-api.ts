@@ -3,7 +3,9 @@
  * plugins with the same planner the file installer uses, and replace it under optimistic concurrency
  * (`resource_version`), retrying from a fresh export when another writer got there first.
  */
-import type { Fragment } from './types.js';
+import type { EventTriggerJson, Fragment, QualifiedTable } from './types.js';
+import { ownedProjectTrigger, type RenderedTrigger } from './project-triggers.js';
+import { stableJson } from './yaml-io.js';
 import { planInstall, type Op, type PluginChange } from './merge.js';
 import type { HasuraMetadata } from './types.js';
 
@@ -162,7 +164,7 @@ export class InconsistentMetadataError extends MetadataApiError {
   }
 }
 
-function pickSource(md: HasuraMetadata, wanted?: string): string {
+export function pickSource(md: HasuraMetadata, wanted?: string): string {
   if (wanted) return wanted;
   if (md.sources.some((s) => s.name === 'default')) return 'default';
   const pg = md.sources.filter((s) => s.kind === 'postgres' || s.kind === 'pg');
@@ -205,4 +207,68 @@ export async function applyPlugins(api: MetadataApi, fragments: readonly Fragmen
     const check = await api.getInconsistentMetadata();
     return { changes: plan.changes, ops: plan.ops, from: resource_version, to, attempts: attempt, inconsistent: check.is_consistent ? [] : check.inconsistent_objects };
   }
+}
+
+/* ------------------------------------------------------------------ project triggers */
+
+export interface ProjectTriggersResult {
+  created: string[];
+  replaced: string[];
+  deleted: string[];
+  unchanged: string[];
+  /** `source/schema.table` of user tables tracked so a trigger could go on them. */
+  tracked: string[];
+}
+
+const qualified = (t: QualifiedTable) => `${t.schema}.${t.name}`;
+
+/**
+ * Brings the project triggers of `plugin` in a running Hasura to exactly `wanted` with the fine-grained calls
+ * (`pg_create_event_trigger`, `pg_delete_event_trigger`; `pg_track_table` for a table not tracked yet): the
+ * user's tables stay otherwise untouched. The plugin's triggers are recognised by their webhook
+ * (`/events/<plugin>/…`), so nothing has to be recorded in the live metadata.
+ */
+export async function applyProjectTriggers(api: MetadataApi, plugin: string, wanted: readonly RenderedTrigger[]): Promise<ProjectTriggersResult> {
+  const { metadata } = await api.exportMetadata();
+  const result: ProjectTriggersResult = { created: [], replaced: [], deleted: [], unchanged: [], tracked: [] };
+  const existing = new Map<string, { source: string; table: QualifiedTable; trigger: EventTriggerJson }>();
+  for (const s of metadata.sources) {
+    for (const t of s.tables ?? []) for (const e of t.event_triggers ?? []) existing.set(`${s.name}/${e.name}`, { source: s.name, table: t.table, trigger: e });
+  }
+  const wantedKeys = new Set(wanted.map((w) => `${w.source}/${w.trigger.name}`));
+  for (const [k, e] of existing) {
+    if (!ownedProjectTrigger(plugin, e.trigger) || wantedKeys.has(k)) continue;
+    await api.call({ type: 'pg_delete_event_trigger', args: { name: e.trigger.name, source: e.source } });
+    result.deleted.push(e.trigger.name);
+  }
+  for (const w of wanted) {
+    const k = `${w.source}/${w.trigger.name}`;
+    const have = existing.get(k);
+    if (have && !ownedProjectTrigger(plugin, have.trigger)) {
+      throw new MetadataApiError(`event trigger ${w.trigger.name} already exists on table ${qualified(have.table)} and is not plugin ${plugin}'s; rename or delete it first`);
+    }
+    const sameTable = have && qualified(have.table) === qualified(w.table);
+    if (have && sameTable && stableJson(have.trigger) === stableJson(w.trigger)) {
+      result.unchanged.push(w.trigger.name);
+      continue;
+    }
+    if (have && !sameTable) {
+      // Moving a trigger to another table is a delete and a create: `replace` keeps the table.
+      await api.call({ type: 'pg_delete_event_trigger', args: { name: w.trigger.name, source: w.source } });
+    }
+    const source = metadata.sources.find((s) => s.name === w.source);
+    if (!source) throw new MetadataApiError(`project trigger ${w.trigger.name} is for database ${w.source}, which Hasura does not have`);
+    if (!source.tables.some((t) => qualified(t.table) === qualified(w.table))) {
+      await api.call({ type: 'pg_track_table', args: { source: w.source, table: { ...w.table } } });
+      source.tables.push({ table: { ...w.table } });
+      result.tracked.push(`${w.source}/${qualified(w.table)}`);
+    }
+    const { name, definition, ...delivery } = w.trigger;
+    await api.call({
+      type: 'pg_create_event_trigger',
+      args: { name, source: w.source, table: { ...w.table }, ...definition, ...delivery, replace: !!(have && sameTable) },
+    });
+    (have && sameTable ? result.replaced : result.created).push(name);
+  }
+  return result;
 }

@@ -17,6 +17,7 @@ import {
   removeEmptyListKey,
   removeFromSequence,
   renderYaml,
+  valueAt,
 } from './yaml-io.js';
 import { appendSdl, parseSdlDocument, printActionSdl, printCustomTypeSdl, removeFromSdl, sdlToJson } from './sdl.js';
 import { DuplicateObjectError, findDuplicates, type Op } from './merge.js';
@@ -543,6 +544,33 @@ export function applyOpsToProject(project: Project, ops: readonly Op[]): void {
       case 'drop_cron':
         edit(project, M('cron_triggers.yaml'), (t) => removeFromSequence(t, M('cron_triggers.yaml'), [], (it) => isRecord(it) && it.name === op.name));
         break;
+      case 'add_event_trigger': {
+        const { file, path } = tableEntryPath(project, op.source, op.table);
+        edit(project, file, (t) => appendToSequence(t, file, [...path, 'event_triggers'], [op.trigger]));
+        break;
+      }
+      case 'drop_event_trigger': {
+        const { file, path } = tableEntryPath(project, op.source, op.table);
+        edit(project, file, (t) => {
+          const out = removeFromSequence(t, file, [...path, 'event_triggers'], (it) => isRecord(it) && it.name === op.name);
+          // The last trigger gone: the key goes too, as the CLI writes a table without triggers.
+          return removeEmptyListKey(out, file, [...path, 'event_triggers']);
+        });
+        break;
+      }
     }
   }
+}
+
+/** The file holding a tracked table's entry and the YAML path of the entry in it. */
+function tableEntryPath(project: Project, source: string, table: { schema: string; name: string }): { file: string; path: (string | number)[] } {
+  const loc = project.tables.get(`${source}/${table.schema}.${table.name}`);
+  if (!loc) throw new ProjectError(`table ${table.schema}.${table.name} is not tracked in database ${source}`);
+  if (loc.file) return { file: loc.file, path: [] };
+  const c = loc.container;
+  const text = project.files.read(c.file);
+  const list = text === undefined ? undefined : valueAt(text, c.file, c.path);
+  const index = Array.isArray(list) ? list.findIndex((it) => sameTable(it, table)) : -1;
+  if (index < 0) throw new ProjectError(`table ${table.schema}.${table.name} not found in ${c.file}`);
+  return { file: c.file, path: [...c.path, index] };
 }

@@ -68,6 +68,12 @@ describe('compose', () => {
           handlerFile('event-triggers', e.name);
         }
       }
+      // Project trigger handlers are routed by name, not listed in the composed metadata (their triggers are
+      // rendered into the user's project from install options): a file each, and nothing else in the folder.
+      for (const [name, spec] of Object.entries(p.install?.eventHandlers ?? {})) {
+        if (typeof spec.handler !== 'function') problems.push(`project event handler ${name} has no handler`);
+        handlerFile('event-triggers', name);
+      }
       for (const [name, spec] of Object.entries(p.crons ?? {})) {
         inManifests.crons.add(name);
         if (typeof spec.handler !== 'function') problems.push(`cron ${name} has no handler`);
@@ -82,7 +88,8 @@ describe('compose', () => {
         const folder = join(packageRoot, dir, p.name);
         if (!existsSync(folder)) continue;
         for (const f of readdirSync(folder).filter((x) => x.endsWith('.ts') && !x.endsWith('.test.ts'))) {
-          if (![...names].some((n) => `${kebab(n)}.ts` === f)) problems.push(`${dir}/${p.name}/${f} handles nothing in the metadata`);
+          const projectHandlers = dir === 'event-triggers' ? Object.keys(p.install?.eventHandlers ?? {}) : [];
+          if (![...names, ...projectHandlers].some((n) => `${kebab(n)}.ts` === f)) problems.push(`${dir}/${p.name}/${f} handles nothing in the metadata`);
         }
       }
     }

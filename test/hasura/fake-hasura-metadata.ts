@@ -163,6 +163,12 @@ export class FakeHasuraMetadata {
         this.resourceVersion++;
         return { is_consistent: inconsistent.length === 0, inconsistent_objects: inconsistent };
       }
+      case 'pg_track_table':
+        return this.trackTable(args);
+      case 'pg_create_event_trigger':
+        return this.createEventTrigger(args);
+      case 'pg_delete_event_trigger':
+        return this.deleteEventTrigger(args);
       case 'get_inconsistent_metadata': {
         const inconsistent = this.inconsistencies(this.metadata);
         return { is_consistent: inconsistent.length === 0, inconsistent_objects: inconsistent };
@@ -170,6 +176,115 @@ export class FakeHasuraMetadata {
       default:
         throw new HasuraError(400, 'parse-failed', `unknown metadata command "${String(body.type)}"`, '$.type');
     }
+  }
+
+  private sourceOf(args: Json, path: string): Json {
+    const name = args.source === undefined ? 'default' : args.source;
+    if (typeof name !== 'string') throw new HasuraError(400, 'parse-failed', 'expected a string', `${path}.source`);
+    const src = ((this.metadata.sources as Json[]) ?? []).find((s) => s.name === name);
+    if (!src) throw new HasuraError(400, 'not-exists', `source with name "${name}" does not exist`, path);
+    return src;
+  }
+
+  private qualifiedTable(value: unknown, path: string): { schema: string; name: string } {
+    if (typeof value === 'string') return { schema: 'public', name: value };
+    if (!isObj(value) || typeof value.name !== 'string' || (value.schema !== undefined && typeof value.schema !== 'string')) {
+      throw new HasuraError(400, 'parse-failed', 'expected a table name or {schema, name}', `${path}.table`);
+    }
+    return { schema: (value.schema as string | undefined) ?? 'public', name: value.name };
+  }
+
+  /** `pg_track_table`: the table must exist in the database and not be tracked yet. */
+  private trackTable(args: Json): Json {
+    const allowed = new Set(['source', 'table', 'configuration', 'is_enum', 'apollo_federation_config']);
+    for (const k of Object.keys(args)) if (!allowed.has(k)) throw new HasuraError(400, 'parse-failed', `unexpected key "${k}"`, `$.args.${k}`);
+    const src = this.sourceOf(args, '$.args');
+    const t = this.qualifiedTable(args.table, '$.args');
+    if (!this.tables.has(`${t.schema}.${t.name}`)) throw new HasuraError(400, 'invalid-configuration', `no such table/view exists in source: "${t.schema}.${t.name}"`, '$.args');
+    const tables = (src.tables as Json[]) ?? [];
+    if (tables.some((x) => (x.table as Json).schema === t.schema && (x.table as Json).name === t.name)) {
+      throw new HasuraError(400, 'already-tracked', `view/table already tracked: "${t.schema}.${t.name}"`, '$.args');
+    }
+    tables.push({ table: t, ...(isObj(args.configuration) ? { configuration: args.configuration } : {}) });
+    src.tables = tables;
+    this.resourceVersion++;
+    return { message: 'success' };
+  }
+
+  /** `pg_create_event_trigger`, with the engine's argument checks (reference/hasura.md §2.4). */
+  private createEventTrigger(args: Json): Json {
+    const allowed = new Set([
+      'name', 'source', 'table', 'webhook', 'webhook_from_env', 'insert', 'update', 'delete', 'enable_manual', 'retry_conf', 'headers',
+      'replace', 'request_transform', 'response_transform', 'cleanup_config', 'trigger_on_replication',
+    ]);
+    for (const k of Object.keys(args)) if (!allowed.has(k)) throw new HasuraError(400, 'parse-failed', `unexpected key "${k}"`, `$.args.${k}`);
+    if (typeof args.name !== 'string' || !TRIGGER_NAME.test(args.name)) throw new HasuraError(400, 'parse-failed', 'invalid event trigger name', '$.args.name');
+    const src = this.sourceOf(args, '$.args');
+    const t = this.qualifiedTable(args.table, '$.args');
+    if ((args.webhook === undefined) === (args.webhook_from_env === undefined)) throw new HasuraError(400, 'parse-failed', 'exactly one of webhook or webhook_from_env is required', '$.args');
+    if (args.webhook !== undefined && typeof args.webhook !== 'string') throw new HasuraError(400, 'parse-failed', 'webhook must be a string', '$.args.webhook');
+    const ops: Json = {};
+    for (const op of ['insert', 'update', 'delete'] as const) {
+      const spec = args[op];
+      if (spec === undefined || spec === null) continue;
+      if (!isObj(spec)) throw new HasuraError(400, 'parse-failed', 'expected an object', `$.args.${op}`);
+      const cols = spec.columns;
+      if (cols !== '*' && !(Array.isArray(cols) && cols.every((c) => typeof c === 'string'))) throw new HasuraError(400, 'parse-failed', 'columns must be "*" or a list of column names', `$.args.${op}.columns`);
+      if (spec.payload !== undefined && spec.payload !== '*' && !(Array.isArray(spec.payload) && spec.payload.every((c) => typeof c === 'string'))) {
+        throw new HasuraError(400, 'parse-failed', 'payload must be "*" or a list of column names', `$.args.${op}.payload`);
+      }
+      ops[op] = spec;
+    }
+    if (args.enable_manual !== undefined && typeof args.enable_manual !== 'boolean') throw new HasuraError(400, 'parse-failed', 'enable_manual must be a boolean', '$.args.enable_manual');
+    if (!Object.keys(ops).length && args.enable_manual !== true) {
+      throw new HasuraError(400, 'parse-failed', 'atleast one amongst insert/update/delete/enable_manual spec must be provided', '$.args');
+    }
+    const retry = args.retry_conf;
+    if (retry !== undefined) {
+      if (!isObj(retry)) throw new HasuraError(400, 'parse-failed', 'expected an object', '$.args.retry_conf');
+      for (const [k, v] of Object.entries(retry)) {
+        if (!['num_retries', 'interval_sec', 'timeout_sec'].includes(k)) throw new HasuraError(400, 'parse-failed', `unexpected key "${k}"`, `$.args.retry_conf.${k}`);
+        if (!Number.isInteger(v) || (v as number) < 0) throw new HasuraError(400, 'parse-failed', `${k} must be a non-negative integer`, `$.args.retry_conf.${k}`);
+      }
+    }
+    for (const h of (args.headers as unknown[]) ?? []) {
+      if (!isObj(h) || typeof h.name !== 'string' || (h.value === undefined) === (h.value_from_env === undefined)) {
+        throw new HasuraError(400, 'parse-failed', 'a header needs a name and one of value, value_from_env', '$.args.headers');
+      }
+    }
+    const tables = (src.tables as Json[]) ?? [];
+    const entry = tables.find((x) => (x.table as Json).schema === t.schema && (x.table as Json).name === t.name);
+    if (!entry) throw new HasuraError(400, 'not-exists', `table "${t.schema}.${t.name}" does not exist`, '$.args.table');
+    const holder = tables.find((x) => ((x.event_triggers as Json[]) ?? []).some((e) => e.name === args.name));
+    if (holder && args.replace !== true) throw new HasuraError(400, 'already-exists', `Event trigger with name "${args.name}" already exists`, '$.args');
+    if (!holder && args.replace === true) throw new HasuraError(400, 'not-exists', `event trigger "${args.name}" does not exist`, '$.args');
+    if (holder && holder !== entry) throw new HasuraError(400, 'already-exists', `Event trigger with name "${args.name}" already exists on another table`, '$.args');
+    const trigger: Json = {
+      name: args.name,
+      definition: { enable_manual: args.enable_manual ?? false, ...ops },
+      retry_conf: { num_retries: 0, interval_sec: 10, timeout_sec: 60, ...(isObj(retry) ? retry : {}) },
+      ...(args.webhook !== undefined ? { webhook: args.webhook } : { webhook_from_env: args.webhook_from_env }),
+      ...(Array.isArray(args.headers) && args.headers.length ? { headers: args.headers } : {}),
+    };
+    const list = ((entry.event_triggers as Json[]) ?? []).filter((e) => e.name !== args.name);
+    list.push(trigger);
+    entry.event_triggers = list;
+    this.resourceVersion++;
+    return { message: 'success' };
+  }
+
+  /** `pg_delete_event_trigger {name, source}`. */
+  private deleteEventTrigger(args: Json): Json {
+    for (const k of Object.keys(args)) if (k !== 'name' && k !== 'source') throw new HasuraError(400, 'parse-failed', `unexpected key "${k}"`, `$.args.${k}`);
+    if (typeof args.name !== 'string') throw new HasuraError(400, 'parse-failed', 'key "name" not found', '$.args');
+    const src = this.sourceOf(args, '$.args');
+    const holder = ((src.tables as Json[]) ?? []).find((x) => ((x.event_triggers as Json[]) ?? []).some((e) => e.name === args.name));
+    if (!holder) throw new HasuraError(400, 'not-exists', `event trigger "${args.name}" does not exist`, '$.args');
+    const rest = ((holder.event_triggers as Json[]) ?? []).filter((e) => e.name !== args.name);
+    if (rest.length) holder.event_triggers = rest;
+    else delete holder.event_triggers;
+    this.resourceVersion++;
+    return { message: 'success' };
   }
 
   /** Tracked tables and functions that do not exist in the database, and relationships to untracked tables. */

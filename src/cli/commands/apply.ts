@@ -8,7 +8,8 @@ import { loadCatalog } from '../../hasura/catalog.js';
 import { checkFragmentsTogether, fragmentFromCatalog } from '../../hasura/fragment.js';
 import { featureSelection, resolveSelection } from '../../hasura/installer.js';
 import { featuresKey, parseFeatures } from '../../core/features.js';
-import { applyPlugins, describeInconsistency, MetadataApi } from '../../hasura/metadata-api.js';
+import { applyPlugins, applyProjectTriggers, describeInconsistency, MetadataApi, pickSource } from '../../hasura/metadata-api.js';
+import { InstallOptionError, optionsFromEnv, renderProjectTriggers } from '../../hasura/project-triggers.js';
 
 export function register(program: Command, ctx: CliContext): void {
   program
@@ -48,6 +49,28 @@ export function register(program: Command, ctx: CliContext): void {
         ctx.out(c.status === 'unchanged' ? `${c.plugin}@${c.to} is already applied` : `${c.status} ${c.plugin}@${c.to}${c.from ? ` (was ${c.from})` : ''}`);
       }
       ctx.out(r.to === r.from ? `metadata unchanged (resource_version ${r.from})` : `metadata replaced (resource_version ${r.from} → ${r.to}${r.attempts > 1 ? `, after ${r.attempts} attempts` : ''})`);
+      // Triggers on the project's own tables, from the install options the server reads too (their settings).
+      const withTriggers = entries.filter((e) => e.manifest.install?.projectTriggers);
+      if (withTriggers.length) {
+        const source = pickSource((await api.exportMetadata()).metadata, opts.database);
+        for (const e of withTriggers) {
+          let wanted;
+          try {
+            wanted = renderProjectTriggers(e.manifest, optionsFromEnv(e.manifest, ctx.env), source);
+          } catch (err) {
+            if (err instanceof InstallOptionError) throw new CliError(err.message);
+            throw err;
+          }
+          const t = await applyProjectTriggers(api, e.manifest.name, wanted);
+          const parts = [
+            t.created.length ? `created ${t.created.join(', ')}` : '',
+            t.replaced.length ? `replaced ${t.replaced.join(', ')}` : '',
+            t.deleted.length ? `deleted ${t.deleted.join(', ')}` : '',
+            t.tracked.length ? `tracked ${t.tracked.join(', ')}` : '',
+          ].filter(Boolean);
+          ctx.out(`${e.manifest.name} project triggers: ${parts.join('; ') || 'unchanged'}`);
+        }
+      }
       if (r.inconsistent.length) {
         throw new CliError(`Hasura reports inconsistent metadata:\n${r.inconsistent.map((o) => `  - ${describeInconsistency(o)}`).join('\n')}`);
       }

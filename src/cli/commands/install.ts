@@ -10,6 +10,8 @@ import { install, remove, resolveSelection } from '../../hasura/installer.js';
 import { pluginSettings, type EnvSetting } from '../../hasura/env-file.js';
 import type { PluginCatalog } from '../../hasura/fragment.js';
 import type { PluginChange } from '../../hasura/merge.js';
+import { InstallOptionError, splitOptionTokens } from '../../hasura/project-triggers.js';
+import { CliError } from '../context.js';
 
 function describeChange(c: PluginChange): string {
   switch (c.status) {
@@ -55,11 +57,23 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--no-env', 'leave .env and .env.example alone')
     .option('--dry-run', 'show what would change without writing')
     .option('-y, --yes', 'non-interactive: never prompt; required settings are written empty')
+    .addHelpText('after', "\nA plugin's own install options (`nself-plugins info <plugin>` lists them) follow as --<option> <value>.")
+    // Options a plugin declares (`--engine`, `--index`) are not known here: they arrive among the operands.
+    .allowUnknownOption()
     .action(
       async (
-        plugins: string[],
+        operands: string[],
         opts: { project: string; features?: string; database?: string; envDir?: string; env: boolean; dryRun?: boolean; yes?: boolean },
       ) => {
+        let split;
+        try {
+          split = splitOptionTokens(operands);
+        } catch (e) {
+          if (e instanceof InstallOptionError) throw new CliError(e.message);
+          throw e;
+        }
+        const plugins = split.operands;
+        if (!plugins.length) throw new CliError('name at least one plugin to install');
         const catalog = await loadCatalog(ctx.env, ctx.cwd);
         const projectDir = resolve(ctx.cwd, opts.project);
         let settings: Record<string, string> = {};
@@ -75,9 +89,16 @@ export function register(program: Command, ctx: CliContext): void {
           ...(opts.database ? { source: opts.database } : {}),
           envDir: opts.env ? (opts.envDir ? resolve(ctx.cwd, opts.envDir) : undefined) : null,
           settings,
+          options: split.options,
           dryRun: !!opts.dryRun,
         });
         for (const c of r.changes) ctx.out(describeChange(c));
+        for (const op of r.ops) {
+          if (op.op === 'add_event_trigger') ctx.out(`event trigger ${op.trigger.name} on ${op.table.schema}.${op.table.name}`);
+          if (op.op === 'add_table' && op.table.table.schema !== op.plugin) {
+            ctx.out(`tracked ${op.table.table.schema}.${op.table.table.name} for event trigger ${(op.table.event_triggers ?? []).map((t) => t.name).join(', ')}`);
+          }
+        }
         if (r.migrations.length) ctx.out(`migrations: ${r.migrations.join(', ')}`);
         for (const e of r.env) ctx.out(`${e.file}: added ${e.keys.join(', ')}`);
         if (r.missing.length) ctx.err(`set these required settings in .env before starting: ${r.missing.join(', ')}`);

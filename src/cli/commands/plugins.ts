@@ -8,7 +8,7 @@ import { CliError, type CliContext } from '../context.js';
 import { loadCatalog } from '../../hasura/catalog.js';
 import { fragmentFromCatalog, type CatalogEntry, type PluginCatalog } from '../../hasura/fragment.js';
 import { pluginSettings } from '../../hasura/env-file.js';
-import { installedPlugins } from '../../hasura/installer.js';
+import { installedPlugins, type InstalledPlugin } from '../../hasura/installer.js';
 import { featuresKey, parseFeatures } from '../../core/features.js';
 import { settingFeature } from '../../core/config.js';
 import type { PluginManifest } from '../../core/plugin.js';
@@ -83,8 +83,9 @@ export function register(program: Command, ctx: CliContext): void {
       const entry = find(catalog, name);
       let on: string[] | undefined;
       let where = 'default';
+      let installed: InstalledPlugin | undefined;
       if (opts.project) {
-        const installed = installedPlugins(resolve(ctx.cwd, opts.project)).get(name);
+        installed = installedPlugins(resolve(ctx.cwd, opts.project)).get(name);
         if (!installed) throw new CliError(`plugin ${name} is not installed in ${opts.project}`);
         on = installed.features;
         where = `installed in ${opts.project}`;
@@ -114,6 +115,13 @@ export function register(program: Command, ctx: CliContext): void {
       list('cron triggers', f.crons.map((c) => `${c.name}  ${c.schedule} (UTC)`));
       list('settings', pluginSettings(m).map((s) => `${s.key}${s.required ? ' (required)' : s.default !== undefined ? ` = ${s.default}` : ''}${s.secret ? ' [secret]' : ''}${s.feature ? ` [feature ${s.feature}]` : ''}${s.description ? ` — ${s.description}` : ''}`));
       list(`features (${featuresKey(m.name)}; on: ${f.features.join(', ') || 'none'}, ${where})`, featureLines(m, new Set(f.features)));
+      list(
+        `install options${installed ? ` (installed in ${opts.project})` : ''}`,
+        Object.entries(m.install?.options ?? {}).map(
+          ([o, spec]) => `--${o}${spec.list ? ' <a,b,…>' : ' <value>'} → ${spec.setting}${installed ? ` = ${installed.options[o] ?? '(default)'}` : ''} — ${spec.description}`,
+        ),
+      );
+      if (installed) list('project triggers', installed.projectTriggers.map((t) => `${t.name} on ${t.table.schema}.${t.table.name} (database ${t.source}${t.createdTable ? '; tracked for it' : ''})`));
       list('migrations', f.migrations.map((x) => `${x.version}_${x.name}`));
     });
 
