@@ -8,5 +8,6 @@ import { filesPlugin } from './files/plugin.js';
 import { emailPlugin } from './email/plugin.js';
 import { notificationsPlugin } from './notifications/plugin.js';
 import { realtimePlugin } from './realtime/plugin.js';
+import { searchPlugin } from './search/plugin.js';
 
-export const ALL_PLUGINS: readonly PluginManifest<any>[] = [corePlugin, jobsPlugin, filesPlugin, emailPlugin, notificationsPlugin, realtimePlugin];
+export const ALL_PLUGINS: readonly PluginManifest<any>[] = [corePlugin, jobsPlugin, filesPlugin, emailPlugin, notificationsPlugin, realtimePlugin, searchPlugin];
