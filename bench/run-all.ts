@@ -26,6 +26,7 @@ const benches: Array<[string, () => Promise<unknown>]> = [
   ['notifications-send', async () => (await import('./notifications-send.js')).run()],
   ['realtime-actions', async () => (await import('./realtime-actions.js')).run()],
   ['realtime-subscriptions', async () => (await import('./realtime-subscriptions.js')).run()],
+  ['search', async () => (await import('./search.js')).run()],
 ];
 
 await mkdir(dir, { recursive: true });

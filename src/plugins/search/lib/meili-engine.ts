@@ -13,6 +13,9 @@ import { hitColumns, qualified, relationshipsOf, type IndexDefinition } from './
 import { asFilterError, encodeCursor, FACET_VALUES, FILTER_OPERATORS, queryWords, type NormalisedRequest, type SearchResult } from './query.js';
 
 const q = (id: string) => `"${id}"`;
+const PRE = '\u0001';
+const POST = '\u0002';
+const escapeHtml = (t: string) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 /** Attributes a document carries: what hits show plus what permission filters read. */
 export function documentColumns(d: IndexDefinition): string[] {
@@ -113,8 +116,9 @@ export class MeiliEngine {
       let sent = 0;
       try {
         for (const d of this.enabled()) {
-          const pending = await this.rt.db.query<{ doc_id: string; op: string; enqueued_at: Date }>(
-            'SELECT doc_id, op, enqueued_at FROM search.pending WHERE index_name = $1 ORDER BY enqueued_at LIMIT $2',
+          // enqueued_at as text: a JS Date would drop the microseconds the comparison below needs.
+          const pending = await this.rt.db.query<{ doc_id: string; op: string; enqueued_at: string }>(
+            'SELECT doc_id, op, enqueued_at::text AS enqueued_at FROM search.pending WHERE index_name = $1 ORDER BY enqueued_at LIMIT $2',
             [d.name, this.rt.config.SEARCH_SYNC_BATCH_SIZE],
           );
           if (!pending.rows.length) continue;
@@ -209,9 +213,11 @@ export class MeiliEngine {
       ...(filter ? { filter } : {}),
       limit: req.limit + 1,
       offset,
-      ...(req.facets.length ? { facets: req.facets, maxValuesPerFacet: FACET_VALUES } as object : {}),
+      ...(req.facets.length ? { facets: req.facets } : {}),
       ...(req.sort.length ? { sort: req.sort.map((s) => `${s.column}:${s.desc ? 'desc' : 'asc'}`) } : {}),
-      ...(req.highlight ? { attributesToHighlight: d.searchable.map((s) => s.column), highlightPreTag: '<mark>', highlightPostTag: '</mark>' } : {}),
+      // Meilisearch does not escape the text around its tags: control characters mark the matches, the text is
+      // escaped, then the marks become <mark>.
+      ...(req.highlight ? { attributesToHighlight: d.searchable.map((s) => s.column), highlightPreTag: PRE, highlightPostTag: POST } : {}),
       showRankingScore: true,
     });
     const more = r.hits.length > req.limit;
@@ -221,7 +227,7 @@ export class MeiliEngine {
       const highlights: Record<string, string> = {};
       for (const s of d.searchable) {
         const f = doc._formatted?.[s.column];
-        if (typeof f === 'string' && f.includes('<mark>')) highlights[s.column] = f;
+        if (typeof f === 'string' && f.includes(PRE)) highlights[s.column] = escapeHtml(f).replaceAll(PRE, '<mark>').replaceAll(POST, '</mark>');
       }
       return {
         id: String(doc[d.primaryKey]),
