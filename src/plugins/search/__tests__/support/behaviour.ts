@@ -96,6 +96,22 @@ export function searchBehaviour(engine: string, start: () => Promise<Stack>, set
     });
   });
 
+  describe(`${engine}: several indexes at once`, () => {
+    test('searchMulti answers each search as searchQuery would, and refuses too many', async () => {
+      const doc = `query M($queries: [SearchMultiQuery!]!) { searchMulti(queries: $queries) { results { index hits { id document } estimatedTotal } } }`;
+      const r = await s.as(ALICE, doc, { queries: [{ index: 'nchat_messages', q: 'zanzibar' }, { index: 'nchat_users', q: 'bob' }, { index: 'nchat_channels', q: 'plans' }] });
+      expect(r.errors).toBeUndefined();
+      const [messages, users, channels] = r.data!.searchMulti.results;
+      expect(messages.hits.map((h: { id: string }) => h.id)).toEqual([ids.alicePrivate]);
+      expect(users.hits.map((h: { document: { display_name: string } }) => h.document.display_name)).toEqual(['Bob Builder']);
+      expect([channels.hits, channels.estimatedTotal]).toEqual([[], 0]);
+      const many = await s.as(ALICE, doc, { queries: Array.from({ length: 11 }, () => ({ index: 'nchat_users', q: 'x' })) });
+      expect(many.errors?.[0]?.extensions?.code).toBe('search/invalid-input');
+      const unknown = await s.as(ALICE, doc, { queries: [{ index: 'nchat_users', q: 'x' }, { index: 'secret', q: 'x' }] });
+      expect(unknown.errors?.[0]?.extensions?.code).toBe('search/unknown-index');
+    });
+  });
+
   describe(`${engine}: filters, facets, sort, pages`, () => {
     test('filters on filterable columns, sort and keyset pages', async () => {
       const byBob = await search(ALICE, { q: '', filters: { author_id: { _eq: BOB } }, sort: ['created_at:desc'] });
