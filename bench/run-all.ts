@@ -30,6 +30,7 @@ const benches: Array<[string, () => Promise<unknown>]> = [
   ['webhooks-deliver', async () => (await import('./webhooks-deliver.js')).run()],
   ['oauth', async () => (await import('./oauth.js')).run()],
   ['stripe-webhooks', async () => (await import('./stripe-webhooks.js')).run()],
+  ['search', async () => (await import('./search.js')).run()],
 ];
 
 await mkdir(dir, { recursive: true });

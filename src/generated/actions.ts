@@ -404,6 +404,8 @@ export type Mutation = {
   realtimeStartTyping: RealtimeTyping;
   /** The user stopped typing (sent a message, cleared the box). */
   realtimeStopTyping: RealtimeTyping;
+  /** Rebuilds an index (admin): PostgreSQL: its GIN index and lexicon; Meilisearch: settings and a backfill that resumes from its checkpoint (restart: true starts over). */
+  searchReindex: SearchIndexStatus;
   /** Cancels one of the caller's subscriptions at the end of its period (default) or at once. */
   stripeCancelSubscription: StripeSubscription;
   /** Moves one of the caller's subscriptions to another price (and quantity), prorated as asked (default: create_prorations). */
@@ -808,6 +810,12 @@ export type MutationRealtimeStopTypingArgs = {
 };
 
 
+export type MutationSearchReindexArgs = {
+  index: Scalars['String']['input'];
+  restart: InputMaybe<Scalars['Boolean']['input']>;
+};
+
+
 export type MutationStripeCancelSubscriptionArgs = {
   atPeriodEnd: InputMaybe<Scalars['Boolean']['input']>;
   subscriptionId: Scalars['String']['input'];
@@ -1150,6 +1158,16 @@ export type Query = {
   oauthProviders: Array<OAuthProvider>;
   /** STUN and TURN servers for RTCPeerConnection, with TURN credentials valid for ttlSeconds (coturn's use-auth-secret scheme). */
   realtimeIceServers: RealtimeIceServers;
+  /** State of the indexes that are on: engine, backfill progress, pending changes (admin). */
+  searchIndexStatus: Array<SearchIndexStatus>;
+  /** Several searches in one call (a command palette over messages, users and channels). */
+  searchMulti: SearchMultiResult;
+  /** Searches one index as the caller: only rows the caller's role may see (the index's permission filter with the session), filtered by `filters` on filterable columns ({"status": {"_eq": "ready"}}; operators _eq, _neq, _in, _nin, _gt, _gte, _lt, _lte, _is_null), with facet counts, sort ("created_at:desc") and a cursor for the next page. Any text is a valid query; words the index does not know are corrected (didYouMean). */
+  searchQuery: SearchResult;
+  /** Completions of the query's last word that the caller would find hits for. */
+  searchSuggest: SearchSuggestions;
+  /** A Meilisearch tenant token for the caller: queries sent with it straight to Meilisearch see only what searchQuery would show them (engine meilisearch). */
+  searchTenantToken: SearchTenantToken;
   /** The caller's invoices, newest first, from the mirror. */
   stripeInvoices: Array<StripeInvoice>;
   /** What moving a subscription to another price would cost now: the prorated amount of the next invoice. */
@@ -1198,6 +1216,40 @@ export type QueryJobsListArgs = {
 
 export type QueryJobsStatsArgs = {
   queue: InputMaybe<Scalars['String']['input']>;
+};
+
+
+export type QuerySearchIndexStatusArgs = {
+  index: InputMaybe<Scalars['String']['input']>;
+};
+
+
+export type QuerySearchMultiArgs = {
+  queries: Array<SearchMultiQuery>;
+};
+
+
+export type QuerySearchQueryArgs = {
+  cursor: InputMaybe<Scalars['String']['input']>;
+  facets: InputMaybe<Array<Scalars['String']['input']>>;
+  filters: InputMaybe<Scalars['jsonb']['input']>;
+  highlight: InputMaybe<Scalars['Boolean']['input']>;
+  index: Scalars['String']['input'];
+  limit: InputMaybe<Scalars['Int']['input']>;
+  q: Scalars['String']['input'];
+  sort: InputMaybe<Array<Scalars['String']['input']>>;
+};
+
+
+export type QuerySearchSuggestArgs = {
+  index: Scalars['String']['input'];
+  limit: InputMaybe<Scalars['Int']['input']>;
+  q: Scalars['String']['input'];
+};
+
+
+export type QuerySearchTenantTokenArgs = {
+  indexes: InputMaybe<Array<Scalars['String']['input']>>;
 };
 
 
@@ -1361,6 +1413,65 @@ export type RealtimeTyping = {
   threadId: Maybe<Scalars['String']['output']>;
   throttled: Scalars['Boolean']['output'];
   typing: Scalars['Boolean']['output'];
+};
+
+export type SearchHit = {
+  document: Scalars['jsonb']['output'];
+  highlights: Maybe<Scalars['jsonb']['output']>;
+  id: Scalars['String']['output'];
+  score: Scalars['Float']['output'];
+};
+
+export type SearchIndexStatus = {
+  backfillTotal: Maybe<Scalars['Int']['output']>;
+  backfilled: Scalars['Int']['output'];
+  engine: Scalars['String']['output'];
+  lastError: Maybe<Scalars['String']['output']>;
+  lexiconTerms: Scalars['Int']['output'];
+  name: Scalars['String']['output'];
+  pending: Scalars['Int']['output'];
+  status: Scalars['String']['output'];
+  table: Scalars['String']['output'];
+  updatedAt: Maybe<Scalars['timestamptz']['output']>;
+};
+
+export type SearchMultiQuery = {
+  cursor?: InputMaybe<Scalars['String']['input']>;
+  facets?: InputMaybe<Array<Scalars['String']['input']>>;
+  filters?: InputMaybe<Scalars['jsonb']['input']>;
+  highlight?: InputMaybe<Scalars['Boolean']['input']>;
+  index: Scalars['String']['input'];
+  limit?: InputMaybe<Scalars['Int']['input']>;
+  q: Scalars['String']['input'];
+  sort?: InputMaybe<Array<Scalars['String']['input']>>;
+};
+
+export type SearchMultiResult = {
+  processingTimeMs: Scalars['Int']['output'];
+  results: Array<SearchResult>;
+};
+
+export type SearchResult = {
+  cursor: Maybe<Scalars['String']['output']>;
+  didYouMean: Maybe<Scalars['String']['output']>;
+  estimatedTotal: Scalars['Int']['output'];
+  facets: Maybe<Scalars['jsonb']['output']>;
+  hits: Array<SearchHit>;
+  index: Scalars['String']['output'];
+  processingTimeMs: Scalars['Int']['output'];
+  query: Scalars['String']['output'];
+};
+
+export type SearchSuggestions = {
+  processingTimeMs: Scalars['Int']['output'];
+  suggestions: Array<Scalars['String']['output']>;
+};
+
+export type SearchTenantToken = {
+  expiresAt: Scalars['timestamptz']['output'];
+  host: Scalars['String']['output'];
+  indexes: Array<Scalars['String']['output']>;
+  token: Scalars['String']['output'];
 };
 
 export type StripeCheckoutItem = {

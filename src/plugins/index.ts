@@ -11,5 +11,6 @@ import { realtimePlugin } from './realtime/plugin.js';
 import { oauthPlugin } from './oauth/plugin.js';
 import { webhooksPlugin } from './webhooks/plugin.js';
 import { stripePlugin } from './stripe/plugin.js';
+import { searchPlugin } from './search/plugin.js';
 
-export const ALL_PLUGINS: readonly PluginManifest<any>[] = [corePlugin, jobsPlugin, filesPlugin, emailPlugin, notificationsPlugin, realtimePlugin, oauthPlugin, webhooksPlugin, stripePlugin];
+export const ALL_PLUGINS: readonly PluginManifest<any>[] = [corePlugin, jobsPlugin, filesPlugin, emailPlugin, notificationsPlugin, realtimePlugin, oauthPlugin, webhooksPlugin, stripePlugin, searchPlugin];
