@@ -1,5 +1,6 @@
 /**
- * Every benchmark in one run (`npm run bench`), one after another so they do not compete for the machine.
+ * Every benchmark in one run (`npm run bench`), one after another so they do not compete for the machine;
+ * `npm run bench -- <name> …` runs only the named ones.
  * Each result is printed and written to bench/results/<name>.json. Not a test and never a CI gate: the
  * numbers depend on the machine and on what else runs on it.
  */
@@ -33,9 +34,15 @@ const benches: Array<[string, () => Promise<unknown>]> = [
   ['search', async () => (await import('./search.js')).run()],
 ];
 
+const wanted = process.argv.slice(2);
+const unknown = wanted.filter((w) => !benches.some(([name]) => name === w));
+if (unknown.length) {
+  console.error(`unknown benchmark ${unknown.join(', ')}; known: ${benches.map(([name]) => name).join(', ')}`);
+  process.exit(2);
+}
 await mkdir(dir, { recursive: true });
 let failed = 0;
-for (const [name, run] of benches) {
+for (const [name, run] of benches.filter(([name]) => !wanted.length || wanted.includes(name))) {
   console.log(`\n=== ${name}`);
   try {
     const result = await run();
