@@ -147,7 +147,8 @@ export class Subscriptions {
     if (g.stopped) return;
     const body = rawResultBody(r);
     if ('errors' in r) {
-      for (const s of [...g.sinks]) s.end({ errors: r.errors as never });
+      // graphql-ws serializes GraphQLError objects (toJSON), not the plain JSON the executor returns.
+      for (const s of [...g.sinks]) s.end({ errors: graphQLErrors(r.errors as GraphQLErrorJson[]) as never });
       return;
     }
     if (body !== g.last) {
@@ -185,7 +186,7 @@ export class Subscriptions {
           channel.push({ data: { [key]: JSON.parse(row.root) } });
         }
       } catch (e) {
-        channel.end({ errors: [toGraphQLError(e, roleOf(p.session))] as never });
+        channel.end({ errors: graphQLErrors([toGraphQLError(e, roleOf(p.session))]) as never });
         return;
       }
       timer = setTimeout(() => void tick(), this.streamIntervalMs);

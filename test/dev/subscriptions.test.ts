@@ -106,6 +106,18 @@ describe('live queries', () => {
     await sleep(200);
     expect((s.failure as any[])[0]).toMatchObject({ message: `field "users_aggregate" not found in type: 'subscription_root'`, extensions: { code: 'validation-failed' } });
   });
+
+  it('reports a variable PostgreSQL cannot read as an error, live and streaming', async () => {
+    const live = collect(client(asUser('u1')), `subscription ($after: timestamptz) { messages(where: {created_at: {_gt: $after}}) { body } }`, { after: 'not-a-date' });
+    const stream = collect(client(asUser('u1')), `subscription ($after: timestamptz) { messages_stream(batch_size: 2, cursor: {initial_value: {created_at: $after}}) { body } }`, { after: 'not-a-date' });
+    await sleep(500);
+    for (const s of [live, stream]) {
+      // Sent as a result carrying the error (then the subscription ends), as Hasura reports a data exception.
+      const errors = (s.failure as any[] | undefined) ?? s.results[0]?.errors;
+      expect(errors?.[0]).toMatchObject({ message: 'invalid input syntax for type timestamp with time zone: "not-a-date"', extensions: { code: 'data-exception' } });
+      expect(s.results.filter((r) => r.data)).toEqual([]);
+    }
+  });
 });
 
 describe('streaming subscriptions', () => {
