@@ -3,15 +3,11 @@
  * the real server on a free port, and the Hasura harness over the composed metadata. The job queue runs on
  * BullMQ's PostgreSQL backend inside the scratch database, so files running in parallel never share a queue.
  */
-import { join } from 'node:path';
 import pg from 'pg';
 import { createRuntime, type ServerRuntime } from '../../../../core/runtime.js';
 import { createServer, type NselfServer } from '../../../../core/server.js';
-import { hasuraDir } from '../../../../core/paths.js';
 import { createHasuraHarness, type HasuraHarness } from '../../../../testing/index.js';
-import { metadataFromJson } from '../../../../testing/metadata.js';
-import { devMetadata } from '../../../../dev/project.js';
-import { suiteCatalog } from '../../../../hasura/catalog.js';
+import { harnessMetadataFor } from '../../../../../test/support/metadata.js';
 import { createScratchDatabase, type ScratchDatabase } from '../../../../../test/support/db.js';
 
 export const SECRET = 'email-notifications-test-secret-0123456789';
@@ -45,11 +41,9 @@ export async function startStack(label: string, env: Record<string, string> = {}
   const { url } = await server.listen(0, '127.0.0.1');
   const pool = new pg.Pool({ connectionString: db.url, max: 3 });
   pool.on('error', () => undefined);
-  // With a subset of plugins enabled, Hasura gets only their metadata (as `install` would write it).
-  const enabled = env.PLUGINS_ENABLED?.split(',').map((p) => p.trim());
   const harness = await createHasuraHarness({
     databaseUrl: db.url,
-    ...(enabled ? { metadata: metadataFromJson(devMetadata({ catalog: suiteCatalog(), plugins: enabled })) } : { metadataDir: join(hasuraDir, 'metadata') }),
+    ...harnessMetadataFor(env),
     env: { NSELF_PLUGINS_URL: url, NSELF_PLUGINS_WEBHOOK_SECRET: SECRET },
     events: { fetchIntervalMs: 50 },
     poolSize: 5,

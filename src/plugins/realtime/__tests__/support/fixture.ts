@@ -2,16 +2,12 @@
  * The realtime plugin end to end: the real server on a real port, the composed hasura/metadata loaded into
  * the harness, actions invoked from GraphQL documents as users, permissions read with harness.select.
  */
-import { join } from 'node:path';
 import pg from 'pg';
 import type { PluginManifest } from '../../../../core/plugin.js';
 import { createRuntime, type ServerRuntime } from '../../../../core/runtime.js';
 import { createServer, type NselfServer } from '../../../../core/server.js';
-import { hasuraDir } from '../../../../core/paths.js';
 import { createHasuraHarness, type HasuraHarness } from '../../../../testing/index.js';
-import { metadataFromJson } from '../../../../testing/metadata.js';
-import { devMetadata } from '../../../../dev/project.js';
-import { suiteCatalog } from '../../../../hasura/catalog.js';
+import { harnessMetadataFor } from '../../../../../test/support/metadata.js';
 import { createScratchDatabase, REDIS_URL, type ScratchDatabase } from '../../../../../test/support/db.js';
 
 export const SECRET = 'realtime-e2e-secret-0123456789abcdef';
@@ -58,12 +54,9 @@ export async function startRealtime(label: string, env: Record<string, string> =
   const { url } = await server.listen(0, '127.0.0.1');
   const pool = new pg.Pool({ connectionString: db.url, max: 4 });
   pool.on('error', () => undefined); // the scratch database is dropped WITH (FORCE) at the end
-  // With a subset of plugins enabled, Hasura gets only their metadata (as `install` would write it): the
-  // composed suite metadata names tables whose migrations did not run.
-  const enabled = env.PLUGINS_ENABLED?.split(',').map((p) => p.trim());
   const harness = await createHasuraHarness({
     databaseUrl: db.url,
-    ...(enabled ? { metadata: metadataFromJson(devMetadata({ catalog: suiteCatalog(), plugins: enabled })) } : { metadataDir: join(hasuraDir, 'metadata') }),
+    ...harnessMetadataFor(env),
     env: { NSELF_PLUGINS_URL: url, NSELF_PLUGINS_WEBHOOK_SECRET: SECRET },
     events: { fetchIntervalMs: 50 },
   });
