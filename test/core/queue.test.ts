@@ -334,8 +334,13 @@ describe('queue provider on postgres: connections', () => {
       expect(killed.rowCount).toBe(1);
       await runOne();
       expect((await settled((m) => m.get(QUEUE_LISTEN_APPLICATION_NAME) === 1)).get(QUEUE_LISTEN_APPLICATION_NAME)).toBe(1);
-      // The worker's name moved to the new connection.
-      expect(await p.queue(name).getWorkersCount()).toBe(1);
+      // The worker's name moved to the new connection (registered there just after it listens again).
+      let workers = await p.queue(name).getWorkersCount();
+      for (let i = 0; i < 100 && workers !== 1; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        workers = await p.queue(name).getWorkersCount();
+      }
+      expect(workers).toBe(1);
     } finally {
       await p.close();
     }
