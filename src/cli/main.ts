@@ -5,19 +5,29 @@
  */
 import { Command, CommanderError } from 'commander';
 import { readdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, extname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { commandFileFor } from './command-files.js';
 import { CliError, type CliContext } from './context.js';
 
-export async function buildProgram(ctx: CliContext): Promise<Command> {
+/**
+ * The program with the commands of `only` (a file of ./commands, without extension) or, without it, of
+ * every file there.
+ */
+export async function buildProgram(ctx: CliContext, only?: string): Promise<Command> {
   const program = new Command('nself-plugins')
     .description('Backend plugins for self-hosted Hasura + PostgreSQL apps')
     .exitOverride()
     .configureOutput({ writeOut: (s) => ctx.out(s.trimEnd()), writeErr: (s) => ctx.err(s.trimEnd()) });
-  const dir = join(dirname(fileURLToPath(import.meta.url)), 'commands');
-  const files = readdirSync(dir)
-    .filter((f) => /\.(ts|js)$/.test(f) && !f.endsWith('.d.ts') && !f.endsWith('.test.ts'))
-    .sort();
+  const here = fileURLToPath(import.meta.url);
+  const dir = join(dirname(here), 'commands');
+  const ext = extname(here); // .ts under tsx and jest, .js when built
+  const files =
+    only !== undefined
+      ? [only + ext]
+      : readdirSync(dir)
+          .filter((f) => /\.(ts|js)$/.test(f) && !f.endsWith('.d.ts') && !f.endsWith('.test.ts'))
+          .sort();
   for (const f of files) {
     const mod = (await import(pathToFileURL(join(dir, f)).href)) as { register?: (p: Command, c: CliContext) => void };
     mod.register?.(program, ctx);
@@ -27,7 +37,7 @@ export async function buildProgram(ctx: CliContext): Promise<Command> {
 
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
 export async function runCli(argv: string[], ctx: CliContext): Promise<number> {
-  const program = await buildProgram(ctx);
+  const program = await buildProgram(ctx, commandFileFor(argv[0]));
   try {
     await program.parseAsync(argv, { from: 'user' });
     return 0;

@@ -14,7 +14,7 @@ export function register(program: Command, ctx: CliContext): void {
       const { ensureWebhookEndpoint } = await import('../../plugins/stripe/lib/endpoint.js');
       const parsed = stripeConfig.safeParse(ctx.env);
       if (!parsed.success) throw new CliError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
-      const client = createStripeClient(parsed.data);
+      const client = await createStripeClient(parsed.data);
       if (!client) throw new CliError('STRIPE_SECRET_KEY is not set');
       const publicUrl = (ctx.env.PUBLIC_URL ?? '').replace(/\/+$/, '');
       const url = opts.url ?? parsed.data.STRIPE_WEBHOOK_URL ?? (publicUrl ? `${publicUrl}/hooks/stripe/webhook` : undefined);

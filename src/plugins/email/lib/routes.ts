@@ -59,12 +59,12 @@ export function emailRoutes(router: Router, runtime: PluginRuntime<EmailConfig>)
 
   const raw = express.raw({ type: () => true, limit: WEBHOOK_LIMIT });
   const webhook =
-    (verifyAndParse: (req: express.Request, body: Buffer) => ReturnType<typeof sendgridEvents>) =>
+    (verifyAndParse: (req: express.Request, body: Buffer) => ReturnType<typeof sendgridEvents> | Promise<ReturnType<typeof sendgridEvents>>) =>
     async (req: express.Request, res: express.Response, next: express.NextFunction) => {
       const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       let events;
       try {
-        events = verifyAndParse(req, body);
+        events = await verifyAndParse(req, body);
       } catch (e) {
         if (e instanceof WebhookAuthError) {
           res.status(401).json({ message: e.message, extensions: { code: 'email/invalid-signature' } });
@@ -101,8 +101,8 @@ export function emailRoutes(router: Router, runtime: PluginRuntime<EmailConfig>)
   router.post('/resend', (req, res, next) => {
     if (!resendSecret) return void res.status(404).json({ message: 'the Resend webhook is not configured', extensions: { code: 'not-found' } });
     next();
-  }, raw, webhook((req, body) => {
-    verifyResend(resendSecret!, req.headers, body, config.EMAIL_WEBHOOK_TOLERANCE_SECONDS);
+  }, raw, webhook(async (req, body) => {
+    await verifyResend(resendSecret!, req.headers, body, config.EMAIL_WEBHOOK_TOLERANCE_SECONDS);
     const id = String(req.headers['svix-id'] ?? req.headers['webhook-id']);
     return resendEvents(id, parseJson(body));
   }));

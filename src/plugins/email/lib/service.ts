@@ -42,9 +42,9 @@ export interface EmailApi {
 
 export const emailService = defineService<EmailApi, EmailConfig>({
   name: 'email',
-  create(runtime) {
+  async create(runtime) {
     const config = runtime.config;
-    const transport = createTransport(config);
+    const transport = await createTransport(config);
     const renderer = new Renderer();
     const deps: MessageDeps = {
       db: runtime.db,

@@ -7,7 +7,7 @@
  * Timestamps outside the tolerance are refused, so a captured request cannot be replayed later.
  */
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
-import { Resend } from 'resend';
+import { lazyModule } from '../../../core/lazy-module.js';
 import type { EventKind, ProviderEvent } from './tracking.js';
 
 export class WebhookAuthError extends Error {
@@ -71,12 +71,16 @@ export function sendgridEvents(body: unknown): ProviderEvent[] {
 
 /* ------------------------------------------------------------------ Resend */
 
-export function verifyResend(secret: string, headers: Record<string, string | string[] | undefined>, body: Buffer, toleranceSeconds: number, now = Date.now()): void {
+/** The Resend SDK, loaded with the first Resend webhook rather than at start. */
+const resendSdk = lazyModule(() => import('resend'));
+
+export async function verifyResend(secret: string, headers: Record<string, string | string[] | undefined>, body: Buffer, toleranceSeconds: number, now = Date.now()): Promise<void> {
   const id = header(headers, 'svix-id') ?? header(headers, 'webhook-id');
   const timestamp = header(headers, 'svix-timestamp') ?? header(headers, 'webhook-timestamp');
   const signature = header(headers, 'svix-signature') ?? header(headers, 'webhook-signature');
   if (!id || !timestamp || !signature) throw new WebhookAuthError('missing signature headers');
   if (!/^\d{1,12}$/.test(timestamp) || Math.abs(now / 1000 - Number(timestamp)) > toleranceSeconds) throw new WebhookAuthError('timestamp outside the tolerance');
+  const { Resend } = await resendSdk();
   try {
     // The Resend client's verifier (Standard Webhooks); the key only matters for the instance, not the check.
     new Resend('re_verify_only').webhooks.verify({ payload: body.toString('utf8'), headers: { id, timestamp, signature }, webhookSecret: secret });

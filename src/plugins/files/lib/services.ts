@@ -8,7 +8,6 @@ import { s3ConfigProblems, type FilesConfig } from '../config.js';
 import { ClamdClient } from './clamd.js';
 import type { StorageDriver } from './storage/driver.js';
 import { LocalStorage } from './storage/local.js';
-import { S3Storage } from './storage/s3.js';
 import { signingKey } from './storage/signing.js';
 
 export const filesStorage = defineService<StorageDriver, FilesConfig>({
@@ -18,6 +17,8 @@ export const filesStorage = defineService<StorageDriver, FilesConfig>({
     if (c.FILES_STORAGE === 's3') {
       const problems = s3ConfigProblems(c);
       if (problems.length) throw new Error(problems.join('; '));
+      // The MinIO client loads only here: the local folder is the embedded default.
+      const { S3Storage } = await import('./storage/s3.js');
       const s3 = new S3Storage({
         url: c.FILES_S3_URL!,
         publicUrl: c.FILES_S3_PUBLIC_URL,

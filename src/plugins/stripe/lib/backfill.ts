@@ -4,9 +4,10 @@
  * the last committed page. A run is `done` only when the list said `has_more: false`; a failure leaves it
  * `retrying` (the job backs off and resumes) and, after the job's last attempt, `failed` — never `done`.
  */
-import Stripe from 'stripe';
+import type Stripe from 'stripe';
 import type { Logger } from 'pino';
 import type { Db } from '../../../core/plugin.js';
+import { stripeSdk } from './client.js';
 import { mirrorPage, objectTypeByName, type StripeObject } from './objects.js';
 
 export interface Checkpoint {
@@ -52,10 +53,11 @@ export interface BackfillDeps {
 
 /** Whether waiting and trying again can help (rate limits, network trouble, Stripe's own 5xx). */
 export function isTransient(e: unknown): boolean {
+  // Stripe's error classes exist only once its SDK is loaded, which any API call has done.
+  const errors = stripeSdk.loaded?.errors;
   return (
-    e instanceof Stripe.errors.StripeRateLimitError ||
-    e instanceof Stripe.errors.StripeConnectionError ||
-    e instanceof Stripe.errors.StripeAPIError ||
+    (errors !== undefined &&
+      (e instanceof errors.StripeRateLimitError || e instanceof errors.StripeConnectionError || e instanceof errors.StripeAPIError)) ||
     ((e as { statusCode?: number }).statusCode ?? 0) >= 500
   );
 }

@@ -3,7 +3,8 @@
  * STRIPE_API_HOST/PORT/PROTOCOL when set (stripe-mock, a proxy, the test fake). Absent without a secret key:
  * handlers then answer `stripe/not-configured` instead of failing on the first request.
  */
-import Stripe from 'stripe';
+import type Stripe from 'stripe';
+import { lazyModule } from '../../../core/lazy-module.js';
 import { defineService } from '../../../core/plugin.js';
 import type { StripeConfig } from '../config.js';
 import { stripeError } from './errors.js';
@@ -12,9 +13,16 @@ export interface StripeClientHolder {
   readonly client: Stripe | undefined;
 }
 
-export function createStripeClient(config: StripeConfig): Stripe | undefined {
+/**
+ * The Stripe SDK (a few hundred modules), loaded when a secret key is set or the first webhook arrives, so a
+ * process without Stripe settings does not pay for it at start.
+ */
+export const stripeSdk = lazyModule(async () => (await import('stripe')).default);
+
+export async function createStripeClient(config: StripeConfig): Promise<Stripe | undefined> {
   if (!config.STRIPE_SECRET_KEY) return undefined;
-  return new Stripe(config.STRIPE_SECRET_KEY, {
+  const StripeSdk = await stripeSdk();
+  return new StripeSdk(config.STRIPE_SECRET_KEY, {
     maxNetworkRetries: config.STRIPE_MAX_NETWORK_RETRIES,
     timeout: config.STRIPE_API_TIMEOUT_MS,
     telemetry: false,
@@ -27,7 +35,7 @@ export function createStripeClient(config: StripeConfig): Stripe | undefined {
 
 export const stripeClient = defineService<StripeClientHolder, StripeConfig>({
   name: 'client',
-  create: (runtime) => ({ client: createStripeClient(runtime.config) }),
+  create: async (runtime) => ({ client: await createStripeClient(runtime.config) }),
 });
 
 /** The client, or the action error that says Stripe is not configured. */
@@ -38,6 +46,9 @@ export function requireClient(holder: StripeClientHolder): Stripe {
 
 /** Maps a failed API call to the action's error: rate limits and Stripe's refusals are 4xx with Stripe's message. */
 export function upstreamError(e: unknown): Error {
+  // An error from an API call means the SDK is loaded; anything else passes through.
+  const Stripe = stripeSdk.loaded;
+  if (!Stripe) return e as Error;
   if (e instanceof Stripe.errors.StripeRateLimitError) return stripeError('stripe/rate-limited');
   if (e instanceof Stripe.errors.StripeInvalidRequestError || e instanceof Stripe.errors.StripeCardError) {
     return stripeError('stripe/upstream', `Stripe refused the request: ${e.message}`, { stripeCode: e.code ?? null, param: e.param ?? null });

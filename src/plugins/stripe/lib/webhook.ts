@@ -7,7 +7,8 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Request, Response, Router } from 'express';
-import Stripe from 'stripe';
+import type Stripe from 'stripe';
+import { stripeSdk } from './client.js';
 import type { PluginRuntime } from '../../../core/plugin.js';
 import type { StripeConfig } from '../config.js';
 import { applyEventJob } from './jobs.js';
@@ -55,7 +56,7 @@ export function webhookRoute(router: Router, runtime: PluginRuntime<StripeConfig
     }
     let event: Stripe.Event;
     try {
-      event = Stripe.webhooks.constructEvent(raw, signature, secret, tolerance);
+      event = (stripeSdk.loaded ?? (await stripeSdk())).webhooks.constructEvent(raw, signature, secret, tolerance);
     } catch (e) {
       // Wrong secret, altered body, or a timestamp outside the tolerance (a replay of an old delivery).
       return fail(res, 400, 'bad-signature', e instanceof Error ? e.message : 'the signature does not verify');

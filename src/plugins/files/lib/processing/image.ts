@@ -5,9 +5,13 @@
  * The header is read first and an image with more pixels than allowed is refused before a single pixel is
  * decoded: a tiny PNG can declare 100000 × 100000 pixels and would take tens of GB to decode.
  */
-import sharp, { type Metadata, type Sharp } from 'sharp';
+import type { Metadata, Sharp } from 'sharp';
+import { lazyModule } from '../../../../core/lazy-module.js';
 import { encode } from 'blurhash';
 import { ProcessingRefused } from './refused.js';
+
+/** sharp (libvips) loads with the first image processed, not when the server starts. */
+const sharpModule = lazyModule(async () => (await import('sharp')).default);
 
 export type VariantFormat = 'webp' | 'avif' | 'jpeg' | 'png';
 
@@ -50,6 +54,7 @@ export function encodeAs(img: Sharp, format: VariantFormat): Sharp {
 
 /** Width and height as displayed (EXIF orientations 5–8 swap them). */
 export async function inspect(input: string | Buffer, maxPixels: number): Promise<{ width: number; height: number; format: string }> {
+  const sharp = await sharpModule();
   let meta: Metadata;
   try {
     meta = await sharp(input, { limitInputPixels: false }).metadata();
@@ -66,6 +71,7 @@ export async function inspect(input: string | Buffer, maxPixels: number): Promis
 }
 
 async function blurhashOf(input: string | Buffer, maxPixels: number): Promise<string> {
+  const sharp = await sharpModule();
   const { data, info } = await sharp(input, { limitInputPixels: maxPixels, failOn: 'error' })
     .rotate()
     .resize(32, 32, { fit: 'inside' })
@@ -80,6 +86,7 @@ async function blurhashOf(input: string | Buffer, maxPixels: number): Promise<st
 /** Makes every variant of an image given as a path (preferred: read lazily) or a buffer. */
 export async function makeImageVariants(input: string | Buffer, spec: VariantSpec, name = ''): Promise<ImageResult> {
   const { width, height } = await inspect(input, spec.maxPixels);
+  const sharp = await sharpModule();
   const base = sharp(input, { limitInputPixels: spec.maxPixels, failOn: 'error' }).rotate();
   const jobs: Promise<MadeVariant>[] = [];
   for (const size of [...new Set(spec.sizes)].sort((a, b) => a - b)) {
