@@ -57,7 +57,9 @@ export async function startServer(env: Record<string, string>): Promise<{ child:
   const port = await freePort();
   env = { PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}`, ...env };
   const root = fileURLToPath(new URL('..', import.meta.url));
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'bench', 'files-server.ts')], {
+  // BENCH_SERVER_NODE_ARGS: extra node flags for the server only, e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`.
+  const extra = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...extra, '--import', 'tsx', join(root, 'bench', 'files-server.ts')], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],

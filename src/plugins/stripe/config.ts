@@ -37,6 +37,11 @@ export const stripeConfig = z.object({
     .default('true')
     .transform((v) => v === 'true')
     .describe('With the notifications plugin enabled: notify the customer\'s user of failed payments, past-due subscriptions and ending trials.'),
+  STRIPE_SESSION_CLAIMS: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((v) => v === 'true')
+    .describe('With the oauth plugin enabled: put the user\'s plan (x-hasura-plan) and features (x-hasura-features) into the access tokens it issues.'),
 });
 
 export type StripeConfig = z.infer<typeof stripeConfig>;

@@ -2,6 +2,7 @@ import { definePlugin, type TableSpec } from '../../core/plugin.js';
 import { stripeConfig, type StripeConfig } from './config.js';
 import { stripeClient } from './lib/client.js';
 import { STRIPE_JOBS } from './lib/jobs.js';
+import { stripeSessionClaims } from './lib/claims.js';
 import { stripeDunning } from './lib/notify.js';
 import { webhookRoute } from './lib/webhook.js';
 import { stripeCreateCheckoutSession } from '../../../actions/stripe/stripe-create-checkout-session.js';
@@ -125,9 +126,9 @@ export const stripePlugin = definePlugin({
   version: '0.1.0',
   description: 'Stripe billing: a PostgreSQL mirror fed by verified, idempotent, out-of-order-safe webhooks and resumable backfills; checkout, portal, plan changes, metered usage and entitlements.',
   dependsOn: ['jobs'],
-  optionalDependsOn: ['notifications'],
+  optionalDependsOn: ['notifications', 'oauth'],
   config: stripeConfig,
-  services: [stripeClient, stripeDunning],
+  services: [stripeClient, stripeDunning, stripeSessionClaims],
   tables,
   actions: {
     stripeCreateCheckoutSession: { handler: stripeCreateCheckoutSession, permissions: USERS, timeout: 30 },

@@ -3,14 +3,13 @@
  * pointed at the strict fake, the composed hasura/metadata loaded into the harness, webhooks signed with the
  * library's own test header generator.
  */
-import { join } from 'node:path';
 import pg from 'pg';
 import type Stripe from 'stripe';
 import { createRuntime, type ServerRuntime } from '../../../../core/runtime.js';
 import { createServer, type NselfServer } from '../../../../core/server.js';
-import { hasuraDir } from '../../../../core/paths.js';
 import { createHasuraHarness, type HasuraHarness } from '../../../../testing/index.js';
 import { createScratchDatabase, type ScratchDatabase } from '../../../../../test/support/db.js';
+import { harnessMetadataFor } from '../../../../../test/support/metadata.js';
 import { FakeStripe, FAKE_WEBHOOK_SECRET, deliver } from './fake-stripe.js';
 
 export const SECRET = 'stripe-e2e-secret-0123456789abcdef';
@@ -62,7 +61,7 @@ export async function startStripe(label: string, env: Record<string, string> = {
   pool.on('error', () => undefined); // the scratch database is dropped WITH (FORCE) at the end
   const harness = await createHasuraHarness({
     databaseUrl: db.url,
-    metadataDir: join(hasuraDir, 'metadata'),
+    ...harnessMetadataFor(env),
     env: { NSELF_PLUGINS_URL: url, NSELF_PLUGINS_WEBHOOK_SECRET: SECRET },
     events: { fetchIntervalMs: 50 },
   });
