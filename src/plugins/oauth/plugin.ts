@@ -48,7 +48,7 @@ const USERS = ['user'];
 export const oauthPlugin = definePlugin({
   name: 'oauth',
   version: '0.1.0',
-  description: 'Sign-in with Google, GitHub, Microsoft, Apple, Discord, GitLab, Slack and any OpenID Connect provider, issuing Hasura sessions (JWT + rotating refresh tokens).',
+  description: 'Sign-in with Google, GitHub, Microsoft, Apple, Discord, GitLab, Slack, any OpenID Connect provider and SAML 2.0, issuing Hasura sessions (JWT + rotating refresh tokens).',
   config: oauthConfig,
   services: [oauthClaims, oauthCore],
   tables,
@@ -81,9 +81,18 @@ export const oauthPlugin = definePlugin({
       res.setHeader('Cache-Control', 'public, max-age=300');
       res.json(core().keys?.jwks ?? { keys: [] });
     });
+    router.get('/:provider/metadata', (req, res) => {
+      const provider = core().providers.get(String(req.params.provider));
+      if (provider?.kind !== 'saml') {
+        res.status(404).json({ error: 'oauth/unknown-provider', message: 'no SAML identity provider of this name is enabled' });
+        return;
+      }
+      res.setHeader('Cache-Control', 'public, max-age=300');
+      res.type('application/samlmetadata+xml').send(provider.metadata());
+    });
     router.get('/:provider/start', wrap((req, res) => handleStart(req, res, runtime.db, core(), cfg, publicUrl)));
     router.get('/:provider/callback', wrap((req, res) => handleCallback(req, res, runtime.db, core(), cfg, publicUrl)));
-    // Apple posts its answer (response_mode=form_post).
+    // Apple posts its answer (response_mode=form_post), SAML identity providers theirs (HTTP-POST binding).
     router.post('/:provider/callback', express.urlencoded({ extended: false, limit: '64kb' }), wrap((req, res) => handleCallback(req, res, runtime.db, core(), cfg, publicUrl)));
   },
 });

@@ -25,7 +25,7 @@ export const oauthCore = defineService<OAuthCore, OAuthConfig>({
     const users = new UsersTable(cfg);
     const claims = runtime.service(oauthClaims);
     return {
-      providers: buildProviders(cfg),
+      providers: buildProviders(cfg, runtime.core.PUBLIC_URL),
       allow: parseAllowList(cfg.OAUTH_REDIRECT_ALLOWLIST),
       users,
       keys,
