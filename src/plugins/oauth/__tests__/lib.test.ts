@@ -61,6 +61,27 @@ describe('settings', () => {
     expect(problems({ ...BASE, ...env }).join('\n')).toContain(expected);
   });
 
+  it('names every missing setting of an enabled SAML provider', () => {
+    expect(problems({ ...BASE, OAUTH_SAML_PROVIDERS: 'okta', OAUTH_SAML_OKTA_ENTRY_POINT: 'https://corp.okta.example/app/sso/saml' })).toEqual([
+      'OAUTH_SAML_OKTA_IDP_CERT: is required',
+      'OAUTH_SAML_OKTA_SP_PRIVATE_KEY: is required',
+      'OAUTH_SAML_OKTA_SP_CERT: is required',
+    ]);
+  });
+
+  it.each([
+    [{ OAUTH_SAML_PROVIDERS: 'okta', OAUTH_SAML_OKTA_ENTRY_POINT: 'javascript:x' }, 'OAUTH_SAML_OKTA_ENTRY_POINT: must be an http(s) URL'],
+    [{ OAUTH_SAML_PROVIDERS: 'okta', OAUTH_SAML_OKTA_IDP_CERT: 'not a pem' }, 'OAUTH_SAML_OKTA_IDP_CERT: must be a PEM certificate'],
+    [{ OAUTH_SAML_PROVIDERS: 'okta', OAUTH_SAML_OKTA_SP_PRIVATE_KEY: 'secret' }, 'OAUTH_SAML_OKTA_SP_PRIVATE_KEY: must be a PEM private key'],
+    [{ OAUTH_SAML_PROVIDERS: 'okta', OAUTH_SAML_OKTA_EMAIL_VERIFIED: 'maybe' }, 'OAUTH_SAML_OKTA_EMAIL_VERIFIED: must be true or false'],
+    [{ OAUTH_SAML_PROVIDERS: 'okta', OAUTH_SAML_OKTA_ENTRYPOINT: 'https://x.example' }, 'OAUTH_SAML_OKTA_ENTRYPOINT: is not a SAML provider setting'],
+    [{ OAUTH_SAML_ADFS_ENTRY_POINT: 'https://x.example' }, 'OAUTH_SAML_ADFS_ENTRY_POINT: names a provider that is not in OAUTH_SAML_PROVIDERS'],
+    [{ OAUTH_PROVIDERS: 'google', OAUTH_SAML_PROVIDERS: 'google' }, 'OAUTH_SAML_PROVIDERS: "google" must be'],
+    [{ OAUTH_NHOST_USER_PROVIDERS: 'true' }, 'OAUTH_NHOST_USER_PROVIDERS: needs OAUTH_USERS_TABLE=auth.users'],
+  ])('refuses SAML and Nhost settings %j', (env, expected) => {
+    expect(problems({ ...BASE, ...env }).join('\n')).toContain(expected);
+  });
+
   it('needs a signing key and an allow-list once a provider is on', () => {
     expect(problems({ PLUGINS_ENABLED: 'oauth', OAUTH_PROVIDERS: 'google', OAUTH_GOOGLE_CLIENT_ID: 'a', OAUTH_GOOGLE_CLIENT_SECRET: 'b' })).toEqual([
       'OAUTH_JWT_SECRET: is required',
