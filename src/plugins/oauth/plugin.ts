@@ -1,6 +1,6 @@
 import express from 'express';
 import { definePlugin, type TableSpec } from '../../core/plugin.js';
-import { oauthConfig, type OAuthConfig } from './config.js';
+import { BUILT_IN_PROVIDERS, oauthConfig, REQUIRED_BY_PROVIDER, type BuiltInProvider, type OAuthConfig } from './config.js';
 import { oauthClaims } from './lib/claims.js';
 import { handleCallback, handleStart } from './lib/flow.js';
 import { oauthCore } from './lib/service.js';
@@ -68,6 +68,22 @@ export const oauthPlugin = definePlugin({
       retry_conf: { num_retries: 3, retry_interval_seconds: 300, timeout_seconds: 120, tolerance_seconds: 3600 },
       comment: 'Removes expired sign-in flows, one-time codes and refresh tokens',
       handler: oauthExpiredPrune,
+    },
+  },
+  install: {
+    options: {
+      providers: {
+        description: `Built-in sign-in providers to switch on (${BUILT_IN_PROVIDERS.join(', ')}); their credentials are asked for unless --yes`,
+        setting: 'OAUTH_PROVIDERS',
+        list: true,
+        values: BUILT_IN_PROVIDERS,
+        // The session key and the allow-list are needed as soon as any provider is on.
+        settings: (value) => [
+          'OAUTH_JWT_SECRET',
+          'OAUTH_REDIRECT_ALLOWLIST',
+          ...value.split(',').flatMap((p) => REQUIRED_BY_PROVIDER[p as BuiltInProvider] ?? []),
+        ],
+      },
     },
   },
   routes(router, runtime) {
