@@ -12,6 +12,7 @@ import { isAllowedRedirect, parseAllowList } from '../lib/redirect.js';
 import { Tokens } from '../lib/tokens.js';
 import { UsersTable } from '../lib/users.js';
 import type { OAuthConfig } from '../config.js';
+import { installSpecProblems } from '../../../hasura/project-triggers.js';
 
 const BASE = { PLUGINS_ENABLED: 'oauth', OAUTH_JWT_SECRET: JSON.stringify({ type: 'HS256', key: 'k'.repeat(32) }), OAUTH_REDIRECT_ALLOWLIST: 'https://app.example.com' };
 
@@ -80,6 +81,10 @@ describe('settings', () => {
     [{ OAUTH_NHOST_USER_PROVIDERS: 'true' }, 'OAUTH_NHOST_USER_PROVIDERS: needs OAUTH_USERS_TABLE=auth.users'],
   ])('refuses SAML and Nhost settings %j', (env, expected) => {
     expect(problems({ ...BASE, ...env }).join('\n')).toContain(expected);
+  });
+
+  it('declares every setting its install option asks for', () => {
+    expect(installSpecProblems(oauthPlugin)).toEqual([]);
   });
 
   it('needs a signing key and an allow-list once a provider is on', () => {

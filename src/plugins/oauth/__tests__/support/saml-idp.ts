@@ -111,6 +111,7 @@ export async function startSamlIdp(metadataUrl: string, signingKey: KeyPair, opt
     requestSignatureAlgorithm: 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256',
     nameIDFormat: ['urn:oasis:names:tc:SAML:2.0:nameid-format:persistent'],
     singleSignOnService: [{ Binding: redirect, Location: ssoUrl }],
+    singleLogoutService: [{ Binding: redirect, Location: `${base}/slo` }],
   });
   const sp = async () => {
     const res = await fetch(metadataUrl);
