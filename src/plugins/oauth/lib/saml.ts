@@ -4,6 +4,7 @@
  * certificate (only the signed part is read, which defeats signature wrapping), the audience, the
  * NotBefore/NotOnOrAfter windows and InResponseTo; Recipient, Destination and Issuer are checked here.
  */
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { parseStringPromise, processors } from 'xml2js';
 import { SAML, SamlStatusError, ValidateInResponseTo, type CacheProvider, type Profile as SamlProfile } from '@node-saml/node-saml';
 import { samlVariable, type OAuthConfig } from '../config.js';
@@ -97,6 +98,18 @@ export function samlProvider(cfg: OAuthConfig, publicUrl: string, name: string, 
   const idpCerts = pems(get('IDP_CERT')!).match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
   const spCert = pems(get('SP_CERT')!);
   const privateKey = pems(get('SP_PRIVATE_KEY')!);
+  // Unreadable keys and certificates stop the server at start, naming the setting, not the first sign-in.
+  const readable = (what: 'IDP_CERT' | 'SP_CERT' | 'SP_PRIVATE_KEY', read: () => unknown) => {
+    try {
+      read();
+    } catch (e) {
+      throw new Error(`${samlVariable(name, what)}: cannot be read (${(e as Error).message})`);
+    }
+  };
+  if (!idpCerts.length) throw new Error(`${samlVariable(name, 'IDP_CERT')}: no PEM certificate in it`);
+  for (const pem of idpCerts) readable('IDP_CERT', () => new X509Certificate(pem));
+  readable('SP_CERT', () => new X509Certificate(spCert));
+  readable('SP_PRIVATE_KEY', () => createPrivateKey(privateKey));
   const idpIssuer = get('IDP_ISSUER');
   const verifiedEmails = ['true', '1', 'yes'].includes(get('EMAIL_VERIFIED') ?? 'false');
   const idAttribute = get('ID_ATTRIBUTE');
