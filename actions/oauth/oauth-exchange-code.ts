@@ -38,7 +38,7 @@ export const oauthExchangeCode: ActionHandler<unknown, unknown, OAuthConfig> = a
       try {
         // A link is finished only by the user who started it: a code lured into another browser links nothing.
         if (row.link_user_id && row.link_user_id !== ctx.session.userId) throw oauthError('oauth/wrong-user');
-        const { user, outcome, created } = await resolveUser(tx, core.users, ctx.config, row.profile, row.link_user_id);
+        const { user, outcome, created } = await resolveUser(tx, core.users, ctx.config, row.profile, row.link_user_id, core.nhost);
         await audit(tx, { userId: user.id, provider: row.provider, outcome, ip: row.ip, userAgent: row.user_agent });
         const session = await tokens.issue(tx, user);
         return {

@@ -6,6 +6,11 @@ export interface CliContext {
   cwd: string;
   /** Environment to read settings from (process.env by default). */
   env: NodeJS.ProcessEnv;
+  /**
+   * Asks the operator for a value (install's prompts). Absent: a terminal on stdin is asked, and without one
+   * nothing is.
+   */
+  ask?(question: string, opts: { secret: boolean }): Promise<string>;
 }
 
 /** A failure the CLI reports as one clear line and a non-zero exit code, without a stack trace. */

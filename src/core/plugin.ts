@@ -337,6 +337,13 @@ export interface InstallOptionSpec {
   setting: string;
   /** A comma-separated list (`--index a,b`): trimmed, empty items and duplicates dropped. */
   list?: boolean;
+  /** The accepted values (each item of a list): anything else is refused at install, naming them. */
+  values?: readonly string[];
+  /**
+   * Settings (declared in `config`) the chosen value needs, such as each chosen provider's credentials: the
+   * installer asks for them (unless `--yes`) and writes them to the plugin's `.env` block like required ones.
+   */
+  settings?(value: string): string[];
 }
 
 /**

@@ -1093,7 +1093,7 @@ export type OAuthIdentity = {
 export type OAuthProvider = {
   displayName: Scalars['String']['output'];
   id: Scalars['String']['output'];
-  /** oidc or oauth2 */
+  /** oidc, oauth2 or saml */
   kind: Scalars['String']['output'];
 };
 

@@ -120,6 +120,22 @@ export function removeEnvBlock(text: string, title: string, hash: string | undef
 
 const assignment = (key: string) => new RegExp(`^(\\s*(?:export\\s+)?${key}\\s*=).*$`, 'm');
 
+/** The value the file assigns to `key` (the first uncommented assignment; a quoted value unquoted). */
+export function envValue(text: string, key: string): string | undefined {
+  const m = new RegExp(`^\\s*(?:export\\s+)?${key}\\s*=(.*)$`, 'm').exec(text);
+  if (!m) return undefined;
+  const raw = m[1]!.trim();
+  if (raw.startsWith('"') && raw.endsWith('"') && raw.length >= 2) {
+    try {
+      return JSON.parse(raw) as string;
+    } catch {
+      return raw.slice(1, -1);
+    }
+  }
+  if (raw.startsWith("'") && raw.endsWith("'") && raw.length >= 2) return raw.slice(1, -1);
+  return raw;
+}
+
 /**
  * Sets `key`'s value where the file assigns it (the first uncommented assignment). When that line lies in the
  * block appended under `title` and the block is otherwise unchanged, the block's new hash is returned, so a

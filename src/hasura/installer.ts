@@ -29,7 +29,7 @@ import {
   VersionAllocator,
   writeUninstallMigration,
 } from './project-migrations.js';
-import { appendEnvBlock, envKeys, pluginSettings, removeEnvBlock, setEnvValue, type EnvLine, type EnvSetting } from './env-file.js';
+import { appendEnvBlock, envKeys, envValue, pluginSettings, removeEnvBlock, setEnvValue, type EnvLine, type EnvSetting } from './env-file.js';
 import { declaredFeatures, defaultFeatures, featureSelectionProblems, featuresKey, withFeatures } from '../core/features.js';
 import { featuresDescription } from '../core/config.js';
 import type { Fragment, HasuraMetadata, MigrationFiles } from './types.js';
@@ -37,6 +37,7 @@ import {
   assignOptions,
   InstallOptionError,
   mergeOptions,
+  optionNeededSettings,
   optionSettingValues,
   planProjectTriggers,
   renderProjectTriggers,
@@ -517,8 +518,16 @@ function installUnlocked(opts: InstallOptions): InstallResult {
     if (envDir !== null) {
       // Only the settings of the features that are on: a disabled feature's settings are never required.
       const running = withFeatures(entry.manifest, rec.features);
-      const settings = pluginSettings(running);
+      // Settings the options need (a chosen provider's credentials) are written like required ones.
+      const needed = new Set(optionNeededSettings(entry.manifest, options));
+      const settings = pluginSettings(running).map((s) => (needed.has(s.key) && !s.required ? { ...s, required: true } : s));
       const values: Record<string, string> = { ...(opts.settings ?? {}) };
+      // A block written anew (the options changed) keeps the values already given for them.
+      const envBefore = files.read(envRel('.env')) ?? '';
+      for (const key of needed) {
+        const v = envValue(envBefore, key);
+        if (values[key] === undefined && v) values[key] = v;
+      }
       const example = envLinesFor(settings, values, true);
       const real = envLinesFor(settings, values, false);
       // Install options are stored as the settings they name, like <PLUGIN>_FEATURES.

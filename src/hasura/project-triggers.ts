@@ -45,6 +45,11 @@ export function installSpecProblems(m: PluginManifest<any>): string[] {
     if (!(o.setting in shape)) problems.push(`${P}: install option ${name} names setting ${o.setting}, which the plugin's config does not declare`);
     if (settings.has(o.setting)) problems.push(`${P}: two install options store setting ${o.setting}`);
     settings.add(o.setting);
+    for (const value of o.values ?? []) {
+      for (const needed of o.settings?.(value) ?? []) {
+        if (!(needed in shape)) problems.push(`${P}: install option ${name} ${value} needs setting ${needed}, which the plugin's config does not declare`);
+      }
+    }
   }
   for (const name of Object.keys(spec.eventHandlers ?? {})) {
     if (!HANDLER_NAME.test(name)) problems.push(`${P}: project event handler ${name} must be snake_case`);
@@ -74,6 +79,10 @@ export function assignOptions(manifests: readonly PluginManifest<any>[], given: 
     const m = manifests.find((x) => x.name === owners[0]!.plugin)!;
     const spec = m.install!.options![g.name]!;
     const value = normalise(spec, g.value);
+    if (spec.values && value !== '') {
+      const unknown = (spec.list ? value.split(',') : [value]).filter((v) => !spec.values!.includes(v));
+      if (unknown.length) throw new InstallOptionError(`--${g.name}: unknown ${unknown.join(', ')}; choose from ${spec.values.join(', ')}`);
+    }
     const schema = (m.config!.shape as Record<string, z.ZodType>)[spec.setting]!;
     if (value !== '') {
       const r = schema.safeParse(value);
@@ -105,6 +114,17 @@ export function optionSettingValues(m: PluginManifest<any>, options: Readonly<Re
   return Object.entries(m.install?.options ?? {})
     .filter(([name]) => options[name] !== undefined)
     .map(([name, spec]) => ({ key: spec.setting, value: options[name]!, description: spec.description }));
+}
+
+/** Settings the stored options need (`InstallOptionSpec.settings`), in order, without repeats. */
+export function optionNeededSettings(m: PluginManifest<any>, options: Readonly<Record<string, string>>): string[] {
+  const out: string[] = [];
+  for (const [name, spec] of Object.entries(m.install?.options ?? {})) {
+    const value = options[name];
+    if (value === undefined || value === '' || !spec.settings) continue;
+    for (const key of spec.settings(value)) if (!out.includes(key)) out.push(key);
+  }
+  return out;
 }
 
 /** The option settings parsed by the plugin's config schema; an option not given has the setting's default. */

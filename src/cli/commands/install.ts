@@ -1,16 +1,17 @@
 /**
  * `nself-plugins install <plugin...>` and `nself-plugins remove <plugin...>` against a Hasura CLI v3 project.
  */
-import { resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { loadCatalog } from '../../hasura/catalog.js';
 import { install, remove, resolveSelection } from '../../hasura/installer.js';
-import { pluginSettings, type EnvSetting } from '../../hasura/env-file.js';
+import { envKeys, pluginSettings, type EnvSetting } from '../../hasura/env-file.js';
 import type { PluginCatalog } from '../../hasura/fragment.js';
 import type { PluginChange } from '../../hasura/merge.js';
-import { InstallOptionError, splitOptionTokens } from '../../hasura/project-triggers.js';
+import { assignOptions, InstallOptionError, optionNeededSettings, splitOptionTokens, type GivenOption } from '../../hasura/project-triggers.js';
 import { CliError } from '../context.js';
 
 function describeChange(c: PluginChange): string {
@@ -26,23 +27,50 @@ function describeChange(c: PluginChange): string {
   }
 }
 
-async function prompt(settings: EnvSetting[], ctx: CliContext): Promise<Record<string, string>> {
+type Ask = NonNullable<CliContext['ask']>;
+
+/** Asks on the terminal (stderr, so stdout stays the command's report). */
+async function askOnTerminal(settings: EnvSetting[], ctx: CliContext): Promise<Record<string, string>> {
   const rl = createInterface({ input: process.stdin, output: process.stderr });
-  const out: Record<string, string> = {};
   try {
-    for (const s of settings) {
-      const answer = await rl.question(`${s.key}${s.description ? ` (${s.description})` : ''}: `);
-      if (answer.trim()) out[s.key] = answer.trim();
-    }
+    return await prompt(settings, (question) => rl.question(question));
   } finally {
     rl.close();
+    ctx.err('');
   }
-  ctx.err('');
+}
+
+async function prompt(settings: EnvSetting[], ask: Ask): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const s of settings) {
+    const answer = await ask(`${s.key}${s.description ? ` (${s.description})` : ''}: `, { secret: s.secret });
+    if (answer.trim()) out[s.key] = answer.trim();
+  }
   return out;
 }
 
-function requiredWithoutDefault(catalog: PluginCatalog, names: string[]): EnvSetting[] {
-  return resolveSelection(catalog, names).flatMap((e) => pluginSettings(e.manifest).filter((s) => s.required && s.default === undefined));
+/**
+ * What to ask for: required settings without a default, and the settings the given install options need (a
+ * chosen provider's credentials), except those the env file already sets.
+ */
+function settingsToAsk(catalog: PluginCatalog, names: string[], given: readonly GivenOption[], envFile: string): EnvSetting[] {
+  const entries = resolveSelection(catalog, names);
+  const byPlugin = assignOptions(
+    entries.map((e) => e.manifest),
+    given,
+  );
+  const present = existsSync(envFile) ? envKeys(readFileSync(envFile, 'utf8')) : new Set<string>();
+  const out: EnvSetting[] = [];
+  for (const e of entries) {
+    const settings = pluginSettings(e.manifest);
+    const needed = optionNeededSettings(e.manifest, byPlugin.get(e.manifest.name) ?? {});
+    for (const s of settings) {
+      if ((s.required && s.default === undefined) || needed.includes(s.key)) {
+        if (!present.has(s.key) && !out.some((o) => o.key === s.key)) out.push(s);
+      }
+    }
+  }
+  return out;
 }
 
 export function register(program: Command, ctx: CliContext): void {
@@ -77,9 +105,16 @@ export function register(program: Command, ctx: CliContext): void {
         const catalog = await loadCatalog(ctx.env, ctx.cwd);
         const projectDir = resolve(ctx.cwd, opts.project);
         let settings: Record<string, string> = {};
-        if (!opts.yes && opts.env && process.stdin.isTTY) {
-          const needed = requiredWithoutDefault(catalog, plugins);
-          if (needed.length) settings = await prompt(needed, ctx);
+        if (!opts.yes && opts.env && (ctx.ask || process.stdin.isTTY)) {
+          const envDir = opts.envDir ? resolve(ctx.cwd, opts.envDir) : dirname(projectDir);
+          let needed: EnvSetting[];
+          try {
+            needed = settingsToAsk(catalog, plugins, split.options, join(envDir, '.env'));
+          } catch (e) {
+            if (e instanceof InstallOptionError) throw new CliError(e.message);
+            throw e;
+          }
+          if (needed.length) settings = ctx.ask ? await prompt(needed, ctx.ask.bind(ctx)) : await askOnTerminal(needed, ctx);
         }
         const r = install({
           projectDir,

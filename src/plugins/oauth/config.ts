@@ -55,6 +55,24 @@ export const REQUIRED_BY_PROVIDER: Record<BuiltInProvider, string[]> = {
 export const oidcVariable = (name: string, what: 'ISSUER' | 'CLIENT_ID' | 'CLIENT_SECRET' | 'SCOPES' | 'DISPLAY_NAME') =>
   `OAUTH_OIDC_${name.toUpperCase()}_${what}`;
 
+/** Per SAML 2.0 identity provider `<NAME>` listed in OAUTH_SAML_PROVIDERS. */
+export const SAML_SETTINGS = {
+  ENTRY_POINT: { required: true, about: "the IdP's single sign-on URL (HTTP-Redirect binding)" },
+  IDP_CERT: { required: true, about: "the IdP's signing certificate (PEM; several PEM blocks while the IdP rotates; \\n escapes accepted)" },
+  SP_PRIVATE_KEY: { required: true, about: 'the private key (PKCS#8 or RSA PEM) that signs the AuthnRequests' },
+  SP_CERT: { required: true, about: 'the certificate of that key, published in the metadata for the IdP' },
+  IDP_ISSUER: { required: false, about: "the IdP's entity ID: when set, assertions from another issuer are refused" },
+  SP_ENTITY_ID: { required: false, about: 'this service provider\'s entity ID and the expected audience (default <PUBLIC_URL>/hooks/oauth/<name>/metadata)' },
+  ID_ATTRIBUTE: { required: false, about: 'attribute holding the stable user id (default: the NameID; needed when the IdP sends transient NameIDs)' },
+  EMAIL_ATTRIBUTE: { required: false, about: 'attribute holding the email (default: email, mail or the emailaddress claim, else an emailAddress NameID)' },
+  NAME_ATTRIBUTE: { required: false, about: 'attribute holding the display name (default: displayName, name, cn or the name claim)' },
+  EMAIL_VERIFIED: { required: false, about: 'true when this IdP vouches for its users\' emails, so a first sign-in may join the user with that verified email (default false)' },
+  NAME_ID_FORMAT: { required: false, about: 'NameIDPolicy Format asked for, e.g. urn:oasis:names:tc:SAML:2.0:nameid-format:persistent (default: the IdP\'s choice)' },
+  DISPLAY_NAME: { required: false, about: 'the sign-in button label (default: the name)' },
+} as const;
+export type SamlSetting = keyof typeof SAML_SETTINGS;
+export const samlVariable = (name: string, what: SamlSetting) => `OAUTH_SAML_${name.toUpperCase()}_${what}`;
+
 const declared = z.object({
   OAUTH_PROVIDERS: list(`Built-in providers switched on, comma-separated: ${BUILT_IN_PROVIDERS.join(', ')}. Each needs its OAUTH_<PROVIDER>_* credentials.`),
   OAUTH_OIDC_PROVIDERS: list(
@@ -62,6 +80,19 @@ const declared = z.object({
       'Each <NAME> needs OAUTH_OIDC_<NAME>_ISSUER (discovery at <issuer>/.well-known/openid-configuration), OAUTH_OIDC_<NAME>_CLIENT_ID ' +
       'and OAUTH_OIDC_<NAME>_CLIENT_SECRET (leave it out for a public client: PKCE only); optional OAUTH_OIDC_<NAME>_SCOPES (default "openid email profile") ' +
       'and OAUTH_OIDC_<NAME>_DISPLAY_NAME.',
+  ),
+  OAUTH_SAML_PROVIDERS: list(
+    'SAML 2.0 identity providers by a name of your choice (a-z, 0-9; Okta, Entra ID, ADFS, Keycloak…), comma-separated. Each <NAME> needs ' +
+      Object.entries(SAML_SETTINGS)
+        .filter(([, s]) => s.required)
+        .map(([k, s]) => `OAUTH_SAML_<NAME>_${k} (${s.about})`)
+        .join(', ') +
+      '; optional: ' +
+      Object.entries(SAML_SETTINGS)
+        .filter(([, s]) => !s.required)
+        .map(([k, s]) => `OAUTH_SAML_<NAME>_${k} (${s.about})`)
+        .join(', ') +
+      '. The IdP is given <PUBLIC_URL>/hooks/oauth/<name>/metadata.',
   ),
   OAUTH_GOOGLE_CLIENT_ID: z.string().optional().describe('Google OAuth client id.'),
   OAUTH_GOOGLE_CLIENT_SECRET: optionalSecret('Google OAuth client secret.'),
@@ -130,13 +161,20 @@ const declared = z.object({
   ),
   OAUTH_SIGN_UP: flag(true, 'Create users on first sign-in; false: only existing users (found by a linked identity or a verified email) sign in.'),
   OAUTH_TRUST_PROXY_HEADERS: flag(false, 'Read the client IP for the audit log from X-Forwarded-For (behind a proxy you run).'),
+  OAUTH_NHOST_USER_PROVIDERS: flag(
+    false,
+    'Also keep Nhost Auth\'s auth.user_providers in step (a row per linked provider account, removed on unlink), and sign in the users it already links. Needs OAUTH_USERS_TABLE=auth.users.',
+  ),
 });
 
 const DYNAMIC_PREFIX = 'OAUTH_OIDC_';
+const SAML_PREFIX = 'OAUTH_SAML_';
+const isHttpUrl = (v: unknown) => typeof v === 'string' && /^https?:\/\//.test(v) && URL.canParse(v);
+const BOOLEAN = ['true', 'false', '1', '0', 'yes', 'no'];
 
 /** Settings of the oauth plugin (apart from the manifest so handlers and lib name the type without a cycle). */
 export const oauthConfig = withDynamicSettings(
-  [DYNAMIC_PREFIX],
+  [DYNAMIC_PREFIX, SAML_PREFIX],
   declared.catchall(z.string()).superRefine((c, ctx) => {
     const env = c as Record<string, unknown>;
     const need = (variable: string) => {
@@ -163,11 +201,46 @@ export const oauthConfig = withDynamicSettings(
         ctx.addIssue({ code: 'custom', path: [oidcVariable(name, 'ISSUER')], message: 'must be an http(s) URL' });
       }
     }
-    const known = new Set(c.OAUTH_OIDC_PROVIDERS.map((n) => `${DYNAMIC_PREFIX}${n.toUpperCase()}_`));
-    for (const key of Object.keys(env)) {
-      if (key.startsWith(DYNAMIC_PREFIX) && !(key in declared.shape) && ![...known].some((k) => key.startsWith(k))) {
-        ctx.addIssue({ code: 'custom', path: [key], message: 'names a provider that is not in OAUTH_OIDC_PROVIDERS' });
+    const samlNames: string[] = [];
+    for (const name of c.OAUTH_SAML_PROVIDERS) {
+      if (!PROVIDER_NAME.test(name) || seen.has(name)) {
+        ctx.addIssue({ code: 'custom', path: ['OAUTH_SAML_PROVIDERS'], message: `"${name}" must be a-z then a-z/0-9 (up to 32) and not repeat another provider's name` });
+        continue;
       }
+      seen.add(name);
+      samlNames.push(name);
+      for (const [what, spec] of Object.entries(SAML_SETTINGS)) if (spec.required) need(samlVariable(name, what as SamlSetting));
+      const entry = env[samlVariable(name, 'ENTRY_POINT')];
+      if (entry !== undefined && !isHttpUrl(entry)) ctx.addIssue({ code: 'custom', path: [samlVariable(name, 'ENTRY_POINT')], message: 'must be an http(s) URL' });
+      const verified = env[samlVariable(name, 'EMAIL_VERIFIED')];
+      if (verified !== undefined && !BOOLEAN.includes(String(verified))) ctx.addIssue({ code: 'custom', path: [samlVariable(name, 'EMAIL_VERIFIED')], message: 'must be true or false' });
+      for (const what of ['IDP_CERT', 'SP_CERT'] as const) {
+        const pem = env[samlVariable(name, what)];
+        if (typeof pem === 'string' && !pem.includes('-----BEGIN CERTIFICATE-----')) ctx.addIssue({ code: 'custom', path: [samlVariable(name, what)], message: 'must be a PEM certificate (-----BEGIN CERTIFICATE-----)' });
+      }
+      const key = env[samlVariable(name, 'SP_PRIVATE_KEY')];
+      if (typeof key === 'string' && !/-----BEGIN (RSA |EC )?PRIVATE KEY-----/.test(key)) ctx.addIssue({ code: 'custom', path: [samlVariable(name, 'SP_PRIVATE_KEY')], message: 'must be a PEM private key' });
+    }
+    const dynamic: Array<[string, string[], string]> = [
+      [DYNAMIC_PREFIX, c.OAUTH_OIDC_PROVIDERS, 'OAUTH_OIDC_PROVIDERS'],
+      [SAML_PREFIX, samlNames, 'OAUTH_SAML_PROVIDERS'],
+    ];
+    for (const [prefix, names, list] of dynamic) {
+      const known = names.map((n) => `${prefix}${n.toUpperCase()}_`);
+      for (const key of Object.keys(env)) {
+        if (key.startsWith(prefix) && !(key in declared.shape) && !known.some((k) => key.startsWith(k))) {
+          ctx.addIssue({ code: 'custom', path: [key], message: `names a provider that is not in ${list}` });
+        }
+      }
+      if (prefix === SAML_PREFIX) {
+        for (const key of Object.keys(env)) {
+          const owner = known.find((k) => key.startsWith(k));
+          if (owner && !(key.slice(owner.length) in SAML_SETTINGS)) ctx.addIssue({ code: 'custom', path: [key], message: `is not a SAML provider setting (${Object.keys(SAML_SETTINGS).join(', ')})` });
+        }
+      }
+    }
+    if (c.OAUTH_NHOST_USER_PROVIDERS && c.OAUTH_USERS_TABLE !== 'auth.users') {
+      ctx.addIssue({ code: 'custom', path: ['OAUTH_NHOST_USER_PROVIDERS'], message: 'needs OAUTH_USERS_TABLE=auth.users (Nhost Auth\'s users)' });
     }
     if (seen.size > 0) {
       need('OAUTH_JWT_SECRET');

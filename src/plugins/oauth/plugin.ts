@@ -1,6 +1,6 @@
 import express from 'express';
 import { definePlugin, type TableSpec } from '../../core/plugin.js';
-import { oauthConfig, type OAuthConfig } from './config.js';
+import { BUILT_IN_PROVIDERS, oauthConfig, REQUIRED_BY_PROVIDER, type BuiltInProvider, type OAuthConfig } from './config.js';
 import { oauthClaims } from './lib/claims.js';
 import { handleCallback, handleStart } from './lib/flow.js';
 import { oauthCore } from './lib/service.js';
@@ -48,7 +48,7 @@ const USERS = ['user'];
 export const oauthPlugin = definePlugin({
   name: 'oauth',
   version: '0.1.0',
-  description: 'Sign-in with Google, GitHub, Microsoft, Apple, Discord, GitLab, Slack and any OpenID Connect provider, issuing Hasura sessions (JWT + rotating refresh tokens).',
+  description: 'Sign-in with Google, GitHub, Microsoft, Apple, Discord, GitLab, Slack, any OpenID Connect provider and SAML 2.0, issuing Hasura sessions (JWT + rotating refresh tokens).',
   config: oauthConfig,
   services: [oauthClaims, oauthCore],
   tables,
@@ -70,6 +70,22 @@ export const oauthPlugin = definePlugin({
       handler: oauthExpiredPrune,
     },
   },
+  install: {
+    options: {
+      providers: {
+        description: `Built-in sign-in providers to switch on (${BUILT_IN_PROVIDERS.join(', ')}); their credentials are asked for unless --yes`,
+        setting: 'OAUTH_PROVIDERS',
+        list: true,
+        values: BUILT_IN_PROVIDERS,
+        // The session key and the allow-list are needed as soon as any provider is on.
+        settings: (value) => [
+          'OAUTH_JWT_SECRET',
+          'OAUTH_REDIRECT_ALLOWLIST',
+          ...value.split(',').flatMap((p) => REQUIRED_BY_PROVIDER[p as BuiltInProvider] ?? []),
+        ],
+      },
+    },
+  },
   routes(router, runtime) {
     const cfg = runtime.config as unknown as OAuthConfig;
     const publicUrl = runtime.core.PUBLIC_URL;
@@ -81,9 +97,18 @@ export const oauthPlugin = definePlugin({
       res.setHeader('Cache-Control', 'public, max-age=300');
       res.json(core().keys?.jwks ?? { keys: [] });
     });
+    router.get('/:provider/metadata', (req, res) => {
+      const provider = core().providers.get(String(req.params.provider));
+      if (provider?.kind !== 'saml') {
+        res.status(404).json({ error: 'oauth/unknown-provider', message: 'no SAML identity provider of this name is enabled' });
+        return;
+      }
+      res.setHeader('Cache-Control', 'public, max-age=300');
+      res.type('application/samlmetadata+xml').send(provider.metadata());
+    });
     router.get('/:provider/start', wrap((req, res) => handleStart(req, res, runtime.db, core(), cfg, publicUrl)));
     router.get('/:provider/callback', wrap((req, res) => handleCallback(req, res, runtime.db, core(), cfg, publicUrl)));
-    // Apple posts its answer (response_mode=form_post).
+    // Apple posts its answer (response_mode=form_post), SAML identity providers theirs (HTTP-POST binding).
     router.post('/:provider/callback', express.urlencoded({ extended: false, limit: '64kb' }), wrap((req, res) => handleCallback(req, res, runtime.db, core(), cfg, publicUrl)));
   },
 });

@@ -12,6 +12,9 @@ import { isAllowedRedirect, parseAllowList } from '../lib/redirect.js';
 import { Tokens } from '../lib/tokens.js';
 import { UsersTable } from '../lib/users.js';
 import type { OAuthConfig } from '../config.js';
+import { installSpecProblems } from '../../../hasura/project-triggers.js';
+import { buildProviders } from '../lib/providers.js';
+import selfsigned from 'selfsigned';
 
 const BASE = { PLUGINS_ENABLED: 'oauth', OAUTH_JWT_SECRET: JSON.stringify({ type: 'HS256', key: 'k'.repeat(32) }), OAUTH_REDIRECT_ALLOWLIST: 'https://app.example.com' };
 
@@ -59,6 +62,49 @@ describe('settings', () => {
     [{ OAUTH_USERS_EMAIL_COLUMN: 'email"' }, 'OAUTH_USERS_EMAIL_COLUMN: must be a lower-case SQL identifier'],
   ])('refuses %j', (env, expected) => {
     expect(problems({ ...BASE, ...env }).join('\n')).toContain(expected);
+  });
+
+  it('names every missing setting of an enabled SAML provider', () => {
+    expect(problems({ ...BASE, OAUTH_SAML_PROVIDERS: 'okta', OAUTH_SAML_OKTA_ENTRY_POINT: 'https://corp.okta.example/app/sso/saml' })).toEqual([
+      'OAUTH_SAML_OKTA_IDP_CERT: is required',
+      'OAUTH_SAML_OKTA_SP_PRIVATE_KEY: is required',
+      'OAUTH_SAML_OKTA_SP_CERT: is required',
+    ]);
+  });
+
+  it.each([
+    [{ OAUTH_SAML_PROVIDERS: 'okta', OAUTH_SAML_OKTA_ENTRY_POINT: 'javascript:x' }, 'OAUTH_SAML_OKTA_ENTRY_POINT: must be an http(s) URL'],
+    [{ OAUTH_SAML_PROVIDERS: 'okta', OAUTH_SAML_OKTA_IDP_CERT: 'not a pem' }, 'OAUTH_SAML_OKTA_IDP_CERT: must be a PEM certificate'],
+    [{ OAUTH_SAML_PROVIDERS: 'okta', OAUTH_SAML_OKTA_SP_PRIVATE_KEY: 'secret' }, 'OAUTH_SAML_OKTA_SP_PRIVATE_KEY: must be a PEM private key'],
+    [{ OAUTH_SAML_PROVIDERS: 'okta', OAUTH_SAML_OKTA_EMAIL_VERIFIED: 'maybe' }, 'OAUTH_SAML_OKTA_EMAIL_VERIFIED: must be true or false'],
+    [{ OAUTH_SAML_PROVIDERS: 'okta', OAUTH_SAML_OKTA_ENTRYPOINT: 'https://x.example' }, 'OAUTH_SAML_OKTA_ENTRYPOINT: is not a SAML provider setting'],
+    [{ OAUTH_SAML_ADFS_ENTRY_POINT: 'https://x.example' }, 'OAUTH_SAML_ADFS_ENTRY_POINT: names a provider that is not in OAUTH_SAML_PROVIDERS'],
+    [{ OAUTH_PROVIDERS: 'google', OAUTH_SAML_PROVIDERS: 'google' }, 'OAUTH_SAML_PROVIDERS: "google" must be'],
+    [{ OAUTH_NHOST_USER_PROVIDERS: 'true' }, 'OAUTH_NHOST_USER_PROVIDERS: needs OAUTH_USERS_TABLE=auth.users'],
+  ])('refuses SAML and Nhost settings %j', (env, expected) => {
+    expect(problems({ ...BASE, ...env }).join('\n')).toContain(expected);
+  });
+
+  it('refuses unreadable SAML certificates and keys at start, naming the setting', async () => {
+    const good = await selfsigned.generate([{ name: 'commonName', value: 'sp' }], { keySize: 2048 } as never);
+    const broken = (label: string) => `-----BEGIN ${label}-----\nbm90IGEga2V5\n-----END ${label}-----`;
+    const saml = (over: Record<string, string>) =>
+      config({
+        OAUTH_SAML_PROVIDERS: 'okta',
+        OAUTH_SAML_OKTA_ENTRY_POINT: 'https://idp.example.com/sso',
+        OAUTH_SAML_OKTA_IDP_CERT: good.cert,
+        OAUTH_SAML_OKTA_SP_CERT: good.cert,
+        OAUTH_SAML_OKTA_SP_PRIVATE_KEY: good.private,
+        ...over,
+      });
+    expect(buildProviders(saml({}), 'https://api.example.com').get('okta')?.kind).toBe('saml');
+    expect(() => buildProviders(saml({ OAUTH_SAML_OKTA_IDP_CERT: broken('CERTIFICATE') }), 'https://api.example.com')).toThrow(/^OAUTH_SAML_OKTA_IDP_CERT: cannot be read/);
+    expect(() => buildProviders(saml({ OAUTH_SAML_OKTA_SP_CERT: broken('CERTIFICATE') }), 'https://api.example.com')).toThrow(/^OAUTH_SAML_OKTA_SP_CERT: cannot be read/);
+    expect(() => buildProviders(saml({ OAUTH_SAML_OKTA_SP_PRIVATE_KEY: broken('PRIVATE KEY') }), 'https://api.example.com')).toThrow(/^OAUTH_SAML_OKTA_SP_PRIVATE_KEY: cannot be read/);
+  });
+
+  it('declares every setting its install option asks for', () => {
+    expect(installSpecProblems(oauthPlugin)).toEqual([]);
   });
 
   it('needs a signing key and an allow-list once a provider is on', () => {

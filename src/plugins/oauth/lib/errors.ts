@@ -8,6 +8,7 @@ export const OAUTH_ERRORS = defineErrors({
   'oauth/invalid-code': { status: 400, message: 'this code is unknown, expired or already used' },
   'oauth/wrong-user': { status: 403, message: 'this link was started by another user' },
   'oauth/identity-taken': { status: 409, message: 'this provider account is linked to another user' },
+  'oauth/provider-already-linked': { status: 409, message: 'this user already has another account of this provider linked (Nhost Auth keeps one per provider)' },
   'oauth/sign-up-disabled': { status: 403, message: 'no user matches this account and sign-up is off' },
   'oauth/invalid-refresh-token': { status: 401, message: 'this refresh token is unknown, expired or revoked' },
   'oauth/refresh-token-reused': { status: 401, message: 'this refresh token was already used: every session of its family is revoked' },

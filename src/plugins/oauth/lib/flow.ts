@@ -10,8 +10,9 @@ import type { Db, Queryable } from '../../../core/plugin.js';
 import type { OAuthConfig } from '../config.js';
 import { CallbackError } from './errors.js';
 import type { Profile } from './profile.js';
-import type { Provider } from './providers.js';
+import type { OAuthProvider } from './providers.js';
 import { withParams } from './redirect.js';
+import { samlRequestId } from './saml.js';
 import type { OAuthCore } from './service.js';
 import { randomToken, sha256 } from './tokens.js';
 
@@ -81,11 +82,30 @@ export async function handleStart(req: Request, res: Response, db: Db, core: OAu
   );
   const flow = r.rows[0];
   if (!flow) return fail(res, new CallbackError('oauth/state-invalid', 'this sign-in link is unknown, expired or already opened'));
+  let location: string;
+  if (provider.kind === 'saml') {
+    location = await provider.authorizeUrl(samlRequestId(flow.nonce), state);
+  } else {
+    const url = await authorizationUrl(provider, publicUrl, state, flow);
+    if (!url) return fail(res, new CallbackError('oauth/provider-unavailable', 'the provider could not be reached', 502));
+    location = url;
+  }
+  const https = publicUrl.startsWith('https:');
+  // A provider that posts its answer back (Apple, SAML IdPs) comes cross-site: only a SameSite=None (Secure) cookie
+  // travels with that POST. Everything else returns with a top-level GET, where Lax is enough.
+  const sameSite = provider.formPost && https ? 'None' : 'Lax';
+  const maxAge = Math.max(1, Math.ceil((flow.expires_at.getTime() - Date.now()) / 1000));
+  res.setHeader('Set-Cookie', `${cookieName(stateHash)}=${browser}; Path=${COOKIE_PATH}; Max-Age=${maxAge}; HttpOnly; SameSite=${sameSite}${https ? '; Secure' : ''}`);
+  res.setHeader('Cache-Control', 'no-store');
+  res.redirect(302, location);
+}
+
+async function authorizationUrl(provider: OAuthProvider, publicUrl: string, state: string, flow: { code_verifier: string; nonce: string }): Promise<string | undefined> {
   let config: client.Configuration;
   try {
     config = await provider.configuration();
   } catch {
-    return fail(res, new CallbackError('oauth/provider-unavailable', 'the provider could not be reached', 502));
+    return undefined;
   }
   const params: Record<string, string> = {
     redirect_uri: callbackUrl(publicUrl, provider.id),
@@ -96,14 +116,7 @@ export async function handleStart(req: Request, res: Response, db: Db, core: OAu
   };
   if (provider.kind === 'oidc') params.nonce = flow.nonce;
   if (provider.formPost) params.response_mode = 'form_post';
-  const https = publicUrl.startsWith('https:');
-  // A provider that posts its answer back (Apple) comes cross-site: only a SameSite=None (Secure) cookie
-  // travels with that POST. Everything else returns with a top-level GET, where Lax is enough.
-  const sameSite = provider.formPost && https ? 'None' : 'Lax';
-  const maxAge = Math.max(1, Math.ceil((flow.expires_at.getTime() - Date.now()) / 1000));
-  res.setHeader('Set-Cookie', `${cookieName(stateHash)}=${browser}; Path=${COOKIE_PATH}; Max-Age=${maxAge}; HttpOnly; SameSite=${sameSite}${https ? '; Secure' : ''}`);
-  res.setHeader('Cache-Control', 'no-store');
-  res.redirect(302, client.buildAuthorizationUrl(config, params).href);
+  return client.buildAuthorizationUrl(config, params).href;
 }
 
 interface FlowRow {
@@ -113,8 +126,12 @@ interface FlowRow {
   nonce: string;
   link_user_id: string | null;
   browser_hash: Buffer | null;
+  created_at: Date;
   live: boolean;
 }
+
+/** A SAMLResponse is a few kilobytes of base64; the form parser caps the whole body at 64 kB. */
+const MAX_SAML_RESPONSE = 60_000;
 
 /** GET or POST /hooks/oauth/:provider/callback */
 export async function handleCallback(req: Request, res: Response, db: Db, core: OAuthCore, cfg: OAuthConfig, publicUrl: string): Promise<void> {
@@ -123,8 +140,10 @@ export async function handleCallback(req: Request, res: Response, db: Db, core: 
   if (req.method === 'POST' && req.body && typeof req.body === 'object') {
     for (const [k, v] of Object.entries(req.body as Record<string, unknown>)) if (typeof v === 'string') form[k] = v;
   }
-  const state = param(form.state ?? req.query.state);
   if (!provider) return fail(res, new CallbackError('oauth/unknown-provider', 'this provider is not enabled', 404));
+  // SAML carries the state as RelayState, and only in the IdP's POST.
+  const state = param(provider.kind === 'saml' ? form.RelayState : (form.state ?? req.query.state));
+  if (provider.kind === 'saml' && req.method !== 'POST') return fail(res, new CallbackError('oauth/invalid-request', 'a SAML identity provider answers with POST'));
   if (!state) return fail(res, new CallbackError('oauth/state-invalid', 'the callback has no state'));
   if (req.method === 'POST' && !provider.formPost) return fail(res, new CallbackError('oauth/invalid-request', 'this provider answers with GET'));
   const ip = clientIp(req, cfg.OAUTH_TRUST_PROXY_HEADERS);
@@ -134,7 +153,7 @@ export async function handleCallback(req: Request, res: Response, db: Db, core: 
   // Used now, whatever happens next: a state never works twice.
   const r = await db.query<FlowRow>(
     `UPDATE oauth.flow SET used_at = now() WHERE state_hash = $1 AND used_at IS NULL AND bound_at IS NOT NULL
-     RETURNING provider, redirect_to, code_verifier, nonce, link_user_id::text, browser_hash, expires_at > now() AS live`,
+     RETURNING provider, redirect_to, code_verifier, nonce, link_user_id::text, browser_hash, created_at, expires_at > now() AS live`,
     [stateHash],
   );
   const flow = r.rows[0];
@@ -154,27 +173,36 @@ export async function handleCallback(req: Request, res: Response, db: Db, core: 
   }
   if (!flow.live) return reject(new CallbackError('oauth/state-expired', 'this sign-in took too long: start again'));
   res.append('Set-Cookie', `${cookieName(stateHash)}=; Path=${COOKIE_PATH}; Max-Age=0; HttpOnly; SameSite=Lax`);
-  const providerError = param(form.error ?? req.query.error);
-  if (providerError) return reject(new CallbackError('oauth/provider-denied', `the provider answered ${providerError.slice(0, 100)}`));
-
-  const url = new URL(callbackUrl(publicUrl, provider.id));
-  const query = req.method === 'POST' ? form : (req.query as Record<string, unknown>);
-  for (const k of ['code', 'state', 'iss', 'error']) {
-    const v = param(query[k]);
-    if (v) url.searchParams.set(k, v);
-  }
   let profile: Profile;
-  try {
-    const config = await provider.configuration();
-    const tokens = await client.authorizationCodeGrant(config, url, {
-      pkceCodeVerifier: flow.code_verifier,
-      expectedState: state,
-      ...(provider.kind === 'oidc' ? { expectedNonce: flow.nonce, idTokenExpected: true } : {}),
-    });
-    profile = await provider.profile(tokens, { url, form }, config);
-  } catch (e) {
-    const err = e as { code?: string; message?: string };
-    return reject(new CallbackError('oauth/provider-rejected', `the sign-in could not be verified: ${(err.code ?? err.message ?? 'error').toString().slice(0, 200)}`));
+  if (provider.kind === 'saml') {
+    const samlResponse = form.SAMLResponse;
+    if (!samlResponse || samlResponse.length > MAX_SAML_RESPONSE) return reject(new CallbackError('oauth/provider-rejected', 'the callback has no SAMLResponse, or an oversize one'));
+    try {
+      profile = await provider.verify(samlResponse, samlRequestId(flow.nonce), flow.created_at);
+    } catch (e) {
+      return reject(e instanceof CallbackError ? e : new CallbackError('oauth/provider-rejected', 'the SAML response could not be verified'));
+    }
+  } else {
+    const providerError = param(form.error ?? req.query.error);
+    if (providerError) return reject(new CallbackError('oauth/provider-denied', `the provider answered ${providerError.slice(0, 100)}`));
+    const url = new URL(callbackUrl(publicUrl, provider.id));
+    const query = req.method === 'POST' ? form : (req.query as Record<string, unknown>);
+    for (const k of ['code', 'state', 'iss', 'error']) {
+      const v = param(query[k]);
+      if (v) url.searchParams.set(k, v);
+    }
+    try {
+      const config = await provider.configuration();
+      const tokens = await client.authorizationCodeGrant(config, url, {
+        pkceCodeVerifier: flow.code_verifier,
+        expectedState: state,
+        ...(provider.kind === 'oidc' ? { expectedNonce: flow.nonce, idTokenExpected: true } : {}),
+      });
+      profile = await provider.profile(tokens, { url, form }, config);
+    } catch (e) {
+      const err = e as { code?: string; message?: string };
+      return reject(new CallbackError('oauth/provider-rejected', `the sign-in could not be verified: ${(err.code ?? err.message ?? 'error').toString().slice(0, 200)}`));
+    }
   }
   const code = randomToken();
   await db.query(

@@ -8,6 +8,7 @@ import { createPrivateKey } from 'node:crypto';
 import * as client from 'openid-client';
 import { BUILT_IN_PROVIDERS, oidcVariable, type BuiltInProvider, type OAuthConfig } from '../config.js';
 import { normalize, truthy, type Profile } from './profile.js';
+import { samlProvider, type SamlProvider } from './saml.js';
 
 export interface CallbackInput {
   /** The callback URL as the provider called it (query for GET; form fields appended for POST). */
@@ -19,10 +20,12 @@ export interface CallbackInput {
 export interface ProviderInfo {
   id: string;
   displayName: string;
-  kind: 'oidc' | 'oauth2';
+  kind: 'oidc' | 'oauth2' | 'saml';
 }
 
-export interface Provider extends ProviderInfo {
+/** An OAuth 2.0 or OpenID Connect provider. */
+export interface OAuthProvider extends ProviderInfo {
+  kind: 'oidc' | 'oauth2';
   scope: string;
   /** Apple posts the result (form_post): the callback must accept POST. */
   formPost: boolean;
@@ -30,6 +33,8 @@ export interface Provider extends ProviderInfo {
   /** The profile from the token response (and the provider's APIs). */
   profile(tokens: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers, cb: CallbackInput, config: client.Configuration): Promise<Profile>;
 }
+
+export type Provider = OAuthProvider | SamlProvider;
 
 const DISPLAY: Record<BuiltInProvider, string> = {
   google: 'Google',
@@ -90,7 +95,7 @@ async function getJson(url: string, accessToken: string, extra: Record<string, s
   return res.json();
 }
 
-function standardOidc(id: string, displayName: string, scope: string, configuration: () => Promise<client.Configuration>): Provider {
+function standardOidc(id: string, displayName: string, scope: string, configuration: () => Promise<client.Configuration>): OAuthProvider {
   return {
     id,
     displayName,
@@ -110,7 +115,7 @@ function standardOidc(id: string, displayName: string, scope: string, configurat
   };
 }
 
-function github(cfg: OAuthConfig): Provider {
+function github(cfg: OAuthConfig): OAuthProvider {
   const web = cfg.OAUTH_GITHUB_URL;
   const api = cfg.OAUTH_GITHUB_API_URL;
   return {
@@ -136,7 +141,7 @@ function github(cfg: OAuthConfig): Provider {
   };
 }
 
-function discord(cfg: OAuthConfig): Provider {
+function discord(cfg: OAuthConfig): OAuthProvider {
   const base = cfg.OAUTH_DISCORD_URL;
   return {
     id: 'discord',
@@ -159,7 +164,7 @@ function discord(cfg: OAuthConfig): Provider {
 
 const ENTRA = 'https://login.microsoftonline.com';
 
-function microsoft(cfg: OAuthConfig): Provider {
+function microsoft(cfg: OAuthConfig): OAuthProvider {
   // Discovery is addressed to Entra's public authority, where openid-client recognizes Entra and checks each
   // id_token's iss against the tenant-templated issuer; the requests themselves go to OAUTH_MICROSOFT_AUTHORITY.
   const issuer = `${ENTRA}/${cfg.OAUTH_MICROSOFT_TENANT}/v2.0`;
@@ -184,7 +189,7 @@ function microsoft(cfg: OAuthConfig): Provider {
   };
 }
 
-function apple(cfg: OAuthConfig): Provider {
+function apple(cfg: OAuthConfig): OAuthProvider {
   const base = cfg.OAUTH_APPLE_URL;
   const key = createPrivateKey(cfg.OAUTH_APPLE_PRIVATE_KEY!.replace(/\\n/g, '\n'));
   let cached: { secret: string; until: number } | undefined;
@@ -229,7 +234,7 @@ function apple(cfg: OAuthConfig): Provider {
   };
 }
 
-export function buildProviders(cfg: OAuthConfig): Map<string, Provider> {
+export function buildProviders(cfg: OAuthConfig, publicUrl: string): Map<string, Provider> {
   const out = new Map<string, Provider>();
   for (const id of cfg.OAUTH_PROVIDERS as BuiltInProvider[]) {
     if (!(BUILT_IN_PROVIDERS as readonly string[]).includes(id)) continue;
@@ -263,5 +268,6 @@ export function buildProviders(cfg: OAuthConfig): Map<string, Provider> {
     const display = cfg[oidcVariable(name, 'DISPLAY_NAME')] ?? name;
     out.set(name, standardOidc(name, display, scope, discover(issuer, cfg[oidcVariable(name, 'CLIENT_ID')]!, cfg[oidcVariable(name, 'CLIENT_SECRET')])));
   }
+  for (const name of cfg.OAUTH_SAML_PROVIDERS) out.set(name, samlProvider(cfg, publicUrl, name, cfg.OAUTH_STATE_TTL_SECONDS));
   return out;
 }

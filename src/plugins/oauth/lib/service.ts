@@ -3,6 +3,7 @@ import { defineService } from '../../../core/plugin.js';
 import type { OAuthConfig } from '../config.js';
 import { oauthClaims } from './claims.js';
 import { loadSessionKeys, type SessionKeys } from './keys.js';
+import { NhostUserProviders } from './nhost.js';
 import { buildProviders, type Provider } from './providers.js';
 import { parseAllowList, type AllowedTarget } from './redirect.js';
 import { Tokens } from './tokens.js';
@@ -15,6 +16,8 @@ export interface OAuthCore {
   /** Absent while OAUTH_JWT_SECRET is unset (only possible with no provider on). */
   keys: SessionKeys | undefined;
   tokens: Tokens | undefined;
+  /** Nhost Auth's auth.user_providers, when OAUTH_NHOST_USER_PROVIDERS keeps it in step. */
+  nhost: NhostUserProviders | undefined;
 }
 
 export const oauthCore = defineService<OAuthCore, OAuthConfig>({
@@ -24,12 +27,14 @@ export const oauthCore = defineService<OAuthCore, OAuthConfig>({
     const keys = cfg.OAUTH_JWT_SECRET ? await loadSessionKeys(cfg.OAUTH_JWT_SECRET, cfg.OAUTH_JWT_PREVIOUS_KEYS) : undefined;
     const users = new UsersTable(cfg);
     const claims = runtime.service(oauthClaims);
+    const nhost = cfg.OAUTH_NHOST_USER_PROVIDERS ? await NhostUserProviders.check(runtime.db) : undefined;
     return {
-      providers: buildProviders(cfg),
+      providers: buildProviders(cfg, runtime.core.PUBLIC_URL),
       allow: parseAllowList(cfg.OAUTH_REDIRECT_ALLOWLIST),
       users,
       keys,
       tokens: keys ? new Tokens(cfg, keys, users, claims) : undefined,
+      nhost,
     };
   },
 });

@@ -5,6 +5,7 @@
 import type { PoolClient } from 'pg';
 import type { OAuthConfig } from '../config.js';
 import { oauthError } from './errors.js';
+import type { NhostUserProviders } from './nhost.js';
 import type { Profile } from './profile.js';
 
 const q = (ident: string) => `"${ident.replace(/"/g, '""')}"`;
@@ -85,15 +86,20 @@ export class UsersTable {
 export type Resolution = { user: UserRow; outcome: 'success' | 'linked'; created: boolean };
 
 /**
- * The user a verified provider profile signs in as: its linked identity's user; for a link flow, the linking
- * user; else the one user with that verified email; else a new user. The identity row is upserted.
+ * The user a verified provider profile signs in as: its linked identity's user (or the one Nhost Auth linked it
+ * to); for a link flow, the linking user; else the one user with that verified email; else a new user. The
+ * identity row is upserted (and Nhost's auth.user_providers row when it is kept).
  */
-export async function resolveUser(db: PoolClient, users: UsersTable, cfg: OAuthConfig, p: Profile, linkUserId: string | null): Promise<Resolution> {
+export async function resolveUser(db: PoolClient, users: UsersTable, cfg: OAuthConfig, p: Profile, linkUserId: string | null, nhost?: NhostUserProviders): Promise<Resolution> {
   const existing = await db.query<{ id: string; user_id: string }>(
     'SELECT id, user_id::text FROM oauth.identity WHERE provider = $1 AND provider_user_id = $2 FOR UPDATE',
     [p.provider, p.providerUserId],
   );
-  const identity = existing.rows[0];
+  let identity: { user_id: string } | undefined = existing.rows[0];
+  if (!identity && nhost) {
+    const linkedByNhost = await nhost.userOf(db, p.provider, p.providerUserId);
+    if (linkedByNhost) identity = { user_id: linkedByNhost };
+  }
   let user: UserRow | undefined;
   let created = false;
   let outcome: Resolution['outcome'] = 'success';
@@ -123,5 +129,6 @@ export async function resolveUser(db: PoolClient, users: UsersTable, cfg: OAuthC
        locale = COALESCE(EXCLUDED.locale, oauth.identity.locale), last_sign_in_at = now()`,
     [user.id, p.provider, p.providerUserId, p.email, p.emailVerified, p.name, p.avatarUrl, p.locale],
   );
+  await nhost?.link(db, user.id, p.provider, p.providerUserId);
   return { user, outcome, created };
 }

@@ -42,8 +42,17 @@ export async function reservePublicUrl(): Promise<{ port: number; publicUrl: str
   return { port, publicUrl: `http://127.0.0.1:${port}` };
 }
 
-export async function startOAuth(label: string, port: number, env: Record<string, string>): Promise<OAuthEnv> {
+/** `prepare` runs on the fresh database before the server starts (tables of another product the plugin uses). */
+export async function startOAuth(label: string, port: number, env: Record<string, string>, prepare?: (pool: pg.Pool) => Promise<void>): Promise<OAuthEnv> {
   const db = await createScratchDatabase(label);
+  if (prepare) {
+    const setup = new pg.Pool({ connectionString: db.url, max: 1 });
+    try {
+      await prepare(setup);
+    } finally {
+      await setup.end();
+    }
+  }
   const runtime = await createRuntime({
     DATABASE_URL: db.url,
     REDIS_URL: `${REDIS_URL}/${REDIS_DB}`,
