@@ -5,8 +5,11 @@
  * refreshed once and the request sent again, and a subscription whose socket Hasura closed for an expired token
  * resubscribes with a fresh one. Dropped sockets reconnect with backoff and every open subscription is sent
  * again (live queries answer the current state; stream cursors resume from the last row seen).
+ *
+ * `graphql-ws` is imported on the first subscription, not with the core: a page that only queries and mutates
+ * never loads it, and a bundler splits it into its own chunk (the core a page loads stays under 15 kB gzip).
  */
-import { createClient, type Client as WsClient } from 'graphql-ws';
+import type { Client as WsClient } from 'graphql-ws';
 import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
 import { staticToken, type TokenProvider } from './auth.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
@@ -86,21 +89,30 @@ export function createClientCore(o: NselfClientOptions & { http: HttpTransport }
     return { ...o.headers, ...(token ? { authorization: `Bearer ${token}` } : {}), ...((role ?? o.role) ? { 'x-hasura-role': (role ?? o.role)! } : {}) };
   }
 
-  const sockets = new Map<string, WsClient>();
+  let wsModule: Promise<typeof import('graphql-ws')> | undefined;
+  const sockets = new Map<string, Promise<WsClient>>();
   /** One socket per role: Hasura fixes the session when the connection starts. */
-  function socket(role: string | undefined): WsClient {
+  function socket(role: string | undefined): Promise<WsClient> {
     const key = role ?? o.role ?? '';
     let ws = sockets.get(key);
     if (!ws) {
-      ws = createClient({
-        url: wsUrl,
-        lazy: true,
-        ...(o.webSocketImpl ? { webSocketImpl: o.webSocketImpl } : {}),
-        connectionParams: async () => ({ headers: await headers(role) }),
-        // Reconnects are made by each subscription (below), so that a resubscription is sent with fresh variables
-        // (a stream's cursor after the last row seen) rather than the first ones graphql-ws would resend.
-        retryAttempts: 0,
-        on: { connecting: () => emit('connecting'), connected: () => emit('connected'), closed: () => emit('closed') },
+      wsModule ??= import('graphql-ws');
+      ws = wsModule.then(({ createClient }) =>
+        createClient({
+          url: wsUrl,
+          lazy: true,
+          ...(o.webSocketImpl ? { webSocketImpl: o.webSocketImpl } : {}),
+          connectionParams: async () => ({ headers: await headers(role) }),
+          // Reconnects are made by each subscription (below), so that a resubscription is sent with fresh variables
+          // (a stream's cursor after the last row seen) rather than the first ones graphql-ws would resend.
+          retryAttempts: 0,
+          on: { connecting: () => emit('connecting'), connected: () => emit('connected'), closed: () => emit('closed') },
+        }),
+      );
+      // A failed load is not kept: the next subscription tries again.
+      ws.catch(() => {
+        if (sockets.get(key) === ws) sockets.delete(key);
+        wsModule = undefined;
       });
       sockets.set(key, ws);
     }
@@ -130,10 +142,10 @@ export function createClientCore(o: NselfClientOptions & { http: HttpTransport }
     let stop: (() => void) | undefined;
     let retries = 0;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const start = () => {
+    const open = (ws: WsClient) => {
       if (stopped) return;
       const vars = typeof variables === 'function' ? (variables as () => V)() : variables;
-      stop = socket(opts.role).subscribe<R>(
+      stop = ws.subscribe<R>(
         { query: op.toString(), variables: vars },
         {
           next: (r) => {
@@ -164,6 +176,12 @@ export function createClientCore(o: NselfClientOptions & { http: HttpTransport }
           complete: () => undefined,
         },
       );
+    };
+    const start = () => {
+      if (stopped) return;
+      socket(opts.role).then(open, (e: unknown) => {
+        if (!stopped) handlers.error?.(new NselfError(`could not load the subscription transport: ${String((e as Error)?.message ?? e)}`, 'network'));
+      });
     };
     start();
     const unsubscribe = () => {
@@ -211,7 +229,7 @@ export function createClientCore(o: NselfClientOptions & { http: HttpTransport }
       return () => listeners.delete(l);
     },
     async close() {
-      await Promise.all([...sockets.values()].map((s) => s.dispose()));
+      await Promise.all([...sockets.values()].map((s) => s.then((ws) => ws.dispose(), () => undefined)));
       sockets.clear();
     },
   };
