@@ -44,6 +44,11 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** Role for this request only. */
   role?: string;
+  /**
+   * Send without the token provider's token and role (Hasura's unauthorized role): for the requests that obtain a
+   * token (`oauthRefresh`, `oauthExchangeCode`), which must not wait for the token they are getting.
+   */
+  anonymous?: boolean;
 }
 
 export interface SubscribeHandlers<R> {
@@ -84,7 +89,8 @@ export function createClientCore(o: NselfClientOptions & { http: HttpTransport }
   const listeners = new Set<(state: 'connecting' | 'connected' | 'closed') => void>();
   const emit = (s: 'connecting' | 'connected' | 'closed') => listeners.forEach((l) => l(s));
 
-  async function headers(role: string | undefined): Promise<Record<string, string>> {
+  async function headers(role: string | undefined, anonymous = false): Promise<Record<string, string>> {
+    if (anonymous) return { ...o.headers };
     const token = await tokens.getToken();
     return { ...o.headers, ...(token ? { authorization: `Bearer ${token}` } : {}), ...((role ?? o.role) ? { 'x-hasura-role': (role ?? o.role)! } : {}) };
   }
@@ -122,13 +128,13 @@ export function createClientCore(o: NselfClientOptions & { http: HttpTransport }
   async function request<R, V extends Variables>(op: Operation<R, V>, variables?: V, opts: RequestOptions = {}): Promise<R> {
     for (let attempt = 0; ; attempt++) {
       try {
-        const requestHeaders = await headers(opts.role);
+        const requestHeaders = await headers(opts.role, opts.anonymous);
         if (opts.signal?.aborted) throw new NselfError('the operation was cancelled', 'aborted');
         return (await http({ query: op.toString(), ...(variables ? { variables } : {}), headers: requestHeaders, ...(opts.signal ? { signal: opts.signal } : {}) })) as R;
       } catch (e) {
         const err = e instanceof NselfError ? e : opts.signal?.aborted ? new NselfError('the operation was cancelled', 'aborted') : new NselfError((e as Error)?.message ?? String(e), 'network');
         // A token refused as expired or invalid: refresh once and send again.
-        if (attempt === 0 && isAuthError(err)) {
+        if (attempt === 0 && !opts.anonymous && isAuthError(err)) {
           tokens.invalidate();
           continue;
         }

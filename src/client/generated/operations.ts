@@ -574,12 +574,12 @@ export type SearchSuggestQueryVariables = Exact<{
 
 export type SearchSuggestQuery = { searchSuggest: { suggestions: Array<string>, processingTimeMs: number } };
 
-export type SearchMultiQueryVariables = Exact<{
+export type MultiSearchQueryVariables = Exact<{
   queries: Array<SearchMultiQuery> | SearchMultiQuery;
 }>;
 
 
-export type SearchMultiQuery = { searchMulti: { processingTimeMs: number, results: Array<{ index: string, query: string, processingTimeMs: number, estimatedTotal: number, facets: unknown, didYouMean: string | null, cursor: string | null, hits: Array<{ id: string, score: number, document: unknown, highlights: unknown }> }> } };
+export type MultiSearchQuery = { searchMulti: { processingTimeMs: number, results: Array<{ index: string, query: string, processingTimeMs: number, estimatedTotal: number, facets: unknown, didYouMean: string | null, cursor: string | null, hits: Array<{ id: string, score: number, document: unknown, highlights: unknown }> }> } };
 
 export class TypedDocumentString<TResult, TVariables>
   extends String
@@ -1437,8 +1437,8 @@ export const SearchSuggestDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<SearchSuggestQuery, SearchSuggestQueryVariables>;
-export const SearchMultiDocument = new TypedDocumentString(`
-    query SearchMulti($queries: [SearchMultiQuery!]!) {
+export const MultiSearchDocument = new TypedDocumentString(`
+    query MultiSearch($queries: [SearchMultiQuery!]!) {
   searchMulti(queries: $queries) {
     results {
       ...SearchResultFields
@@ -1460,4 +1460,4 @@ export const SearchMultiDocument = new TypedDocumentString(`
   facets
   didYouMean
   cursor
-}`) as unknown as TypedDocumentString<SearchMultiQuery, SearchMultiQueryVariables>;
+}`) as unknown as TypedDocumentString<MultiSearchQuery, MultiSearchQueryVariables>;
