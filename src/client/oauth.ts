@@ -229,9 +229,14 @@ export function createOAuth(client: NselfClient, opts: { now?: () => number } = 
     async refresh(): Promise<OAuthSessionState | null> {
       const s = session.session;
       if (!s) return null;
-      const next = await session.refresher!(s.refreshToken);
-      if (session.session === s) session.set(next);
-      return session.session;
+      try {
+        const next = await session.refresher!(s.refreshToken);
+        if (session.session === s) session.set(next);
+        return session.session;
+      } catch (e) {
+        if (e instanceof NselfError && e.code.startsWith('oauth/') && session.session === s) session.set(null); // refused: the session is over
+        throw e;
+      }
     },
 
     /** Ends this session (or, with `all`, every session of the user) on the server, and forgets it here. */
