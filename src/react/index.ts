@@ -364,17 +364,17 @@ export function OAuthButton(props: OAuthButtonProps) {
     if (!href || new URL(href).searchParams.get(PROVIDER_PARAM) !== props.provider) return;
     let live = true;
     setBusy(true);
+    // The callbacks run even when the session change already unmounted the button (a sign-in page that goes away
+    // once signed in): they are how the app learns the outcome.
     oauth.handleRedirect(href, props.link ? { link: true } : {}).then(
       (r) => {
         forgetRedirectParams();
-        if (!live) return;
-        setBusy(false);
+        if (live) setBusy(false);
         if (r) handlers.current.onSuccess?.(r.session);
       },
       (e: unknown) => {
         forgetRedirectParams();
-        if (!live) return;
-        setBusy(false);
+        if (live) setBusy(false);
         handlers.current.onError?.(e instanceof NselfError ? e : new NselfError(String((e as Error)?.message ?? e), 'network'));
       },
     );
