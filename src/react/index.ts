@@ -265,6 +265,7 @@ export function useSearch(index: string, options: UseSearchOptions = {}) {
   const searcher = useRef<DebouncedSearch | null>(null);
   useEffect(() => {
     const o = opts.current;
+    setResults(null); // another index's hits are not this one's
     const s = createSearch(client).debounced(index, {
       ...o,
       onResults: (r) => {
