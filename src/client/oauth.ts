@@ -189,7 +189,8 @@ export function createOAuth(client: NselfClient, opts: { now?: () => number } = 
     get user(): OAuthUser | null {
       return session.session?.user ?? null;
     },
-    providers: async (): Promise<OAuthProvider[]> => (await client.request(OAuthProvidersDocument, {})).oauthProviders,
+    // The same list for everyone: asked without the session, so a sign-in page works whatever state the session is in.
+    providers: async (): Promise<OAuthProvider[]> => (await client.request(OAuthProvidersDocument, {}, { anonymous: true })).oauthProviders,
 
     /**
      * Starts a sign-in: answers the URL to open (this server's start URL, which binds the sign-in to the browser)
