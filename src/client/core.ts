@@ -5,13 +5,17 @@
  * refreshed once and the request sent again, and a subscription whose socket Hasura closed for an expired token
  * resubscribes with a fresh one. Dropped sockets reconnect with backoff and every open subscription is sent
  * again (live queries answer the current state; stream cursors resume from the last row seen).
+ *
+ * The subscription side (subscriptions.ts with `graphql-ws`) is imported on the first subscription, not with the
+ * core: a page that only queries and mutates never loads it, and a bundler splits it into its own chunk, so the
+ * core a page loads stays under 15 kB gzip with graphql-request.
  */
-import { createClient, type Client as WsClient } from 'graphql-ws';
 import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
 import { staticToken, type TokenProvider } from './auth.js';
-import { backoffDelay, type BackoffOptions } from './backoff.js';
-import { NselfError, isAuthError, type GraphQLErrorLike } from './errors.js';
+import type { BackoffOptions } from './backoff.js';
+import { NselfError, isAuthError } from './errors.js';
 import type { HttpTransport } from './http.js';
+import type { Subscriptions } from './subscriptions.js';
 
 /** A generated operation: its text, with result and variables types attached. */
 export type Operation<R, V> = DocumentTypeDecoration<R, V> & { toString(): string };
@@ -41,6 +45,11 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** Role for this request only. */
   role?: string;
+  /**
+   * Send without the token provider's token and role (Hasura's unauthorized role): for the requests that obtain a
+   * token (`oauthRefresh`, `oauthExchangeCode`), which must not wait for the token they are getting.
+   */
+  anonymous?: boolean;
 }
 
 export interface SubscribeHandlers<R> {
@@ -67,12 +76,6 @@ export interface NselfClient {
   close(): Promise<void>;
 }
 
-const toErrors = (e: unknown): GraphQLErrorLike[] | undefined =>
-  Array.isArray(e) && e.every((x) => typeof x === 'object' && x !== null && 'message' in x) ? (e as GraphQLErrorLike[]) : undefined;
-
-const isCloseEvent = (e: unknown): e is { code: number; reason: string } =>
-  typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'number' && 'reason' in e;
-
 /** The client over a given HTTP transport; `createNselfClient` (client.ts) picks graphql-request. */
 export function createClientCore(o: NselfClientOptions & { http: HttpTransport }): NselfClient {
   const tokens: TokenProvider = typeof o.auth === 'string' || o.auth === null || o.auth === undefined ? staticToken(o.auth ?? null) : o.auth;
@@ -81,42 +84,22 @@ export function createClientCore(o: NselfClientOptions & { http: HttpTransport }
   const listeners = new Set<(state: 'connecting' | 'connected' | 'closed') => void>();
   const emit = (s: 'connecting' | 'connected' | 'closed') => listeners.forEach((l) => l(s));
 
-  async function headers(role: string | undefined): Promise<Record<string, string>> {
+  async function headers(role: string | undefined, anonymous = false): Promise<Record<string, string>> {
+    if (anonymous) return { ...o.headers };
     const token = await tokens.getToken();
     return { ...o.headers, ...(token ? { authorization: `Bearer ${token}` } : {}), ...((role ?? o.role) ? { 'x-hasura-role': (role ?? o.role)! } : {}) };
-  }
-
-  const sockets = new Map<string, WsClient>();
-  /** One socket per role: Hasura fixes the session when the connection starts. */
-  function socket(role: string | undefined): WsClient {
-    const key = role ?? o.role ?? '';
-    let ws = sockets.get(key);
-    if (!ws) {
-      ws = createClient({
-        url: wsUrl,
-        lazy: true,
-        ...(o.webSocketImpl ? { webSocketImpl: o.webSocketImpl } : {}),
-        connectionParams: async () => ({ headers: await headers(role) }),
-        // Reconnects are made by each subscription (below), so that a resubscription is sent with fresh variables
-        // (a stream's cursor after the last row seen) rather than the first ones graphql-ws would resend.
-        retryAttempts: 0,
-        on: { connecting: () => emit('connecting'), connected: () => emit('connected'), closed: () => emit('closed') },
-      });
-      sockets.set(key, ws);
-    }
-    return ws;
   }
 
   async function request<R, V extends Variables>(op: Operation<R, V>, variables?: V, opts: RequestOptions = {}): Promise<R> {
     for (let attempt = 0; ; attempt++) {
       try {
-        const requestHeaders = await headers(opts.role);
+        const requestHeaders = await headers(opts.role, opts.anonymous);
         if (opts.signal?.aborted) throw new NselfError('the operation was cancelled', 'aborted');
         return (await http({ query: op.toString(), ...(variables ? { variables } : {}), headers: requestHeaders, ...(opts.signal ? { signal: opts.signal } : {}) })) as R;
       } catch (e) {
         const err = e instanceof NselfError ? e : opts.signal?.aborted ? new NselfError('the operation was cancelled', 'aborted') : new NselfError((e as Error)?.message ?? String(e), 'network');
         // A token refused as expired or invalid: refresh once and send again.
-        if (attempt === 0 && isAuthError(err)) {
+        if (attempt === 0 && !opts.anonymous && isAuthError(err)) {
           tokens.invalidate();
           continue;
         }
@@ -125,50 +108,32 @@ export function createClientCore(o: NselfClientOptions & { http: HttpTransport }
     }
   }
 
+  let subscriptions: Promise<Subscriptions> | undefined;
+  /** The subscription machinery and graphql-ws, loaded with the first subscription. */
+  function loadSubscriptions(): Promise<Subscriptions> {
+    subscriptions ??= import('./subscriptions.js').then(
+      (m) => m.createSubscriptions({ wsUrl, tokens, headers, emit, ...(o.role !== undefined ? { role: o.role } : {}), ...(o.webSocketImpl ? { webSocketImpl: o.webSocketImpl } : {}), ...(o.reconnect ? { reconnect: o.reconnect } : {}) }),
+      (e: unknown) => {
+        subscriptions = undefined; // a failed load (a network hiccup fetching the chunk) is tried again by the next subscription
+        throw new NselfError(`could not load the subscription transport: ${String((e as Error)?.message ?? e)}`, 'network');
+      },
+    );
+    return subscriptions;
+  }
+
   function subscribe<R, V extends Variables>(op: Operation<R, V>, variables: V | (() => V), handlers: SubscribeHandlers<R>, opts: { role?: string } = {}): Subscription {
     let stopped = false;
     let stop: (() => void) | undefined;
-    let retries = 0;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const start = () => {
-      if (stopped) return;
-      const vars = typeof variables === 'function' ? (variables as () => V)() : variables;
-      stop = socket(opts.role).subscribe<R>(
-        { query: op.toString(), variables: vars },
-        {
-          next: (r) => {
-            retries = 0;
-            if (r.errors?.length) return handlers.error?.(NselfError.fromGraphQL(r.errors as GraphQLErrorLike[]));
-            if (r.data) handlers.next(r.data as R);
-          },
-          error: (e) => {
-            if (stopped) return;
-            const errors = toErrors(e);
-            if (errors) return handlers.error?.(NselfError.fromGraphQL(errors));
-            // Hasura closes a JWT-authenticated socket with 4400 when the token expires: a new token cures it, at once.
-            const auth = isCloseEvent(e) && e.code === 4400 && /JWT/i.test(e.reason);
-            if (auth) tokens.invalidate();
-            // Other refusals (a bad request, forbidden, unauthorized) will not change by trying again.
-            const refused = isCloseEvent(e) && !auth && [4400, 4401, 4403, 4406].includes(e.code);
-            if (!refused && retries < (o.reconnect?.attempts ?? Infinity)) {
-              timer = setTimeout(start, auth && retries === 0 ? 0 : backoffDelay(retries, o.reconnect));
-              retries++;
-              return;
-            }
-            handlers.error?.(
-              isCloseEvent(e)
-                ? new NselfError(e.reason || `connection closed (${e.code})`, refused ? 'connection-refused' : 'connection-closed', { closeCode: e.code })
-                : new NselfError(String((e as Error)?.message ?? e), 'network'),
-            );
-          },
-          complete: () => undefined,
-        },
-      );
-    };
-    start();
+    loadSubscriptions().then(
+      (subs) => {
+        if (!stopped) stop = subs.subscribe(op, variables, handlers, opts);
+      },
+      (e: NselfError) => {
+        if (!stopped) handlers.error?.(e);
+      },
+    );
     const unsubscribe = () => {
       stopped = true;
-      clearTimeout(timer);
       stop?.();
     };
     return Object.assign(unsubscribe, { unsubscribe });
@@ -179,40 +144,16 @@ export function createClientCore(o: NselfClientOptions & { http: HttpTransport }
     tokens,
     request,
     subscribe,
-    waitFor(op, variables, until, opts = {}) {
-      return new Promise((resolve, reject) => {
-        const onAbort = () => {
-          sub();
-          reject(new NselfError('the operation was cancelled', 'aborted'));
-        };
-        const sub = subscribe(
-          op,
-          variables,
-          {
-            next: (d) => {
-              if (!until(d)) return;
-              sub();
-              opts.signal?.removeEventListener('abort', onAbort);
-              resolve(d);
-            },
-            error: (e) => {
-              sub();
-              reject(e);
-            },
-          },
-          opts.role !== undefined ? { role: opts.role } : {},
-        );
-        if (opts.signal?.aborted) onAbort();
-        else opts.signal?.addEventListener('abort', onAbort, { once: true });
-      });
-    },
+    // Built on subscriptions, so it lives with them and loads with them.
+    waitFor: (op, variables, until, opts = {}) => loadSubscriptions().then((subs) => subs.waitFor(op, variables, until, opts)),
     onConnectionChange(l) {
       listeners.add(l);
       return () => listeners.delete(l);
     },
     async close() {
-      await Promise.all([...sockets.values()].map((s) => s.dispose()));
-      sockets.clear();
+      const subs = subscriptions;
+      subscriptions = undefined;
+      await subs?.then((x) => x.close(), () => undefined);
     },
   };
 }

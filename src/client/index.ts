@@ -13,4 +13,6 @@ export * from './files.js';
 export * from './file-rules.js';
 export * from './notifications.js';
 export * from './jobs.js';
+export * from './search.js';
+export * from './oauth.js';
 export { createCallConnection, type CallConnection, type CallConnectionOptions } from './webrtc.js';

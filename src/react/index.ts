@@ -10,6 +10,8 @@ import { createRealtime, type PresenceEntry, type RealtimeOptions, type TypingUs
 import { createFiles, type FileStatus, type FilesOptions, type UploadedFile, type UploadOptions } from '../client/files.js';
 import { createNotifications, type Notification, type NotificationPreferences, type PreferencesUpdate } from '../client/notifications.js';
 import { createJobs, type QueueStats } from '../client/jobs.js';
+import { createSearch, type DebouncedSearch, type SearchParams, type SearchResults } from '../client/search.js';
+import { createOAuth, PROVIDER_PARAM, type OAuth, type OAuthProvider, type OAuthSessionState, type StartOptions } from '../client/oauth.js';
 
 interface NselfContext {
   client: NselfClient;
@@ -239,4 +241,159 @@ export function useJobStats(options: { intervalMs?: number } = {}) {
     return () => clearInterval(t);
   }, [refresh, options.intervalMs]);
   return { stats, loading: stats === null && error === null, error, refresh };
+}
+
+export interface UseSearchOptions extends SearchParams {
+  /** Quiet time after the last `search` call before the request is sent (default 200 ms). */
+  debounceMs?: number;
+  /** Shorter queries send nothing and show no hits (default 1). */
+  minQueryLength?: number;
+}
+
+/**
+ * `const { results, search, loading } = useSearch('nchat_messages')`: `search(text)` (from an input's onChange)
+ * is debounced, cancels the request of the search it replaces, and sets `results` to `{ hits, query,
+ * processingTime, … }` of the latest search only. Resolves with those results (null when it failed: see `error`).
+ */
+export function useSearch(index: string, options: UseSearchOptions = {}) {
+  const { client } = useNself();
+  const [results, setResults] = useState<SearchResults | null>(null);
+  const [loading, setLoading] = useState(false);
+  const [error, setError] = useState<NselfError | null>(null);
+  const opts = useRef(options);
+  opts.current = options;
+  const searcher = useRef<DebouncedSearch | null>(null);
+  useEffect(() => {
+    const o = opts.current;
+    setResults(null); // another index's hits are not this one's
+    const s = createSearch(client).debounced(index, {
+      ...o,
+      onResults: (r) => {
+        setResults(r);
+        setError(null);
+      },
+      onError: setError,
+      onLoading: setLoading,
+    });
+    searcher.current = s;
+    return () => {
+      s.dispose();
+      if (searcher.current === s) searcher.current = null;
+    };
+  }, [client, index, options.debounceMs, options.minQueryLength]);
+  const search = useCallback(async (q: string, overrides: SearchParams = {}): Promise<SearchResults | null> => {
+    const s = searcher.current;
+    if (!s) return null; // before the first effect (server rendering) or after unmount
+    const { debounceMs: _d, minQueryLength: _m, ...params } = opts.current;
+    return s.search(q, { ...params, ...overrides }).catch(() => null);
+  }, []);
+  return { results, search, loading, error };
+}
+
+/**
+ * The OAuth session of the client's `oauthSession()` token provider: `user`, `signIn(provider)` (goes to the
+ * provider), `handleRedirect()` (on the page the browser comes back to), `signOut()`, and the providers.
+ */
+export function useOAuth(options: { loadProviders?: boolean } = {}) {
+  const { client } = useNself();
+  const oauth = useMemo<OAuth>(() => createOAuth(client), [client]);
+  const [session, setSession] = useState<OAuthSessionState | null>(() => oauth.session.session);
+  const [providers, setProviders] = useState<OAuthProvider[] | null>(null);
+  const [error, setError] = useState<NselfError | null>(null);
+  const [busy, setBusy] = useState(false);
+  useEffect(() => {
+    setSession(oauth.session.session);
+    return oauth.session.onChange(setSession);
+  }, [oauth]);
+  useEffect(() => {
+    if (options.loadProviders === false) return;
+    let live = true;
+    oauth.providers().then((p) => live && setProviders(p), (e: NselfError) => live && setError(e));
+    return () => {
+      live = false;
+    };
+  }, [oauth, options.loadProviders]);
+  const run = useCallback(async <T,>(work: () => Promise<T>): Promise<T | null> => {
+    setBusy(true);
+    setError(null);
+    try {
+      return await work();
+    } catch (e) {
+      setError(e instanceof NselfError ? e : new NselfError(String((e as Error)?.message ?? e), 'network'));
+      return null;
+    } finally {
+      setBusy(false);
+    }
+  }, []);
+  const signIn = useCallback((provider: string, o: StartOptions = {}) => run(() => oauth.start(provider, o)), [oauth, run]);
+  const handleRedirect = useCallback((url?: string) => run(() => oauth.handleRedirect(url)), [oauth, run]);
+  const signOut = useCallback((o: { all?: boolean } = {}) => run(() => oauth.signOut(o)), [oauth, run]);
+  return { user: session?.user ?? null, session, signedIn: session !== null, providers, signIn, handleRedirect, signOut, refresh: oauth.refresh, loading: busy, error };
+}
+
+export interface OAuthButtonProps extends Omit<StartOptions, 'redirect'> {
+  provider: string;
+  /** Called once the browser is back and the code is exchanged: the user is signed in. */
+  onSuccess?(session: OAuthSessionState): void;
+  onError?(error: NselfError): void;
+  children?: ReactNode;
+  className?: string;
+  disabled?: boolean;
+}
+
+/** Strips the sign-in's parameters from the address bar once they are used (a reload must not reuse the code). */
+function forgetRedirectParams() {
+  const g = globalThis as unknown as { location?: { href: string }; history?: { replaceState(data: unknown, unused: string, url: string): void } };
+  if (!g.location || !g.history) return;
+  const u = new URL(g.location.href);
+  for (const k of ['code', 'error', PROVIDER_PARAM]) u.searchParams.delete(k);
+  g.history.replaceState(null, '', u.toString());
+}
+
+/**
+ * `<OAuthButton provider="google" onSuccess={handleLogin} />`: a button that starts the sign-in and, on the page
+ * the browser comes back to, exchanges the code (for its own provider only) and calls `onSuccess`.
+ */
+export function OAuthButton(props: OAuthButtonProps) {
+  const { client } = useNself();
+  const oauth = useMemo<OAuth>(() => createOAuth(client), [client]);
+  const [busy, setBusy] = useState(false);
+  const handlers = useRef(props);
+  handlers.current = props;
+  useEffect(() => {
+    const href = (globalThis as unknown as { location?: { href: string } }).location?.href;
+    if (!href || new URL(href).searchParams.get(PROVIDER_PARAM) !== props.provider) return;
+    let live = true;
+    setBusy(true);
+    // The callbacks run even when the session change already unmounted the button (a sign-in page that goes away
+    // once signed in): they are how the app learns the outcome.
+    oauth.handleRedirect(href, props.link ? { link: true } : {}).then(
+      (r) => {
+        forgetRedirectParams();
+        if (live) setBusy(false);
+        if (r) handlers.current.onSuccess?.(r.session);
+      },
+      (e: unknown) => {
+        forgetRedirectParams();
+        if (live) setBusy(false);
+        handlers.current.onError?.(e instanceof NselfError ? e : new NselfError(String((e as Error)?.message ?? e), 'network'));
+      },
+    );
+    return () => {
+      live = false;
+    };
+  }, [oauth, props.provider, props.link]);
+  const onClick = useCallback(() => {
+    const p = handlers.current;
+    setBusy(true);
+    oauth.start(p.provider, { ...(p.redirectTo !== undefined ? { redirectTo: p.redirectTo } : {}), ...(p.link !== undefined ? { link: p.link } : {}) }).catch((e: unknown) => {
+      setBusy(false);
+      p.onError?.(e instanceof NselfError ? e : new NselfError(String((e as Error)?.message ?? e), 'network'));
+    });
+  }, [oauth]);
+  return createElement(
+    'button',
+    { type: 'button', onClick, disabled: props.disabled || busy, className: props.className, 'data-provider': props.provider, 'aria-busy': busy },
+    props.children ?? `Sign in with ${props.provider.charAt(0).toUpperCase()}${props.provider.slice(1)}`,
+  );
 }

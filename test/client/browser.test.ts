@@ -3,7 +3,9 @@
  * talking to `nself-plugins dev` (JWT auth) as two users in two browser contexts. One types and the other sees
  * the indicator and sees it clear; presence changes appear; an image upload shows progress, reaches `ready` and
  * shows its thumbnail; cancel stops an upload; a notification sent by the service role appears and is marked
- * read. Prints the typing-to-indicator latency.
+ * read; the page registers for Web Push through its service worker, the notifications plugin pushes to a strict
+ * push service (VAPID and aes128gcm checked, the payload decrypted) and the pushed message reaches the worker.
+ * Prints the typing-to-indicator latency.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFile } from 'node:child_process';
@@ -17,7 +19,10 @@ import WebSocket from 'ws';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { packageRoot } from '../../src/core/paths.js';
 import { createNselfClient, createFiles, createNotifications, type NselfClient, type Operation } from '../../src/client/index.js';
-import { startSdkDev, sleep, type SdkDev } from './support/dev.js';
+import { NotificationsVapidPublicKeyDocument } from '../../src/client/generated/operations.js';
+import { startSdkDev, sleep, waitFor, type SdkDev } from './support/dev.js';
+import { WebPushReceiver } from '../../src/plugins/notifications/__tests__/support/webpush-receiver.js';
+import { selfSigned } from '../../src/plugins/notifications/__tests__/support/tls.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-features=WebRtcHideLocalIpsWithMdns'];
@@ -34,9 +39,13 @@ let ann: Page;
 let bob: Page;
 let service: NselfClient;
 let annClient: NselfClient;
+let pushService: WebPushReceiver;
+/** Subscriptions the push service handed to the page. */
+const pushSubscriptions: string[] = [];
 
 async function openAs(user: string): Promise<Page> {
   const ctx = await browser.newContext();
+  await ctx.grantPermissions(['notifications'], { origin: siteUrl });
   contexts.push(ctx);
   const page = await ctx.newPage();
   page.on('pageerror', (e) => console.error(`[${user}] page error`, e));
@@ -50,12 +59,27 @@ beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)`);
   outDir = mkdtempSync(join(tmpdir(), 'nself-sdk-page-'));
   const built = promisify(execFile)(join(packageRoot, 'node_modules/.bin/vite'), ['build', '--config', 'test/client/page/vite.config.js', '--outDir', outDir], { cwd: packageRoot, timeout: 120_000 });
-  s = await startSdkDev('sdk_browser');
+  const tls = await selfSigned();
+  pushService = new WebPushReceiver(tls);
+  await pushService.start();
+  s = await startSdkDev('sdk_browser', { NOTIFICATIONS_PUSH_CA_FILE: tls.caFile, NOTIFICATIONS_WEBPUSH_ENDPOINT_HOSTS: '127.0.0.1' });
   await built;
   site = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname === '/token') {
       void s.token(url.searchParams.get('user') ?? 'nobody').then((t) => res.writeHead(200, { 'content-type': 'text/plain' }).end(t));
+      return;
+    }
+    if (url.pathname === '/push-subscription' && req.method === 'POST') {
+      // The push service binds a subscription to the application server key it is asked for: only the plugin's.
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        if (Buffer.concat(chunks).toString('base64url') !== pushService.vapidPublicKey) return void res.writeHead(400).end('not the application server key');
+        const sub = pushService.subscribe();
+        pushSubscriptions.push(sub.id);
+        res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ endpoint: sub.endpoint, expirationTime: null, keys: sub.keys }));
+      });
       return;
     }
     const path = normalize(join(outDir, url.pathname === '/' ? 'index.html' : url.pathname));
@@ -67,6 +91,7 @@ beforeAll(async () => {
   service = createNselfClient({ url: s.graphqlUrl, auth: await s.token('backend', { role: 'service' }), webSocketImpl: WebSocket });
   annClient = createNselfClient({ url: s.graphqlUrl, auth: await s.token('ann'), webSocketImpl: WebSocket });
   await service.request(`mutation ($id: String!) { realtimeCreateRoom(id: $id, private: false) { id } }` as unknown as Operation<unknown, { id: string }>, { id: ROOM });
+  pushService.vapidPublicKey = (await annClient.request(NotificationsVapidPublicKeyDocument, {})).notificationsVapidPublicKey.publicKey;
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
   ann = await openAs('ann');
   bob = await openAs('bob');
@@ -79,6 +104,7 @@ afterAll(async () => {
   await annClient?.close();
   await new Promise((r) => site?.close(r));
   await s?.close();
+  await pushService?.stop();
   if (outDir) rmSync(outDir, { recursive: true, force: true });
 });
 
@@ -201,6 +227,34 @@ describe('useNotifications', () => {
     await expectText(ann, '#unread', '0');
     // Bob's inbox never saw it.
     expect(await bob.locator('#notifications li', { hasText: 'Lunch at noon?' }).count()).toBe(0);
+  }, 60_000);
+});
+
+describe('Web Push through the service worker', () => {
+  it('registers the page for Web Push, and a notification is pushed, decrypted and handed to the worker', async () => {
+    await ann.locator('#push-register').click();
+    await expectText(ann, '#push-state', 'registered', 15_000);
+    expect(pushSubscriptions).toHaveLength(1);
+    const [subscription] = pushSubscriptions;
+    await createNotifications(service).send({ userIds: ['ann'], category: 'general', title: 'Pushed to the worker', body: 'through the service worker', idempotencyKey: 'browser-push-1' });
+    // The plugin's push passed the push service's checks (VAPID token, aes128gcm) and decrypted with the page's keys.
+    await waitFor(() => pushService.for(subscription!).length === 1, 30_000, 'the push at the push service');
+    const [push] = pushService.for(subscription!);
+    expect(push!.payload).toMatchObject({ title: 'Pushed to the worker', body: 'through the service worker', category: 'general' });
+    expect(pushService.rejected.filter((r) => r.subscription === subscription)).toEqual([]);
+    // The push service's last hop, to the browser, is Chromium's own channel: the decrypted message goes to the
+    // page's service worker through the DevTools protocol, as that channel would deliver it.
+    const cdp = await ann.context().newCDPSession(ann);
+    const registrationId = new Promise<string>((resolve) =>
+      cdp.on('ServiceWorker.workerRegistrationUpdated', (e: { registrations: { registrationId: string; scopeURL: string; isDeleted: boolean }[] }) => {
+        const r = e.registrations.find((x) => x.scopeURL.startsWith(siteUrl) && !x.isDeleted);
+        if (r) resolve(r.registrationId);
+      }),
+    );
+    await cdp.send('ServiceWorker.enable');
+    await cdp.send('ServiceWorker.deliverPushMessage', { origin: siteUrl, registrationId: await registrationId, data: JSON.stringify(push!.payload) });
+    await expectText(ann, '#push-received', 'Pushed to the worker', 15_000);
+    await cdp.detach();
   }, 60_000);
 });
 

@@ -5,8 +5,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { createElement as h } from 'react';
 import { renderToString } from 'react-dom/server';
-import { createNselfClient } from '../../src/client/index.js';
-import { NselfProvider, useFileUpload, useJobStats, useNotifications, usePresence, useRealtime, useTyping } from '../../src/react/index.js';
+import { createNselfClient, oauthSession } from '../../src/client/index.js';
+import { NselfProvider, OAuthButton, useFileUpload, useJobStats, useNotifications, useOAuth, usePresence, useRealtime, useSearch, useTyping } from '../../src/react/index.js';
 
 function Everything() {
   const rt = useRealtime();
@@ -25,6 +25,20 @@ describe('nself-plugins/react on a server', () => {
     const client = createNselfClient({ url: 'http://127.0.0.1:9/v1/graphql', fetch: (async () => (fetched++, new Response('{}'))) as typeof fetch });
     const html = renderToString(h(NselfProvider, { client, userId: 'u1' }, h(Everything)));
     expect(html).toContain(JSON.stringify({ typing: [], presence: [], progress: 0, state: 'idle', unread: 0, loading: true, items: 0, jobsLoading: true, fns: 'function' }).replace(/"/g, '&quot;'));
+    expect(fetched).toBe(0);
+  });
+
+  it('renders search and sign-in without browser APIs and without a request', () => {
+    let fetched = 0;
+    const client = createNselfClient({ url: 'http://127.0.0.1:9/v1/graphql', auth: oauthSession(), fetch: (async () => (fetched++, new Response('{}'))) as typeof fetch });
+    function SearchAndSignIn() {
+      const found = useSearch('nchat_messages');
+      const auth = useOAuth();
+      return h('div', null, h('pre', null, JSON.stringify({ results: found.results, loading: found.loading, error: found.error, user: auth.user, signedIn: auth.signedIn, providers: auth.providers, search: typeof found.search })), h(OAuthButton, { provider: 'google', onSuccess: () => undefined }));
+    }
+    const html = renderToString(h(NselfProvider, { client }, h(SearchAndSignIn)));
+    expect(html).toContain(JSON.stringify({ results: null, loading: false, error: null, user: null, signedIn: false, providers: null, search: 'function' }).replace(/"/g, '&quot;'));
+    expect(html).toMatch(/<button type="button" data-provider="google" aria-busy="false">Sign in with Google<\/button>/);
     expect(fetched).toBe(0);
   });
 

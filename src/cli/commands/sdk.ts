@@ -19,7 +19,7 @@ import { installedPlugins } from '../../hasura/installer.js';
 import { clientSchemaSdl } from '../../dev/client-schema.js';
 
 /** The plugins whose schema the SDK's own operations are typed against (src/client/schema/schema.graphql). */
-export const CLIENT_SCHEMA_PLUGINS: readonly string[] = ['jobs', 'files', 'email', 'notifications', 'realtime'];
+export const CLIENT_SCHEMA_PLUGINS: readonly string[] = ['jobs', 'files', 'email', 'notifications', 'realtime', 'search', 'oauth'];
 
 const OPERATIONS_DIR = join(packageRoot, 'src/client/operations');
 

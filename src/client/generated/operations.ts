@@ -92,6 +92,17 @@ export type RealtimeStatus =
   | 'offline'
   | 'online';
 
+export type SearchMultiQuery = {
+  cursor?: string | null | undefined;
+  facets?: Array<string> | null | undefined;
+  filters?: unknown;
+  highlight?: boolean | null | undefined;
+  index: string;
+  limit?: number | null | undefined;
+  q: string;
+  sort?: Array<string> | null | undefined;
+};
+
 export type FilesBucketRulesQueryVariables = Exact<{
   bucket: string;
 }>;
@@ -325,6 +336,56 @@ export type NotificationsSendMutationVariables = Exact<{
 
 export type NotificationsSendMutation = { notificationsSend: { sendId: string, notificationCount: number, duplicate: boolean } };
 
+export type OAuthSessionFieldsFragment = { accessToken: string, refreshToken: string, expiresIn: number, created: boolean, linked: boolean, user: { id: string, email: string | null, displayName: string | null, avatarUrl: string | null } };
+
+export type OAuthProvidersQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type OAuthProvidersQuery = { oauthProviders: Array<{ id: string, displayName: string, kind: string }> };
+
+export type OAuthStartMutationVariables = Exact<{
+  provider: string;
+  redirectTo: string;
+  link?: boolean | null | undefined;
+}>;
+
+
+export type OAuthStartMutation = { oauthStart: { url: string, expiresAt: string } };
+
+export type OAuthExchangeCodeMutationVariables = Exact<{
+  code: string;
+}>;
+
+
+export type OAuthExchangeCodeMutation = { oauthExchangeCode: { accessToken: string, refreshToken: string, expiresIn: number, created: boolean, linked: boolean, user: { id: string, email: string | null, displayName: string | null, avatarUrl: string | null } } };
+
+export type OAuthRefreshMutationVariables = Exact<{
+  refreshToken: string;
+}>;
+
+
+export type OAuthRefreshMutation = { oauthRefresh: { accessToken: string, refreshToken: string, expiresIn: number, created: boolean, linked: boolean, user: { id: string, email: string | null, displayName: string | null, avatarUrl: string | null } } };
+
+export type OAuthSignOutMutationVariables = Exact<{
+  refreshToken?: string | null | undefined;
+  all?: boolean | null | undefined;
+}>;
+
+
+export type OAuthSignOutMutation = { oauthSignOut: { revoked: number } };
+
+export type OAuthIdentitiesQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type OAuthIdentitiesQuery = { oauthIdentities: Array<{ id: string, provider: string, email: string | null, emailVerified: boolean, name: string | null, avatarUrl: string | null, createdAt: string, lastSignInAt: string }> };
+
+export type OAuthUnlinkMutationVariables = Exact<{
+  identityId: string;
+}>;
+
+
+export type OAuthUnlinkMutation = { oauthUnlink: { id: string, unlinked: boolean } };
+
 export type JoinRoomMutationVariables = Exact<{
   roomId: string;
 }>;
@@ -488,6 +549,38 @@ export type IceServersQueryVariables = Exact<{ [key: string]: never; }>;
 
 export type IceServersQuery = { realtimeIceServers: { ttlSeconds: number, expiresAt: string | null, iceServers: Array<{ urls: Array<string>, username: string | null, credential: string | null }> } };
 
+export type SearchResultFieldsFragment = { index: string, query: string, processingTimeMs: number, estimatedTotal: number, facets: unknown, didYouMean: string | null, cursor: string | null, hits: Array<{ id: string, score: number, document: unknown, highlights: unknown }> };
+
+export type SearchQueryQueryVariables = Exact<{
+  index: string;
+  q: string;
+  filters?: unknown;
+  facets?: Array<string> | string | null | undefined;
+  sort?: Array<string> | string | null | undefined;
+  limit?: number | null | undefined;
+  cursor?: string | null | undefined;
+  highlight?: boolean | null | undefined;
+}>;
+
+
+export type SearchQueryQuery = { searchQuery: { index: string, query: string, processingTimeMs: number, estimatedTotal: number, facets: unknown, didYouMean: string | null, cursor: string | null, hits: Array<{ id: string, score: number, document: unknown, highlights: unknown }> } };
+
+export type SearchSuggestQueryVariables = Exact<{
+  index: string;
+  q: string;
+  limit?: number | null | undefined;
+}>;
+
+
+export type SearchSuggestQuery = { searchSuggest: { suggestions: Array<string>, processingTimeMs: number } };
+
+export type MultiSearchQueryVariables = Exact<{
+  queries: Array<SearchMultiQuery> | SearchMultiQuery;
+}>;
+
+
+export type MultiSearchQuery = { searchMulti: { processingTimeMs: number, results: Array<{ index: string, query: string, processingTimeMs: number, estimatedTotal: number, facets: unknown, didYouMean: string | null, cursor: string | null, hits: Array<{ id: string, score: number, document: unknown, highlights: unknown }> }> } };
+
 export class TypedDocumentString<TResult, TVariables>
   extends String
   implements DocumentTypeDecoration<TResult, TVariables>
@@ -534,6 +627,38 @@ export const NotificationsPreferencesFieldsFragmentDoc = new TypedDocumentString
   }
 }
     `, {"fragmentName":"NotificationsPreferencesFields"}) as unknown as TypedDocumentString<NotificationsPreferencesFieldsFragment, unknown>;
+export const OAuthSessionFieldsFragmentDoc = new TypedDocumentString(`
+    fragment OAuthSessionFields on OAuthSession {
+  accessToken
+  refreshToken
+  expiresIn
+  created
+  linked
+  user {
+    id
+    email
+    displayName
+    avatarUrl
+  }
+}
+    `, {"fragmentName":"OAuthSessionFields"}) as unknown as TypedDocumentString<OAuthSessionFieldsFragment, unknown>;
+export const SearchResultFieldsFragmentDoc = new TypedDocumentString(`
+    fragment SearchResultFields on SearchResult {
+  index
+  hits {
+    id
+    score
+    document
+    highlights
+  }
+  query
+  processingTimeMs
+  estimatedTotal
+  facets
+  didYouMean
+  cursor
+}
+    `, {"fragmentName":"SearchResultFields"}) as unknown as TypedDocumentString<SearchResultFieldsFragment, unknown>;
 export const FilesBucketRulesDocument = new TypedDocumentString(`
     query FilesBucketRules($bucket: String!) {
   files_bucket_by_pk(id: $bucket) {
@@ -950,6 +1075,90 @@ export const NotificationsSendDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<NotificationsSendMutation, NotificationsSendMutationVariables>;
+export const OAuthProvidersDocument = new TypedDocumentString(`
+    query OAuthProviders {
+  oauthProviders {
+    id
+    displayName
+    kind
+  }
+}
+    `) as unknown as TypedDocumentString<OAuthProvidersQuery, OAuthProvidersQueryVariables>;
+export const OAuthStartDocument = new TypedDocumentString(`
+    mutation OAuthStart($provider: String!, $redirectTo: String!, $link: Boolean) {
+  oauthStart(provider: $provider, redirectTo: $redirectTo, link: $link) {
+    url
+    expiresAt
+  }
+}
+    `) as unknown as TypedDocumentString<OAuthStartMutation, OAuthStartMutationVariables>;
+export const OAuthExchangeCodeDocument = new TypedDocumentString(`
+    mutation OAuthExchangeCode($code: String!) {
+  oauthExchangeCode(code: $code) {
+    ...OAuthSessionFields
+  }
+}
+    fragment OAuthSessionFields on OAuthSession {
+  accessToken
+  refreshToken
+  expiresIn
+  created
+  linked
+  user {
+    id
+    email
+    displayName
+    avatarUrl
+  }
+}`) as unknown as TypedDocumentString<OAuthExchangeCodeMutation, OAuthExchangeCodeMutationVariables>;
+export const OAuthRefreshDocument = new TypedDocumentString(`
+    mutation OAuthRefresh($refreshToken: String!) {
+  oauthRefresh(refreshToken: $refreshToken) {
+    ...OAuthSessionFields
+  }
+}
+    fragment OAuthSessionFields on OAuthSession {
+  accessToken
+  refreshToken
+  expiresIn
+  created
+  linked
+  user {
+    id
+    email
+    displayName
+    avatarUrl
+  }
+}`) as unknown as TypedDocumentString<OAuthRefreshMutation, OAuthRefreshMutationVariables>;
+export const OAuthSignOutDocument = new TypedDocumentString(`
+    mutation OAuthSignOut($refreshToken: String, $all: Boolean) {
+  oauthSignOut(refreshToken: $refreshToken, all: $all) {
+    revoked
+  }
+}
+    `) as unknown as TypedDocumentString<OAuthSignOutMutation, OAuthSignOutMutationVariables>;
+export const OAuthIdentitiesDocument = new TypedDocumentString(`
+    query OAuthIdentities {
+  oauthIdentities {
+    id
+    provider
+    email
+    emailVerified
+    name
+    avatarUrl
+    createdAt
+    lastSignInAt
+  }
+}
+    `) as unknown as TypedDocumentString<OAuthIdentitiesQuery, OAuthIdentitiesQueryVariables>;
+export const OAuthUnlinkDocument = new TypedDocumentString(`
+    mutation OAuthUnlink($identityId: uuid!) {
+  oauthUnlink(identityId: $identityId) {
+    id
+    unlinked
+  }
+}
+    `) as unknown as TypedDocumentString<OAuthUnlinkMutation, OAuthUnlinkMutationVariables>;
 export const JoinRoomDocument = new TypedDocumentString(`
     mutation JoinRoom($roomId: String!) {
   realtimeJoinRoom(roomId: $roomId) {
@@ -1190,3 +1399,65 @@ export const IceServersDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<IceServersQuery, IceServersQueryVariables>;
+export const SearchQueryDocument = new TypedDocumentString(`
+    query SearchQuery($index: String!, $q: String!, $filters: jsonb, $facets: [String!], $sort: [String!], $limit: Int, $cursor: String, $highlight: Boolean) {
+  searchQuery(
+    index: $index
+    q: $q
+    filters: $filters
+    facets: $facets
+    sort: $sort
+    limit: $limit
+    cursor: $cursor
+    highlight: $highlight
+  ) {
+    ...SearchResultFields
+  }
+}
+    fragment SearchResultFields on SearchResult {
+  index
+  hits {
+    id
+    score
+    document
+    highlights
+  }
+  query
+  processingTimeMs
+  estimatedTotal
+  facets
+  didYouMean
+  cursor
+}`) as unknown as TypedDocumentString<SearchQueryQuery, SearchQueryQueryVariables>;
+export const SearchSuggestDocument = new TypedDocumentString(`
+    query SearchSuggest($index: String!, $q: String!, $limit: Int) {
+  searchSuggest(index: $index, q: $q, limit: $limit) {
+    suggestions
+    processingTimeMs
+  }
+}
+    `) as unknown as TypedDocumentString<SearchSuggestQuery, SearchSuggestQueryVariables>;
+export const MultiSearchDocument = new TypedDocumentString(`
+    query MultiSearch($queries: [SearchMultiQuery!]!) {
+  searchMulti(queries: $queries) {
+    results {
+      ...SearchResultFields
+    }
+    processingTimeMs
+  }
+}
+    fragment SearchResultFields on SearchResult {
+  index
+  hits {
+    id
+    score
+    document
+    highlights
+  }
+  query
+  processingTimeMs
+  estimatedTotal
+  facets
+  didYouMean
+  cursor
+}`) as unknown as TypedDocumentString<MultiSearchQuery, MultiSearchQueryVariables>;

@@ -46,9 +46,42 @@ function Upload() {
   );
 }
 
+// Chromium subscribes through its vendor's push service, which this machine cannot reach: the test's push service
+// (the site's /push-subscription) hands out the subscription for the application server key instead.
+const testPushManager = {
+  getSubscription: async () => null,
+  subscribe: async ({ applicationServerKey }) => {
+    const res = await fetch('/push-subscription', { method: 'POST', body: applicationServerKey });
+    if (!res.ok) throw new Error(`push service: ${res.status} ${await res.text()}`);
+    const sub = await res.json();
+    return { toJSON: () => sub, unsubscribe: async () => true };
+  },
+};
+
+function Push({ registerWebPush }) {
+  const [state, setState] = useState('');
+  const [received, setReceived] = useState('');
+  useEffect(() => {
+    const onMessage = (e) => e.data?.push && setReceived(e.data.push.title);
+    navigator.serviceWorker.addEventListener('message', onMessage);
+    return () => navigator.serviceWorker.removeEventListener('message', onMessage);
+  }, []);
+  const register = async () => {
+    await navigator.serviceWorker.register('/sw.js');
+    await registerWebPush({ registration: { pushManager: testPushManager }, deviceId: 'browser-test' });
+    setState('registered');
+  };
+  return h('section', { id: 'push' },
+    h('button', { id: 'push-register', onClick: () => void register().catch((e) => setState(`error: ${e.code ?? ''} ${e.message}`)) }, 'Enable push'),
+    h('p', { id: 'push-state' }, state),
+    h('p', { id: 'push-received' }, received),
+  );
+}
+
 function Inbox() {
-  const { notifications, unreadCount, markAsRead, loading } = useNotifications();
+  const { notifications, unreadCount, markAsRead, loading, registerWebPush } = useNotifications();
   return h('section', { id: 'inbox', 'data-loading': String(loading) },
+    h(Push, { registerWebPush }),
     h('p', { id: 'unread' }, String(unreadCount)),
     h('ul', { id: 'notifications' }, notifications.map((n) =>
       h('li', { key: n.id, 'data-id': n.id, 'data-read': String(n.read_at !== null) },

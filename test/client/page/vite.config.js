@@ -1,10 +1,12 @@
-// Builds the SDK's browser test page: `vite build --config test/client/page/vite.config.js --outDir <dir>`.
-import { dirname } from 'node:path';
+// Builds the SDK's browser test pages: `vite build --config test/client/page/vite.config.js --outDir <dir>`.
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
 
+const root = dirname(fileURLToPath(import.meta.url));
+
 export default defineConfig({
-  root: dirname(fileURLToPath(import.meta.url)),
+  root,
   logLevel: 'warn',
-  build: { emptyOutDir: true, minify: false, sourcemap: false },
+  build: { emptyOutDir: true, minify: false, sourcemap: false, rollupOptions: { input: { index: join(root, 'index.html'), auth: join(root, 'auth.html') } } },
 });

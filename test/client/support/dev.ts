@@ -22,16 +22,25 @@ export interface SdkDev {
   close(): Promise<void>;
 }
 
-export async function startSdkDev(label: string, env: Record<string, string> = {}): Promise<SdkDev> {
+export interface SdkDevOptions {
+  /** PLUGINS_ENABLED (default SDK_PLUGINS). */
+  plugins?: string;
+  /** A Hasura CLI v3 project served with the plugins (its migrations are applied). */
+  projectDir?: string;
+  /** The port, when something must know the server's URL before it starts (an OpenID Provider's redirect URIs). */
+  port?: number;
+}
+
+export async function startSdkDev(label: string, env: Record<string, string> = {}, opts: SdkDevOptions = {}): Promise<SdkDev> {
   const db = await createScratchDatabase(label);
   const dataDir = mkdtempSync(join(tmpdir(), 'nself-sdk-'));
   // The files plugin signs upload URLs for PUBLIC_URL, so the port is chosen before the server starts.
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const dev = await startDev(
     {
       DATABASE_URL: db.url,
       DATA_DIR: dataDir,
-      PLUGINS_ENABLED: SDK_PLUGINS,
+      PLUGINS_ENABLED: opts.plugins ?? SDK_PLUGINS,
       JOBS_DIR: join(dataDir, 'no-jobs'),
       PUBLIC_URL: `http://127.0.0.1:${port}`,
       HASURA_GRAPHQL_JWT_SECRET: JSON.stringify({ type: 'HS256', key: JWT_KEY }),
@@ -41,7 +50,7 @@ export async function startSdkDev(label: string, env: Record<string, string> = {
       HASURA_GRAPHQL_ASYNC_ACTIONS_FETCH_INTERVAL: '50',
       ...env,
     },
-    { port, host: '127.0.0.1', log: pino({ level: process.env.SDK_TEST_LOG ?? 'silent' }) },
+    { port, host: '127.0.0.1', log: pino({ level: process.env.SDK_TEST_LOG ?? 'silent' }), ...(opts.projectDir ? { projectDir: opts.projectDir } : {}) },
   );
   const key = new TextEncoder().encode(JWT_KEY);
   return {
@@ -77,7 +86,7 @@ export async function waitFor<T>(fn: () => T | Promise<T>, ms = 10_000, what = '
   }
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);
