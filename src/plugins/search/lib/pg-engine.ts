@@ -7,7 +7,7 @@
  */
 import type { Queryable } from '../../../core/plugin.js';
 import { SqlBuilder, toSql } from './bool-exp.js';
-import { hitColumns, qualified, relationshipsOf, tsConfig, type IndexDefinition } from './definitions.js';
+import { hitColumns, qualified, relationshipsOf, tsConfig, whereSql, type IndexDefinition } from './definitions.js';
 import { asFilterError, encodeCursor, FACET_VALUES, FILTER_OPERATORS, queryWords, type NormalisedRequest, type SearchHit, type SearchResult } from './query.js';
 
 const q = (id: string) => `"${id}"`;
@@ -103,6 +103,7 @@ function baseWhere(req: NormalisedRequest, permission: Record<string, unknown> |
     const alt = altParam ? ` OR (${tsvectorSql(d, 't')}) @@ websearch_to_tsquery(${cfg}, ${altParam})` : '';
     conds.push(`(${match}${alt})`);
   }
+  if (d.where) conds.push(`(${whereSql(d, 't', b)})`);
   if (permission) conds.push(`(${toSql(permission, { table: d.table, relationships: relationshipsOf(d) }, 't', b, { session })})`);
   if (req.filters) {
     try {
