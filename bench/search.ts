@@ -45,6 +45,8 @@ export async function run(): Promise<Record<string, unknown>> {
   install({ projectDir: join(project, 'hasura'), catalog: suiteCatalog(), plugins: ['search'], options: [{ name: 'index', value: 'nchat_messages' }, { name: 'definitions', value: DEFINITIONS }], envDir: null });
   const db = await createScratchDatabase('search_bench');
   const pool = new pg.Pool({ connectionString: db.url, max: 8 });
+  // The scratch database is dropped WITH (FORCE) at the end, which may reach a connection still closing.
+  pool.on('error', () => undefined);
   try {
     await pool.query(readFileSync(join(project, 'hasura/migrations/default/1700000000000_init/up.sql'), 'utf8'));
     // 50 channels, the user in 10 of them; a Zipf vocabulary (rank r drawn with probability ∝ 1/r).
