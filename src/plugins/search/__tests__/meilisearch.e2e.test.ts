@@ -191,6 +191,19 @@ describe('meilisearch only', () => {
     expect(docs.has(id)).toBe(false);
   });
 
+  test('a replayed event changes nothing: no second pending change, no second write to Meilisearch', async () => {
+    const row = await s.pool.query<{ id: string }>(`insert into public.messages (channel_id, author_id, body) values ($1, $2, 'replay okapi') returning id`, [GENERAL, ALICE]);
+    await settle(s);
+    const event = (await s.harness.eventLog('search_sync_nchat_messages')).find((e) => JSON.stringify(e.payload).includes(row.rows[0]!.id))!;
+    expect(event.delivered).toBe(true);
+    const tasks = fake.tasks.length;
+    await s.harness.redeliverEvent(event.id);
+    await settle(s);
+    expect((await s.harness.invocations(event.id)).map((i) => i.status)).toEqual([200, 200]);
+    expect(fake.tasks.length).toBe(tasks);
+    expect(fake.indexes.get('nchat_messages')!.docs.has(row.rows[0]!.id)).toBe(true);
+  });
+
   test('the Meilisearch engine refuses to start without the jobs plugin, naming it', async () => {
     const boot = createRuntime(
       { DATABASE_URL: s.db.url, NSELF_PLUGINS_WEBHOOK_SECRET: SECRET, LOG_LEVEL: 'silent', QUEUE_DB_POOL_MAX: '2', SEARCH_INDEXES: INDEXES, SEARCH_DEFINITIONS_FILE: DEFINITIONS, ...env() },
