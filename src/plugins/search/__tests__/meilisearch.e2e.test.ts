@@ -191,6 +191,17 @@ describe('meilisearch only', () => {
     expect(docs.has(id)).toBe(false);
   });
 
+  test('two drains of one index never interleave: the second waits, then finds the batch already sent', async () => {
+    await settle(s);
+    const rows = await s.pool.query<{ id: string }>(`select id::text as id from public.messages order by id limit 5`);
+    await s.pool.query(`insert into search.pending (index_name, doc_id, op) select 'nchat_messages', unnest($1::text[]), 'upsert'`, [rows.rows.map((r) => r.id)]);
+    const tasks = fake.tasks.length;
+    const engine = s.runtime.pluginRuntime('search').service(searchService).meili!;
+    const sent = await Promise.all([engine.flushIndex('nchat_messages'), engine.flushIndex('nchat_messages')]);
+    expect(sent.sort()).toEqual([0, 5]);
+    expect(fake.tasks.slice(tasks).map((t) => t.type)).toEqual(['documentAdditionOrUpdate']);
+  });
+
   test('a replayed event changes nothing: no second pending change, no second write to Meilisearch', async () => {
     const row = await s.pool.query<{ id: string }>(`insert into public.messages (channel_id, author_id, body) values ($1, $2, 'replay okapi') returning id`, [GENERAL, ALICE]);
     await settle(s);

@@ -6,7 +6,7 @@
  */
 import { Meilisearch, type Task } from 'meilisearch';
 import { generateTenantToken } from 'meilisearch/token';
-import type { PluginRuntime } from '../../../core/plugin.js';
+import type { PluginRuntime, Queryable } from '../../../core/plugin.js';
 import type { SearchConfig } from '../config.js';
 import { filterColumns, FilterError, meiliString, SqlBuilder, toMeiliFilter } from './bool-exp.js';
 import { hitColumns, qualified, relationshipsOf, whereSql, type IndexDefinition } from './definitions.js';
@@ -83,11 +83,23 @@ export class MeiliEngine {
     await done(this.client.index(d.name).updateSettings(meiliSettings(d)).waitTask(), `updateSettings ${d.name}`);
   }
 
+  /**
+   * Runs `fn` holding the index's write lock (a transaction-scoped advisory lock): drains of two sync windows,
+   * and backfill pages, never interleave their read-the-rows and send-to-Meilisearch steps, so a document read
+   * earlier can never be sent after one read later and overwrite it.
+   */
+  private locked<T>(d: IndexDefinition, fn: (db: Queryable) => Promise<T>): Promise<T> {
+    return this.rt.db.tx(async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`search.meilisearch:${d.name}`]);
+      return fn(tx);
+    });
+  }
+
   /** Reads rows by primary key and turns them into documents (rows missing or outside the `where`: deleted). */
-  private async documents(d: IndexDefinition, ids: string[]): Promise<Map<string, Record<string, unknown>>> {
+  private async documents(db: Queryable, d: IndexDefinition, ids: string[]): Promise<Map<string, Record<string, unknown>>> {
     const cols = documentColumns(d);
     const b = new SqlBuilder([ids]);
-    const r = await this.rt.db.query<Record<string, unknown>>(
+    const r = await db.query<Record<string, unknown>>(
       `SELECT ${cols.map((c) => `t.${q(c)}`).join(', ')}, t.${q(d.primaryKey)}::text AS __pk FROM ${qualified(d.table)} t
         WHERE t.${q(d.primaryKey)}::text = ANY($1::text[]) AND ${whereSql(d, 't', b)}`,
       b.params,
@@ -102,25 +114,27 @@ export class MeiliEngine {
   async flushIndex(name: string): Promise<number> {
     const d = this.defs.get(name);
     if (!d || !this.rt.config.SEARCH_INDEXES.includes(name)) return 0;
-    // enqueued_at as text: a JS Date would drop the microseconds the comparison below needs.
-    const pending = await this.rt.db.query<{ doc_id: string; op: string; enqueued_at: string }>(
-      'SELECT doc_id, op, enqueued_at::text AS enqueued_at FROM search.pending WHERE index_name = $1 ORDER BY enqueued_at LIMIT $2',
-      [d.name, this.rt.config.SEARCH_SYNC_BATCH_SIZE],
-    );
-    if (!pending.rows.length) return 0;
-    // A row that no longer exists, or no longer matches the definition's `where`, leaves the index.
-    const docs = await this.documents(d, pending.rows.filter((p) => p.op === 'upsert').map((p) => p.doc_id));
-    const upserts = [...docs.values()];
-    const deletes = pending.rows.filter((p) => p.op === 'delete' || !docs.has(p.doc_id)).map((p) => p.doc_id);
-    const index = this.client.index(d.name);
-    if (upserts.length) await done(index.addDocuments(upserts, { primaryKey: d.primaryKey }).waitTask(), `addDocuments ${d.name}`);
-    if (deletes.length) await done(index.deleteDocuments(deletes).waitTask(), `deleteDocuments ${d.name}`);
-    await this.rt.db.query(
-      `DELETE FROM search.pending p USING unnest($2::text[], $3::timestamptz[]) AS s(doc_id, at)
-        WHERE p.index_name = $1 AND p.doc_id = s.doc_id AND p.enqueued_at <= s.at`,
-      [d.name, pending.rows.map((p) => p.doc_id), pending.rows.map((p) => p.enqueued_at)],
-    );
-    return pending.rows.length;
+    return this.locked(d, async (db) => {
+      // enqueued_at as text: a JS Date would drop the microseconds the comparison below needs.
+      const pending = await db.query<{ doc_id: string; op: string; enqueued_at: string }>(
+        'SELECT doc_id, op, enqueued_at::text AS enqueued_at FROM search.pending WHERE index_name = $1 ORDER BY enqueued_at LIMIT $2',
+        [d.name, this.rt.config.SEARCH_SYNC_BATCH_SIZE],
+      );
+      if (!pending.rows.length) return 0;
+      // A row that no longer exists, or no longer matches the definition's `where`, leaves the index.
+      const docs = await this.documents(db, d, pending.rows.filter((p) => p.op === 'upsert').map((p) => p.doc_id));
+      const upserts = [...docs.values()];
+      const deletes = pending.rows.filter((p) => p.op === 'delete' || !docs.has(p.doc_id)).map((p) => p.doc_id);
+      const index = this.client.index(d.name);
+      if (upserts.length) await done(index.addDocuments(upserts, { primaryKey: d.primaryKey }).waitTask(), `addDocuments ${d.name}`);
+      if (deletes.length) await done(index.deleteDocuments(deletes).waitTask(), `deleteDocuments ${d.name}`);
+      await db.query(
+        `DELETE FROM search.pending p USING unnest($2::text[], $3::timestamptz[]) AS s(doc_id, at)
+          WHERE p.index_name = $1 AND p.doc_id = s.doc_id AND p.enqueued_at <= s.at`,
+        [d.name, pending.rows.map((p) => p.doc_id), pending.rows.map((p) => p.enqueued_at)],
+      );
+      return pending.rows.length;
+    });
   }
 
   /**
@@ -147,19 +161,25 @@ export class MeiliEngine {
     const cols = documentColumns(d);
     try {
       for (;;) {
-        const pb = new SqlBuilder([cursor, this.rt.config.SEARCH_SYNC_BATCH_SIZE]);
-        const page = await db.query<Record<string, unknown>>(
-          `SELECT ${cols.map((c) => `t.${q(c)}`).join(', ')}, t.${q(d.primaryKey)}::text AS __pk FROM ${qualified(d.table)} t
-            WHERE ($1::text IS NULL OR t.${q(d.primaryKey)}::text > $1) AND ${whereSql(d, 't', pb)} ORDER BY t.${q(d.primaryKey)}::text LIMIT $2`,
-          pb.params,
-        );
-        if (!page.rows.length) break;
-        const docs = page.rows.map((row) => Object.fromEntries(cols.map((c) => [c, jsonValue(row[c])])));
-        await done(this.client.index(d.name).addDocuments(docs, { primaryKey: d.primaryKey }).waitTask(), `addDocuments ${d.name}`);
-        cursor = String(page.rows[page.rows.length - 1]!.__pk);
-        sent += docs.length;
-        // The checkpoint moves only after Meilisearch has the batch: a crash resends at most one batch.
-        await db.query('UPDATE search.index_state SET backfill_cursor = $2, backfilled = backfilled + $3, updated_at = now() WHERE name = $1', [d.name, cursor, docs.length]);
+        const from = cursor;
+        const last = await this.locked(d, async (ldb) => {
+          const pb = new SqlBuilder([from, this.rt.config.SEARCH_SYNC_BATCH_SIZE]);
+          const page = await ldb.query<Record<string, unknown>>(
+            `SELECT ${cols.map((c) => `t.${q(c)}`).join(', ')}, t.${q(d.primaryKey)}::text AS __pk FROM ${qualified(d.table)} t
+              WHERE ($1::text IS NULL OR t.${q(d.primaryKey)}::text > $1) AND ${whereSql(d, 't', pb)} ORDER BY t.${q(d.primaryKey)}::text LIMIT $2`,
+            pb.params,
+          );
+          if (!page.rows.length) return null;
+          const docs = page.rows.map((row) => Object.fromEntries(cols.map((c) => [c, jsonValue(row[c])])));
+          await done(this.client.index(d.name).addDocuments(docs, { primaryKey: d.primaryKey }).waitTask(), `addDocuments ${d.name}`);
+          const at = String(page.rows[page.rows.length - 1]!.__pk);
+          // The checkpoint moves only after Meilisearch has the batch: a crash resends at most one batch.
+          await ldb.query('UPDATE search.index_state SET backfill_cursor = $2, backfilled = backfilled + $3, updated_at = now() WHERE name = $1', [d.name, at, docs.length]);
+          return { at, n: docs.length };
+        });
+        if (!last) break;
+        cursor = last.at;
+        sent += last.n;
       }
       await db.query(`UPDATE search.index_state SET status = 'idle', finished_at = now(), updated_at = now() WHERE name = $1`, [d.name]);
     } catch (e) {
