@@ -3,11 +3,14 @@ import type { SearchConfig } from '../../src/plugins/search/config.js';
 import { addToLexicon } from '../../src/plugins/search/lib/pg-engine.js';
 import { searchService } from '../../src/plugins/search/lib/service.js';
 import { SYNC_PREFIX } from '../../src/plugins/search/lib/triggers.js';
+import { enqueueSync } from '../../src/plugins/search/lib/sync-job.js';
 
 /**
  * Every index's sync trigger (`search_sync_<index>` on the index's table). The lexicon learns the row's words;
  * with Meilisearch the document is queued for the next batch (an insert or update as an upsert of the row as it
- * is when the batch is sent, a delete as a delete), in the same transaction as the event's receipt.
+ * is when the batch is sent, a delete as a delete), in the same transaction as the event's receipt, and the
+ * index's drain job is enqueued (one per index and sync window; a redelivered event enqueues it again, which
+ * is harmless, so a crash between the commit and the enqueue strands nothing).
  */
 export const searchSyncRow: EventHandler<Record<string, unknown>, SearchConfig> = async (event, ctx) => {
   const s = ctx.service(searchService);
@@ -31,4 +34,5 @@ export const searchSyncRow: EventHandler<Record<string, unknown>, SearchConfig> 
       );
     }
   });
+  if (s.meili) await enqueueSync(ctx, ctx.config, name);
 };

@@ -1,14 +1,15 @@
 /**
  * Table permissions compiled to parametrised SQL, enough to show which rows (and columns) a role can read and
- * whether an insert passes its check. Boolean expressions follow Hasura's: column operators, `_and`/`_or`/`_not`,
- * `_exists`, and object/array relationships; `X-Hasura-*` strings in permissions are session variables.
- * Anything else throws: a permission the harness cannot evaluate must never read as "allowed".
+ * whether an insert passes its check. Boolean expressions go through the shared compiler (src/hasura/bool-exp.ts)
+ * with the tracked tables' columns, types and relationships; `X-Hasura-*` strings in permissions are session
+ * variables. Anything else throws: a permission the harness cannot evaluate must never read as "allowed".
  */
 import type pg from 'pg';
 import { HarnessConfigError, HarnessUnsupportedError, HasuraError } from './errors.js';
 import { qualify, type QualifiedTable, type RelationshipMeta, type TableMeta } from './metadata.js';
 import { ident, qualified, type ColumnInfo } from './sql.js';
 import { roleOf, type SessionVariables } from './session.js';
+import { BoolExpError, compileBoolExp, sessionValue, type BoolExpOptions, type BoolExpSchema } from '../hasura/bool-exp.js';
 
 export interface Relationship {
   name: string;
@@ -32,42 +33,9 @@ export interface ForeignKey {
 }
 
 const key = (t: QualifiedTable): string => `${t.schema}.${t.name}`;
-const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
-const SESSION_VAR = /^x-hasura-/i;
 
 /** Hasura's GraphQL type name prefix for a table: `name` in public, `schema_name` elsewhere. */
 const typePrefix = (t: QualifiedTable): string => (t.schema === 'public' ? t.name : `${t.schema}_${t.name}`);
-
-const COMPARISONS: Record<string, string> = {
-  _eq: '=',
-  _neq: '<>',
-  _gt: '>',
-  _gte: '>=',
-  _lt: '<',
-  _lte: '<=',
-  _like: 'LIKE',
-  _nlike: 'NOT LIKE',
-  _ilike: 'ILIKE',
-  _nilike: 'NOT ILIKE',
-  _similar: 'SIMILAR TO',
-  _nsimilar: 'NOT SIMILAR TO',
-  _regex: '~',
-  _nregex: '!~',
-  _iregex: '~*',
-  _niregex: '!~*',
-};
-const TEXT_ONLY = new Set(['_similar', '_nsimilar', '_regex', '_nregex', '_iregex', '_niregex']);
-const TEXT_TYPES = new Set(['text', 'varchar', 'bpchar', 'citext', 'name']);
-/** Column-to-column comparisons (`{a: {_ceq: "b"}}`), compared within the same row. */
-const COLUMN_COMPARISONS: Record<string, string> = { _ceq: '=', _cne: '<>', _cneq: '<>', _cgt: '>', _cgte: '>=', _clt: '<', _clte: '<=' };
-/** jsonb operators: the value's parameter type and the SQL operator. */
-const JSONB_OPERATORS: Record<string, [string, string]> = {
-  _contains: ['@>', 'jsonb'],
-  _contained_in: ['<@', 'jsonb'],
-  _has_key: ['?', 'text'],
-  _has_keys_any: ['?|', 'text[]'],
-  _has_keys_all: ['?&', 'text[]'],
-};
 
 interface CompileCtx {
   role: string;
@@ -75,7 +43,6 @@ interface CompileCtx {
   params: unknown[];
   /** Permission filters read session variables; a caller's `where` is literal and obeys the role's permissions. */
   mode: 'permission' | 'where';
-  depth: number;
 }
 
 export class PermissionEngine {
@@ -150,7 +117,7 @@ export class PermissionEngine {
     let columns = info.columns.map((c) => c.name);
     let filter = 'true';
     let limit = '';
-    const ctx: CompileCtx = { role, session, params: [], mode: 'permission', depth: 0 };
+    const ctx: CompileCtx = { role, session, params: [], mode: 'permission' };
     if (role !== 'admin') {
       this.checkRole(role);
       const perm = this.selectPermission(info, role);
@@ -177,7 +144,7 @@ export class PermissionEngine {
     const names = info.columns.map((c) => c.name);
     const values: Record<string, unknown> = { ...row };
     let check = 'true';
-    const ctx: CompileCtx = { role, session, params: [], mode: 'permission', depth: 0 };
+    const ctx: CompileCtx = { role, session, params: [], mode: 'permission' };
     if (role !== 'admin') {
       this.checkRole(role);
       const perm = info.meta.insert_permissions?.find((p) => p.role === role)?.permission;
@@ -217,134 +184,74 @@ export class PermissionEngine {
    */
   async compileBoolExp(exp: unknown, table: QualifiedTable, alias: string, session: SessionVariables, params: unknown[], mode: 'permission' | 'where'): Promise<string> {
     const info = await this.info(table);
-    const ctx: CompileCtx = { role: roleOf(session), session, params, mode, depth: 0 };
+    const ctx: CompileCtx = { role: roleOf(session), session, params, mode };
     return this.compile(exp, info, alias, ctx);
   }
 
   /** A permission value (`X-Hasura-*` read from the session), as inserted by presets. */
   sessionValue(v: unknown, session: SessionVariables): unknown {
-    return this.value(v, { role: roleOf(session), session, params: [], mode: 'permission', depth: 0 });
+    return this.value(v, { role: roleOf(session), session, params: [], mode: 'permission' });
   }
 
   /* ------------------------------------------------------------------ compiler */
 
-  private param(ctx: CompileCtx, v: unknown): string {
-    ctx.params.push(v);
-    return `$${ctx.params.length}`;
-  }
-
   /** A permission value: `X-Hasura-*` strings are read from the session (missing → Hasura's error). */
   private value(v: unknown, ctx: CompileCtx): unknown {
-    if (ctx.mode === 'permission' && typeof v === 'string' && SESSION_VAR.test(v)) {
-      const s = ctx.session[v.toLowerCase()];
-      if (s === undefined) throw new HasuraError(`missing session variable: "${v.toLowerCase()}"`, 'not-found');
-      return s;
+    try {
+      return sessionValue(v, ctx.mode === 'permission' ? ctx.session : null);
+    } catch (e) {
+      throw harnessError(e);
     }
-    return v;
   }
 
   private async compile(exp: unknown, info: TableInfo, alias: string, ctx: CompileCtx): Promise<string> {
-    if (!isObject(exp)) throw new HasuraError(`expecting an object for boolean expression, got ${JSON.stringify(exp)}`, 'parse-failed');
-    if (ctx.depth > 32) throw new HarnessUnsupportedError('boolean expression nested deeper than 32 levels');
-    const inner = { ...ctx, depth: ctx.depth + 1 };
-    const parts: string[] = [];
-    for (const [k, v] of Object.entries(exp)) {
-      if (k === '_and' || k === '_or') {
-        const list = Array.isArray(v) ? v : [v];
-        const subs: string[] = [];
-        for (const e of list) subs.push(await this.compile(e, info, alias, inner));
-        parts.push(subs.length ? `(${subs.join(k === '_and' ? ' AND ' : ' OR ')})` : k === '_and' ? 'true' : 'false');
-      } else if (k === '_not') {
-        parts.push(`NOT (${await this.compile(v, info, alias, inner)})`);
-      } else if (k === '_exists') {
-        if (!isObject(v) || !v._table) throw new HasuraError('_exists needs _table and _where', 'parse-failed');
-        const target = await this.info(qualify(v._table as QualifiedTable));
-        const a = `t${ctx.depth + 1}_${parts.length}`;
-        parts.push(`EXISTS (SELECT 1 FROM ${qualified(target.table)} ${a} WHERE ${await this.compile(v._where ?? {}, target, a, inner)})`);
-      } else if (k.startsWith('_')) {
-        throw new HarnessUnsupportedError(`boolean operator "${k}" is not supported by the harness`);
-      } else {
-        parts.push(await this.field(k, v, info, alias, inner));
-      }
-    }
-    return parts.length ? parts.join(' AND ') : 'true';
-  }
-
-  private async field(name: string, v: unknown, info: TableInfo, alias: string, ctx: CompileCtx): Promise<string> {
-    const rel = info.relationships.get(name);
-    if (rel) {
-      const target = await this.info(rel.target);
-      const a = `t${ctx.depth}_${name.replace(/\W/g, '_')}`;
-      const join = rel.mapping.map(([l, r]) => `${a}.${ident(r)} = ${alias}.${ident(l)}`).join(' AND ');
-      let cond = await this.compile(v, target, a, ctx);
-      // Through a relationship, a caller's where only reaches rows the role may select in the target table.
-      if (ctx.mode === 'where' && ctx.role !== 'admin') {
+    const tables = await this.load();
+    const tableInfo = (t: QualifiedTable): TableInfo => {
+      const found = tables.get(key(qualify(t)));
+      if (!found) throw new HarnessConfigError(`table ${key(qualify(t))} is not tracked in the metadata`);
+      return found;
+    };
+    const schema = (mode: CompileCtx['mode']): BoolExpSchema<TableInfo> => ({
+      sql: (t) => qualified(t.table),
+      relationship: (t, name) => {
+        const rel = t.relationships.get(name);
+        if (!rel) return undefined;
+        const target = tableInfo(rel.target);
+        // Through a relationship, a caller's where only reaches rows the role may select in the target table.
+        if (mode !== 'where' || ctx.role === 'admin') return { target, mapping: rel.mapping };
         const perm = this.selectPermission(target, ctx.role);
-        if (!perm) throw new HasuraError(`field "${name}" not found in type: '${typePrefix(info.table)}_bool_exp'`, 'validation-failed');
-        cond = `(${cond}) AND (${await this.compile(perm.filter ?? {}, target, a, { ...ctx, mode: 'permission' })})`;
-      }
-      return `EXISTS (SELECT 1 FROM ${qualified(target.table)} ${a} WHERE ${join} AND ${cond})`;
-    }
-    const col = info.columns.find((c) => c.name === name);
-    if (!col) throw new HasuraError(`field "${name}" not found in type: '${typePrefix(info.table)}_bool_exp'`, 'validation-failed');
-    if (ctx.mode === 'where' && ctx.role !== 'admin') {
-      const perm = this.selectPermission(info, ctx.role);
-      if (perm && perm.columns !== '*' && !perm.columns.includes(name)) throw new HasuraError(`field "${name}" not found in type: '${typePrefix(info.table)}_bool_exp'`, 'validation-failed');
-    }
-    if (!isObject(v)) throw new HasuraError(`expecting an object of operators for column "${name}"`, 'parse-failed');
-    const ref = `${alias}.${ident(col.name)}`;
-    const json = col.type === 'json' || col.type === 'jsonb';
-    const parts: string[] = [];
-    for (const [op, raw] of Object.entries(v)) {
-      if (raw === null && op !== '_is_null') throw new HarnessUnsupportedError(`"${op}": null on column "${name}": Hasura versions disagree on null comparisons; use _is_null`);
-      const val = this.value(raw, ctx);
-      if (op in COLUMN_COMPARISONS) {
-        if (typeof raw !== 'string') throw new HarnessUnsupportedError(`"${op}" on column "${name}": only a column of the same table is supported (not the ["$", …] root-table form)`);
-        const other = info.columns.find((c) => c.name === raw);
-        if (!other) throw new HasuraError(`column "${raw}" not found in table ${key(info.table)} for ${op}`, 'validation-failed');
-        parts.push(`${ref} ${COLUMN_COMPARISONS[op]} ${alias}.${ident(other.name)}`);
-      } else if (op in JSONB_OPERATORS) {
-        if (col.type !== 'jsonb') throw new HasuraError(`"${op}" is only defined on jsonb columns, not on "${name}"`, 'validation-failed');
-        if (ctx.mode === 'permission' && !(typeof raw === 'string' && SESSION_VAR.test(raw)) && JSON.stringify(raw).match(/"x-hasura-/i)) {
-          // Whether Hasura reads a session variable nested inside a JSON value is not settled here: refuse, never guess.
-          throw new HarnessUnsupportedError(`column operator "${op}" is not supported by the harness with a session variable nested in its JSON value (${name})`);
+        if (!perm) throw new HasuraError(`field "${name}" not found in type: '${typePrefix(t.table)}_bool_exp'`, 'validation-failed');
+        return { target, mapping: rel.mapping, guard: (a) => compileBoolExp(perm.filter ?? {}, target, a, options('permission')) };
+      },
+      column: (t, name) => {
+        const col = t.columns.find((c) => c.name === name);
+        if (!col) throw new HasuraError(`field "${name}" not found in type: '${typePrefix(t.table)}_bool_exp'`, 'validation-failed');
+        if (mode === 'where' && ctx.role !== 'admin') {
+          const perm = this.selectPermission(t, ctx.role);
+          if (perm && perm.columns !== '*' && !perm.columns.includes(name)) throw new HasuraError(`field "${name}" not found in type: '${typePrefix(t.table)}_bool_exp'`, 'validation-failed');
         }
-        const [sqlOp, type] = JSONB_OPERATORS[op]!;
-        if (type === 'text[]' && !(Array.isArray(val) && val.every((x) => typeof x === 'string'))) throw new HasuraError(`expected a list of strings for ${op} on "${name}"`, 'validation-failed');
-        if (type === 'text' && typeof val !== 'string') throw new HasuraError(`expected a string for ${op} on "${name}"`, 'validation-failed');
-        // A session variable holds JSON text for the jsonb operators.
-        const fromSession = ctx.mode === 'permission' && typeof raw === 'string' && SESSION_VAR.test(raw);
-        parts.push(`${ref} ${sqlOp} ${this.param(ctx, type === 'jsonb' && !fromSession ? JSON.stringify(val) : val)}::${type}`);
-      } else if (op === '_cast') {
-        throw new HarnessUnsupportedError(`"_cast" on column "${name}" is not supported; compare the column with its own type's operators`);
-      } else if (op in COMPARISONS) {
-        if (TEXT_ONLY.has(op) && !TEXT_TYPES.has(col.type)) throw new HarnessUnsupportedError(`column operator "${op}" is only defined on text columns, not on "${name}" (${col.type})`);
-        if (typeof val === 'object' && !json) throw new HasuraError(`unexpected ${Array.isArray(val) ? 'array' : 'object'} for ${op} on "${name}"`, 'validation-failed');
-        parts.push(`${ref} ${COMPARISONS[op]} ${this.param(ctx, json ? JSON.stringify(val) : val)}`);
-      } else if (op === '_in' || op === '_nin') {
-        let p: string;
-        if (Array.isArray(val)) {
-          if (val.length === 0) {
-            parts.push(op === '_in' ? 'false' : 'true');
-            continue;
-          }
-          p = this.param(ctx, json ? val.map((x) => JSON.stringify(x)) : val);
-        } else if (typeof val === 'string' && ctx.mode === 'permission' && typeof raw === 'string' && SESSION_VAR.test(raw)) {
-          // A session variable holding a Postgres array literal, e.g. '{1,2,3}'.
-          p = `${this.param(ctx, val)}::text::${ident(col.type)}[]`;
-        } else {
-          throw new HasuraError(`expected a list for ${op} on "${name}"`, 'validation-failed');
-        }
-        parts.push(op === '_in' ? `${ref} = ANY(${p})` : `${ref} <> ALL(${p})`);
-      } else if (op === '_is_null') {
-        if (typeof raw !== 'boolean') throw new HasuraError(`expected a boolean for _is_null on "${name}"`, 'validation-failed');
-        parts.push(raw ? `${ref} IS NULL` : `${ref} IS NOT NULL`);
-      } else {
-        throw new HarnessUnsupportedError(`column operator "${op}" is not supported by the harness`);
-      }
+        return col;
+      },
+      table: (name) => tableInfo(qualify(name as QualifiedTable)),
+    });
+    const options = (mode: CompileCtx['mode']): BoolExpOptions<TableInfo> => ({
+      schema: schema(mode),
+      params: ctx.params,
+      session: mode === 'permission' ? ctx.session : null,
+      unsupportedBy: 'the harness',
+    });
+    try {
+      return compileBoolExp(exp, info, alias, options(ctx.mode));
+    } catch (e) {
+      throw harnessError(e);
     }
-    return parts.length ? `(${parts.join(' AND ')})` : 'true';
   }
+}
+
+/** The shared compiler's refusals as the harness reports them: Hasura's error, or "not supported by the harness". */
+function harnessError(e: unknown): unknown {
+  if (!(e instanceof BoolExpError)) return e;
+  return e.code === 'unsupported' ? new HarnessUnsupportedError(e.message) : new HasuraError(e.message, e.code);
 }
 
 export function resolveRelationship(table: QualifiedTable, r: RelationshipMeta, kind: 'object' | 'array', fks: ForeignKey[]): Relationship {

@@ -21,7 +21,7 @@ export const searchConfig = z.object({
   SEARCH_MAX_LIMIT: int(1, 1000, 100, 'Largest page of hits; larger limits are capped to this.'),
   SEARCH_MAX_QUERY_LENGTH: int(16, 100_000, 512, 'Longer queries are cut to this many characters.'),
   SEARCH_SYNC_BATCH_SIZE: int(1, 10_000, 500, 'Rows sent to Meilisearch in one batch (sync and backfill).'),
-  SEARCH_SYNC_INTERVAL_MS: int(10, 60_000, 200, 'How often pending changes are flushed to Meilisearch.'),
+  SEARCH_SYNC_INTERVAL_MS: int(10, 60_000, 200, 'Sync window (Meilisearch): the changes of one window are sent by one batch job per index, which starts when the window closes.'),
   SEARCH_TENANT_TOKEN_TTL_SECONDS: int(60, 86_400, 3600, 'Lifetime of a tenant token.'),
 });
 

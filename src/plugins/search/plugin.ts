@@ -8,6 +8,7 @@ import { searchMulti } from '../../../actions/search/search-multi.js';
 import { searchIndexStatus } from '../../../actions/search/search-index-status.js';
 import { searchReindex } from '../../../actions/search/search-reindex.js';
 import { searchTenantToken } from '../../../actions/search/search-tenant-token.js';
+import { syncIndexJob } from './lib/sync-job.js';
 import { searchSyncRow } from '../../../event-triggers/search/search-sync-row.js';
 
 const SEARCHERS = ['user'];
@@ -16,8 +17,11 @@ export const searchPlugin = definePlugin({
   name: 'search',
   version: '0.1.0',
   description: 'Typo-tolerant, permission-aware search: PostgreSQL full-text search with pg_trgm, or Meilisearch kept in sync by event triggers.',
+  // Only the Meilisearch engine needs jobs (its sync); on PostgreSQL the plugin runs without them.
+  optionalDependsOn: ['jobs'],
   config: searchConfig,
   services: [searchService],
+  jobs: [syncIndexJob],
   actions: {
     searchQuery: { handler: searchQuery, permissions: SEARCHERS, timeout: 10 },
     searchSuggest: { handler: searchSuggest, permissions: SEARCHERS, timeout: 5 },

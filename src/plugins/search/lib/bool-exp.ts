@@ -1,12 +1,14 @@
 /**
- * Hasura boolean expressions (permission syntax) compiled for the two engines: to parametrised SQL for
- * PostgreSQL, and to an escaped Meilisearch filter string. Session variables (`X-Hasura-User-Id`) are read from
- * the caller's session in permission filters only; in a caller's own filters every value is a literal.
+ * Hasura boolean expressions (permission syntax) for the two engines: SQL through the shared compiler
+ * (src/hasura/bool-exp.ts) with the index definitions as its schema, and an escaped Meilisearch filter string.
+ * Session variables (`X-Hasura-User-Id`) are read from the caller's session in permission filters only; in a
+ * caller's own filters every value is a literal.
  *
  * Columns are plain identifiers checked against a pattern (and, for caller filters, an allow-list); values are
  * always parameters (SQL) or quoted and escaped (Meilisearch), never concatenated.
  */
 import type { Queryable } from '../../../core/plugin.js';
+import { boolExpColumns, BoolExpError, compileBoolExp, type BoolExpSchema } from '../../../hasura/bool-exp.js';
 import type { RelationshipDef } from './definitions.js';
 
 export class FilterError extends Error {
@@ -19,10 +21,10 @@ export class FilterError extends Error {
 const IDENT = /^[a-z_][a-z0-9_]{0,62}$/;
 const SESSION_VAR = /^x-hasura-[a-z0-9_-]+$/i;
 const MAX_DEPTH = 16;
+/** Longest `_in`/`_nin` list. */
+const MAX_LIST = 1000;
 
 type Scalar = string | number | boolean;
-const COMPARISON: Record<string, string> = { _eq: '=', _neq: '<>', _gt: '>', _gte: '>=', _lt: '<', _lte: '<=' };
-const LIKE: Record<string, string> = { _like: 'LIKE', _nlike: 'NOT LIKE', _ilike: 'ILIKE', _nilike: 'NOT ILIKE' };
 
 export interface TableScope {
   table: { schema: string; name: string };
@@ -67,60 +69,39 @@ function column(scope: TableScope, name: string): string {
 /* ------------------------------------------------------------------ SQL */
 
 export class SqlBuilder {
-  private aliases = 0;
   constructor(readonly params: unknown[] = []) {}
   param(v: unknown): string {
     this.params.push(v);
     return `$${this.params.length}`;
   }
-  alias(): string {
-    return `r${++this.aliases}`;
-  }
 }
 
+/** The definitions as the shared compiler's schema: columns by name only (their types are not declared). */
+const DEFINITION_SCHEMA: BoolExpSchema<TableScope> = {
+  sql: (s) => `${q(s.table.schema)}.${q(s.table.name)}`,
+  relationship: (s, name) => {
+    const rel = s.allowedColumns ? undefined : s.relationships?.[name];
+    if (!rel) return undefined;
+    return { target: { table: rel.table, ...(rel.relationships ? { relationships: rel.relationships } : {}) }, mapping: Object.entries(rel.mapping) };
+  },
+  column: (s, name) => ({ name: column(s, name) }),
+};
+
 /** `exp` on `scope` (rows aliased `alias`) as a SQL condition; values become parameters of `b`. */
-export function toSql(exp: unknown, scope: TableScope, alias: string, b: SqlBuilder, opts: CompileOptions, depth = 0): string {
-  if (depth > MAX_DEPTH) throw new FilterError(`boolean expression nested deeper than ${MAX_DEPTH} levels`);
-  if (!isObj(exp)) throw new FilterError('a boolean expression must be an object');
-  const parts: string[] = [];
-  for (const [key, value] of Object.entries(exp)) {
-    if (key === '_and' || key === '_or') {
-      if (!Array.isArray(value)) throw new FilterError(`${key} takes a list`);
-      const items = value.map((v) => toSql(v, scope, alias, b, opts, depth + 1));
-      parts.push(items.length ? `(${items.join(key === '_and' ? ' AND ' : ' OR ')})` : key === '_and' ? 'true' : 'false');
-    } else if (key === '_not') {
-      parts.push(`NOT (${toSql(value, scope, alias, b, opts, depth + 1)})`);
-    } else if (scope.relationships?.[key] && !scope.allowedColumns) {
-      const rel = scope.relationships[key]!;
-      const r = b.alias();
-      const join = Object.entries(rel.mapping).map(([mine, theirs]) => `${r}.${q(theirs)} = ${alias}.${q(mine)}`);
-      const inner = toSql(value, { table: rel.table, ...(rel.relationships ? { relationships: rel.relationships } : {}) }, r, b, opts, depth + 1);
-      parts.push(`EXISTS (SELECT 1 FROM ${q(rel.table.schema)}.${q(rel.table.name)} ${r} WHERE ${[...join, inner].join(' AND ')})`);
-    } else {
-      const col = `${alias}.${q(column(scope, key))}`;
-      if (!isObj(value)) throw new FilterError(`${key}: expected an object of operators like {"_eq": …}`);
-      for (const [op, arg] of Object.entries(value)) {
-        if (opts.operators && !opts.operators.has(op)) throw new FilterError(`${key}: operator ${op} is not allowed (allowed: ${[...opts.operators].join(', ')})`);
-        const where = `${key}.${op}`;
-        if (op === '_eq' || op === '_neq') {
-          // Compared as text: a session id that is not a uuid matches nothing instead of failing the statement.
-          const v = scalar(arg, where, opts);
-          parts.push(typeof v === 'string' ? `${col}::text ${COMPARISON[op]} ${b.param(v)}::text` : `${col} ${COMPARISON[op]} ${b.param(v)}`);
-        } else if (op in COMPARISON) parts.push(`${col} ${COMPARISON[op]} ${b.param(scalar(arg, where, opts))}`);
-        else if (op === '_in' || op === '_nin') {
-          if (!Array.isArray(arg)) throw new FilterError(`${where}: expected a list`);
-          if (arg.length > 1000) throw new FilterError(`${where}: at most 1000 values`);
-          const values = arg.map((v) => String(scalar(v, where, opts)));
-          parts.push(op === '_in' ? `${col}::text = ANY(${b.param(values)}::text[])` : `NOT (${col}::text = ANY(${b.param(values)}::text[]))`);
-        } else if (op === '_is_null') {
-          if (typeof arg !== 'boolean') throw new FilterError(`${where}: expected true or false`);
-          parts.push(`${col} IS ${arg ? '' : 'NOT '}NULL`);
-        } else if (op in LIKE) parts.push(`${col} ${LIKE[op]} ${b.param(String(scalar(arg, where, opts)))}`);
-        else throw new FilterError(`${key}: unknown operator ${op.slice(0, 32)}`);
-      }
-    }
+export function toSql(exp: unknown, scope: TableScope, alias: string, b: SqlBuilder, opts: CompileOptions): string {
+  try {
+    return compileBoolExp(exp, scope, alias, {
+      schema: DEFINITION_SCHEMA,
+      params: b.params,
+      session: opts.session,
+      ...(opts.operators ? { operators: opts.operators } : {}),
+      maxDepth: MAX_DEPTH,
+      maxListLength: MAX_LIST,
+    });
+  } catch (e) {
+    if (e instanceof BoolExpError) throw new FilterError(e.message);
+    throw e;
   }
-  return parts.length ? parts.join(' AND ') : 'true';
 }
 
 /* ------------------------------------------------------------------ Meilisearch */
@@ -162,7 +143,7 @@ export async function toMeiliFilter(exp: unknown, scope: TableScope, db: Queryab
       if (mapping.length !== 1) throw new FilterError(`relationship ${key}: a Meilisearch filter needs a single-column mapping`);
       const [mine, theirs] = mapping[0]!;
       const b = new SqlBuilder();
-      const cond = toSql(value, { table: rel.table, ...(rel.relationships ? { relationships: rel.relationships } : {}) }, 'r0', b, opts, depth + 1);
+      const cond = toSql(value, { table: rel.table, ...(rel.relationships ? { relationships: rel.relationships } : {}) }, 'r0', b, opts);
       const rows = await db.query<{ k: string }>(
         `SELECT DISTINCT r0.${q(theirs)}::text AS k FROM ${q(rel.table.schema)}.${q(rel.table.name)} r0 WHERE ${cond} AND r0.${q(theirs)} IS NOT NULL LIMIT ${MAX_RELATED_KEYS + 1}`,
         b.params,
@@ -178,7 +159,7 @@ export async function toMeiliFilter(exp: unknown, scope: TableScope, db: Queryab
         if (op in MEILI_COMPARISON) parts.push(`${col} ${MEILI_COMPARISON[op]} ${meiliValue(scalar(arg, where, opts))}`);
         else if (op === '_in' || op === '_nin') {
           if (!Array.isArray(arg)) throw new FilterError(`${where}: expected a list`);
-          if (arg.length > 1000) throw new FilterError(`${where}: at most 1000 values`);
+          if (arg.length > MAX_LIST) throw new FilterError(`${where}: at most ${MAX_LIST} values`);
           const list = `[${arg.map((v) => meiliValue(scalar(v, where, opts))).join(', ')}]`;
           parts.push(op === '_in' ? `${col} IN ${list}` : `${col} NOT IN ${list}`);
         } else if (op === '_is_null') {
@@ -194,16 +175,5 @@ export async function toMeiliFilter(exp: unknown, scope: TableScope, db: Queryab
 
 /** Columns a permission filter reads on its own table (they must be in the Meilisearch documents). */
 export function filterColumns(exp: unknown, relationships: Record<string, RelationshipDef> = {}): Set<string> {
-  const out = new Set<string>();
-  const walk = (e: unknown) => {
-    if (!isObj(e)) return;
-    for (const [k, v] of Object.entries(e)) {
-      if (k === '_and' || k === '_or') (Array.isArray(v) ? v : []).forEach(walk);
-      else if (k === '_not') walk(v);
-      else if (relationships[k]) Object.keys(relationships[k]!.mapping).forEach((c) => out.add(c));
-      else if (!k.startsWith('_')) out.add(k);
-    }
-  };
-  walk(exp);
-  return out;
+  return boolExpColumns(exp, (name) => (relationships[name] ? Object.keys(relationships[name]!.mapping) : undefined));
 }

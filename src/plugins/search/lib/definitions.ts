@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { filterColumns, SqlBuilder, toSql } from './bool-exp.js';
 import { SHIPPED_DEFINITIONS } from './shipped.js';
 
 const IDENT = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -39,6 +40,12 @@ export const indexDefinition = z
     tenantColumn: ident.optional(),
     /** A timestamp column: newer rows rank higher among equally relevant ones. */
     recencyColumn: ident.optional(),
+    /**
+     * Which rows are indexed at all (Hasura boolean expression on the table's own columns, no session
+     * variables), e.g. `{"deleted_at": {"_is_null": true}}`: a row that stops matching leaves the index, for
+     * every role including admin, and comes back when it matches again.
+     */
+    where: z.record(z.string(), z.unknown()).optional(),
     relationships: z.record(ident, relationship).default({}),
     /** Role → which rows it may find (Hasura boolean expression). A role not listed finds nothing; admin finds all. */
     permissions: z.record(z.string().min(1), z.object({ filter: z.record(z.string(), z.unknown()) }).strict()).default({}),
@@ -49,6 +56,19 @@ export const indexDefinition = z
     if (d.searchable.some((s) => s.column === d.primaryKey)) issue('the primary key cannot be searchable');
     const dup = d.searchable.map((s) => s.column).filter((c, i, a) => a.indexOf(c) !== i);
     if (dup.length) issue(`searchable column ${dup[0]} is listed twice`);
+    if (d.where) {
+      // Only the row's own columns: the sync trigger sees changes to this table, not to related ones.
+      const own = filterColumns(d.where, {});
+      const rels = [...own].filter((c) => c in d.relationships);
+      if (rels.length) issue(`where reads relationship ${rels[0]}; it may only read the table's own columns`);
+      else {
+        try {
+          toSql(d.where, { table: d.table }, 't', new SqlBuilder(), { session: {} });
+        } catch (e) {
+          issue(`where: ${(e as Error).message}`);
+        }
+      }
+    }
   });
 
 export type IndexDefinition = z.infer<typeof indexDefinition>;
@@ -111,6 +131,11 @@ export function hitColumns(d: IndexDefinition): string[] {
 /** PostgreSQL text search configuration of a language. */
 export function tsConfig(d: IndexDefinition): string {
   return d.language === 'unaccent' ? 'search.unaccent' : d.language;
+}
+
+/** The definition's `where` on rows aliased `alias` (`true` without one). */
+export function whereSql(d: IndexDefinition, alias: string, b: SqlBuilder): string {
+  return d.where ? toSql(d.where, { table: d.table }, alias, b, { session: {} }) : 'true';
 }
 
 export const qualified = (t: { schema: string; name: string }) => `"${t.schema}"."${t.name}"`;

@@ -1,15 +1,16 @@
 /**
- * The Meilisearch engine (the `meilisearch` client): index settings from the definitions, changes flushed in
- * batches from `search.pending` (filled by the sync triggers; deletes included), a resumable backfill with its
+ * The Meilisearch engine (the `meilisearch` client): index settings from the definitions, changes sent in
+ * batches from `search.pending` (filled by the sync triggers, drained by jobs: see sync-job.ts; deletes included), a resumable backfill with its
  * checkpoint in `search.index_state`, searches under the caller's permission filter, and tenant tokens that let
  * a client query Meilisearch directly under that same filter.
  */
 import { Meilisearch, type Task } from 'meilisearch';
 import { generateTenantToken } from 'meilisearch/token';
-import type { PluginRuntime } from '../../../core/plugin.js';
+import type { PluginRuntime, Queryable } from '../../../core/plugin.js';
 import type { SearchConfig } from '../config.js';
-import { filterColumns, FilterError, meiliString, toMeiliFilter } from './bool-exp.js';
-import { hitColumns, qualified, relationshipsOf, type IndexDefinition } from './definitions.js';
+import { filterColumns, FilterError, meiliString, SqlBuilder, toMeiliFilter } from './bool-exp.js';
+import { hitColumns, qualified, relationshipsOf, whereSql, type IndexDefinition } from './definitions.js';
+import { enqueueSync } from './sync-job.js';
 import { asFilterError, encodeCursor, FACET_VALUES, FILTER_OPERATORS, queryWords, type NormalisedRequest, type SearchResult } from './query.js';
 
 const q = (id: string) => `"${id}"`;
@@ -48,8 +49,6 @@ async function done(task: Promise<Task>, what: string): Promise<Task> {
 
 export class MeiliEngine {
   readonly client: Meilisearch;
-  private timer: NodeJS.Timeout | undefined;
-  private flushing: Promise<number> | undefined;
 
   constructor(
     private readonly rt: PluginRuntime<SearchConfig>,
@@ -64,27 +63,14 @@ export class MeiliEngine {
     return this.rt.config.SEARCH_INDEXES.map((n) => this.defs.get(n)!).filter(Boolean);
   }
 
-  /** Indexes exist with the definitions' settings; the flush loop runs. */
+  /**
+   * Indexes exist with the definitions' settings. Changes left in `search.pending` by a previous run (a drain
+   * that failed for good, or a stop in between) get their drain now.
+   */
   async start(): Promise<void> {
     for (const d of this.enabled()) await this.ensureIndex(d);
-    const tick = () => {
-      this.timer = setTimeout(async () => {
-        try {
-          await this.flush();
-        } catch (err) {
-          this.rt.log.warn({ err }, 'search: flushing changes to Meilisearch failed; retrying');
-        }
-        if (this.timer) tick();
-      }, this.rt.config.SEARCH_SYNC_INTERVAL_MS);
-    };
-    tick();
-  }
-
-  async stop(): Promise<void> {
-    const t = this.timer;
-    this.timer = undefined;
-    if (t) clearTimeout(t);
-    await this.flushing;
+    const left = await this.rt.db.query<{ index_name: string }>('SELECT DISTINCT index_name FROM search.pending WHERE index_name = ANY($1::text[])', [this.rt.config.SEARCH_INDEXES]);
+    for (const r of left.rows) await enqueueSync(this.rt, this.rt.config, r.index_name);
   }
 
   async ensureIndex(d: IndexDefinition): Promise<void> {
@@ -97,50 +83,58 @@ export class MeiliEngine {
     await done(this.client.index(d.name).updateSettings(meiliSettings(d)).waitTask(), `updateSettings ${d.name}`);
   }
 
-  /** Reads rows by primary key and turns them into documents (missing rows: deleted). */
-  private async documents(d: IndexDefinition, ids: string[]): Promise<Map<string, Record<string, unknown>>> {
+  /**
+   * Runs `fn` holding the index's write lock (a transaction-scoped advisory lock): drains of two sync windows,
+   * and backfill pages, never interleave their read-the-rows and send-to-Meilisearch steps, so a document read
+   * earlier can never be sent after one read later and overwrite it.
+   */
+  private locked<T>(d: IndexDefinition, fn: (db: Queryable) => Promise<T>): Promise<T> {
+    return this.rt.db.tx(async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`search.meilisearch:${d.name}`]);
+      return fn(tx);
+    });
+  }
+
+  /** Reads rows by primary key and turns them into documents (rows missing or outside the `where`: deleted). */
+  private async documents(db: Queryable, d: IndexDefinition, ids: string[]): Promise<Map<string, Record<string, unknown>>> {
     const cols = documentColumns(d);
-    const r = await this.rt.db.query<Record<string, unknown>>(
-      `SELECT ${cols.map((c) => `t.${q(c)}`).join(', ')}, t.${q(d.primaryKey)}::text AS __pk FROM ${qualified(d.table)} t WHERE t.${q(d.primaryKey)}::text = ANY($1::text[])`,
-      [ids],
+    const b = new SqlBuilder([ids]);
+    const r = await db.query<Record<string, unknown>>(
+      `SELECT ${cols.map((c) => `t.${q(c)}`).join(', ')}, t.${q(d.primaryKey)}::text AS __pk FROM ${qualified(d.table)} t
+        WHERE t.${q(d.primaryKey)}::text = ANY($1::text[]) AND ${whereSql(d, 't', b)}`,
+      b.params,
     );
     return new Map(r.rows.map((row) => [String(row.__pk), Object.fromEntries(cols.map((c) => [c, jsonValue(row[c])]))]));
   }
 
   /**
-   * Sends one batch of pending changes per index. A change that arrives while its batch is in flight keeps its
-   * row (its enqueued_at is newer), so it goes in the next batch.
+   * Sends one batch of an index's pending changes; returns how many changes it settled. A change that arrives
+   * while its batch is in flight keeps its row (its enqueued_at is newer), so it goes in the next batch.
    */
-  flush(): Promise<number> {
-    this.flushing ??= (async () => {
-      let sent = 0;
-      try {
-        for (const d of this.enabled()) {
-          // enqueued_at as text: a JS Date would drop the microseconds the comparison below needs.
-          const pending = await this.rt.db.query<{ doc_id: string; op: string; enqueued_at: string }>(
-            'SELECT doc_id, op, enqueued_at::text AS enqueued_at FROM search.pending WHERE index_name = $1 ORDER BY enqueued_at LIMIT $2',
-            [d.name, this.rt.config.SEARCH_SYNC_BATCH_SIZE],
-          );
-          if (!pending.rows.length) continue;
-          const docs = await this.documents(d, pending.rows.filter((p) => p.op === 'upsert').map((p) => p.doc_id));
-          const upserts = [...docs.values()];
-          const deletes = pending.rows.filter((p) => p.op === 'delete' || !docs.has(p.doc_id)).map((p) => p.doc_id);
-          const index = this.client.index(d.name);
-          if (upserts.length) await done(index.addDocuments(upserts, { primaryKey: d.primaryKey }).waitTask(), `addDocuments ${d.name}`);
-          if (deletes.length) await done(index.deleteDocuments(deletes).waitTask(), `deleteDocuments ${d.name}`);
-          await this.rt.db.query(
-            `DELETE FROM search.pending p USING unnest($2::text[], $3::timestamptz[]) AS s(doc_id, at)
-              WHERE p.index_name = $1 AND p.doc_id = s.doc_id AND p.enqueued_at <= s.at`,
-            [d.name, pending.rows.map((p) => p.doc_id), pending.rows.map((p) => p.enqueued_at)],
-          );
-          sent += pending.rows.length;
-        }
-      } finally {
-        this.flushing = undefined;
-      }
-      return sent;
-    })();
-    return this.flushing;
+  async flushIndex(name: string): Promise<number> {
+    const d = this.defs.get(name);
+    if (!d || !this.rt.config.SEARCH_INDEXES.includes(name)) return 0;
+    return this.locked(d, async (db) => {
+      // enqueued_at as text: a JS Date would drop the microseconds the comparison below needs.
+      const pending = await db.query<{ doc_id: string; op: string; enqueued_at: string }>(
+        'SELECT doc_id, op, enqueued_at::text AS enqueued_at FROM search.pending WHERE index_name = $1 ORDER BY enqueued_at LIMIT $2',
+        [d.name, this.rt.config.SEARCH_SYNC_BATCH_SIZE],
+      );
+      if (!pending.rows.length) return 0;
+      // A row that no longer exists, or no longer matches the definition's `where`, leaves the index.
+      const docs = await this.documents(db, d, pending.rows.filter((p) => p.op === 'upsert').map((p) => p.doc_id));
+      const upserts = [...docs.values()];
+      const deletes = pending.rows.filter((p) => p.op === 'delete' || !docs.has(p.doc_id)).map((p) => p.doc_id);
+      const index = this.client.index(d.name);
+      if (upserts.length) await done(index.addDocuments(upserts, { primaryKey: d.primaryKey }).waitTask(), `addDocuments ${d.name}`);
+      if (deletes.length) await done(index.deleteDocuments(deletes).waitTask(), `deleteDocuments ${d.name}`);
+      await db.query(
+        `DELETE FROM search.pending p USING unnest($2::text[], $3::timestamptz[]) AS s(doc_id, at)
+          WHERE p.index_name = $1 AND p.doc_id = s.doc_id AND p.enqueued_at <= s.at`,
+        [d.name, pending.rows.map((p) => p.doc_id), pending.rows.map((p) => p.enqueued_at)],
+      );
+      return pending.rows.length;
+    });
   }
 
   /**
@@ -150,7 +144,9 @@ export class MeiliEngine {
   async backfill(d: IndexDefinition, opts: { restart?: boolean } = {}): Promise<{ sent: number }> {
     const db = this.rt.db;
     await this.ensureIndex(d);
-    const total = await db.query<{ n: string }>(`SELECT count(*) AS n FROM ${qualified(d.table)}`);
+    const wb = new SqlBuilder();
+    const where = whereSql(d, 't', wb);
+    const total = await db.query<{ n: string }>(`SELECT count(*) AS n FROM ${qualified(d.table)} t WHERE ${where}`, wb.params);
     const state = await db.query<{ backfill_cursor: string | null; status: string }>(
       `INSERT INTO search.index_state (name, engine, status, backfill_total, started_at) VALUES ($1, 'meilisearch', 'backfilling', $2, now())
        ON CONFLICT (name) DO UPDATE SET status = 'backfilling', backfill_total = excluded.backfill_total,
@@ -165,18 +161,25 @@ export class MeiliEngine {
     const cols = documentColumns(d);
     try {
       for (;;) {
-        const page = await db.query<Record<string, unknown>>(
-          `SELECT ${cols.map((c) => `t.${q(c)}`).join(', ')}, t.${q(d.primaryKey)}::text AS __pk FROM ${qualified(d.table)} t
-            WHERE $1::text IS NULL OR t.${q(d.primaryKey)}::text > $1 ORDER BY t.${q(d.primaryKey)}::text LIMIT $2`,
-          [cursor, this.rt.config.SEARCH_SYNC_BATCH_SIZE],
-        );
-        if (!page.rows.length) break;
-        const docs = page.rows.map((row) => Object.fromEntries(cols.map((c) => [c, jsonValue(row[c])])));
-        await done(this.client.index(d.name).addDocuments(docs, { primaryKey: d.primaryKey }).waitTask(), `addDocuments ${d.name}`);
-        cursor = String(page.rows[page.rows.length - 1]!.__pk);
-        sent += docs.length;
-        // The checkpoint moves only after Meilisearch has the batch: a crash resends at most one batch.
-        await db.query('UPDATE search.index_state SET backfill_cursor = $2, backfilled = backfilled + $3, updated_at = now() WHERE name = $1', [d.name, cursor, docs.length]);
+        const from = cursor;
+        const last = await this.locked(d, async (ldb) => {
+          const pb = new SqlBuilder([from, this.rt.config.SEARCH_SYNC_BATCH_SIZE]);
+          const page = await ldb.query<Record<string, unknown>>(
+            `SELECT ${cols.map((c) => `t.${q(c)}`).join(', ')}, t.${q(d.primaryKey)}::text AS __pk FROM ${qualified(d.table)} t
+              WHERE ($1::text IS NULL OR t.${q(d.primaryKey)}::text > $1) AND ${whereSql(d, 't', pb)} ORDER BY t.${q(d.primaryKey)}::text LIMIT $2`,
+            pb.params,
+          );
+          if (!page.rows.length) return null;
+          const docs = page.rows.map((row) => Object.fromEntries(cols.map((c) => [c, jsonValue(row[c])])));
+          await done(this.client.index(d.name).addDocuments(docs, { primaryKey: d.primaryKey }).waitTask(), `addDocuments ${d.name}`);
+          const at = String(page.rows[page.rows.length - 1]!.__pk);
+          // The checkpoint moves only after Meilisearch has the batch: a crash resends at most one batch.
+          await ldb.query('UPDATE search.index_state SET backfill_cursor = $2, backfilled = backfilled + $3, updated_at = now() WHERE name = $1', [d.name, at, docs.length]);
+          return { at, n: docs.length };
+        });
+        if (!last) break;
+        cursor = last.at;
+        sent += last.n;
       }
       await db.query(`UPDATE search.index_state SET status = 'idle', finished_at = now(), updated_at = now() WHERE name = $1`, [d.name]);
     } catch (e) {

@@ -7,7 +7,7 @@
  */
 import type { Queryable } from '../../../core/plugin.js';
 import { SqlBuilder, toSql } from './bool-exp.js';
-import { hitColumns, qualified, relationshipsOf, tsConfig, type IndexDefinition } from './definitions.js';
+import { hitColumns, qualified, relationshipsOf, tsConfig, whereSql, type IndexDefinition } from './definitions.js';
 import { asFilterError, encodeCursor, FACET_VALUES, FILTER_OPERATORS, queryWords, type NormalisedRequest, type SearchHit, type SearchResult } from './query.js';
 
 const q = (id: string) => `"${id}"`;
@@ -103,6 +103,7 @@ function baseWhere(req: NormalisedRequest, permission: Record<string, unknown> |
     const alt = altParam ? ` OR (${tsvectorSql(d, 't')}) @@ websearch_to_tsquery(${cfg}, ${altParam})` : '';
     conds.push(`(${match}${alt})`);
   }
+  if (d.where) conds.push(`(${whereSql(d, 't', b)})`);
   if (permission) conds.push(`(${toSql(permission, { table: d.table, relationships: relationshipsOf(d) }, 't', b, { session })})`);
   if (req.filters) {
     try {
@@ -158,7 +159,24 @@ export async function pgSearch(db: Queryable, req: NormalisedRequest, permission
   const highlight = req.highlight && tsq
     ? `, ${d.searchable.map((s) => `CASE WHEN to_tsvector(${cfg}, coalesce(p.${q(s.column)}::text, '')) @@ websearch_to_tsquery(${cfg}, ${alt ?? tsq}) THEN ts_headline(${cfg}, ${escapeHtmlSql(`coalesce(p.${q(s.column)}::text, '')`)}, websearch_to_tsquery(${cfg}, ${alt ?? tsq}), 'StartSel=<mark>, StopSel=</mark>, MaxFragments=2, MaxWords=20, MinWords=5') END AS ${q(`__hl_${s.column}`)}`).join(', ')}`
     : '';
-  const rows = await db.query<Record<string, unknown>>(`SELECT p.*${highlight} FROM (${page}) p ORDER BY ${order.replaceAll('s.', 'p.')}`, b.params);
+  // Counts and facets over the same visible, matching rows (the keyset does not narrow them). They need only
+  // the corrections, so they run beside the page, each on its own connection: a search waits for its slowest
+  // statement instead of the sum of them.
+  const cb = new SqlBuilder();
+  const ctsq = words.length ? cb.param(req.q) : null;
+  const calt = corrected ? cb.param(corrected) : null;
+  const cwhere = baseWhere(req, permission, session, cb, ctsq, calt);
+  const [rows, count, ...facetRows] = await Promise.all([
+    db.query<Record<string, unknown>>(`SELECT p.*${highlight} FROM (${page}) p ORDER BY ${order.replaceAll('s.', 'p.')}`, b.params),
+    db.query<{ n: number }>(`SELECT count(*)::int AS n FROM (SELECT 1 FROM ${qualified(d.table)} t WHERE ${cwhere} LIMIT ${COUNT_CAP}) c`, cb.params),
+    ...req.facets.map((f) =>
+      db.query<{ value: string | null; count: number }>(
+        `SELECT t.${q(f)}::text AS value, count(*)::int AS count FROM ${qualified(d.table)} t WHERE ${cwhere} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ${FACET_VALUES}`,
+        cb.params,
+      ),
+    ),
+  ]);
+  const facets: SearchResult['facets'] = req.facets.length ? Object.fromEntries(req.facets.map((f, i) => [f, facetRows[i]!.rows])) : null;
 
   const more = rows.rows.length > req.limit;
   const pageRows = rows.rows.slice(0, req.limit);
@@ -174,24 +192,6 @@ export async function pgSearch(db: Queryable, req: NormalisedRequest, permission
     const last = pageRows[pageRows.length - 1]!;
     const vals = req.sort.length ? req.sort.map((s) => keyValue(last[s.column])) : [Number(last.__score)];
     cursor = encodeCursor([...vals, String(last.__pk)], now);
-  }
-
-  // Counts and facets over the same visible, matching rows (the keyset does not narrow them).
-  const cb = new SqlBuilder();
-  const ctsq = words.length ? cb.param(req.q) : null;
-  const calt = corrected ? cb.param(corrected) : null;
-  const cwhere = baseWhere(req, permission, session, cb, ctsq, calt);
-  const count = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM (SELECT 1 FROM ${qualified(d.table)} t WHERE ${cwhere} LIMIT ${COUNT_CAP}) c`, cb.params);
-  let facets: SearchResult['facets'] = null;
-  if (req.facets.length) {
-    facets = {};
-    for (const f of req.facets) {
-      const fr = await db.query<{ value: string | null; count: number }>(
-        `SELECT t.${q(f)}::text AS value, count(*)::int AS count FROM ${qualified(d.table)} t WHERE ${cwhere} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ${FACET_VALUES}`,
-        cb.params,
-      );
-      facets[f] = fr.rows;
-    }
   }
   return {
     index: d.name,

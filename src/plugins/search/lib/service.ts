@@ -61,6 +61,10 @@ export const searchService = defineService<SearchService, SearchConfig>({
   name: 'search',
   async create(rt) {
     const service = createSearchService(rt);
+    // Meilisearch is kept in sync by jobs; PostgreSQL searches the tables themselves and needs none.
+    if (service.meili && !rt.plugins.some((p) => p.name === 'jobs')) {
+      throw new Error('SEARCH_ENGINE=meilisearch needs the jobs plugin (its jobs send the changes to Meilisearch): enable jobs, or use SEARCH_ENGINE=postgres');
+    }
     for (const name of service.enabled) {
       const def = service.defs.get(name)!;
       const exists = await rt.db.query('SELECT to_regclass($1) AS t', [`"${def.table.schema}"."${def.table.name}"`]);
@@ -76,8 +80,5 @@ export const searchService = defineService<SearchService, SearchConfig>({
     }
     if (service.meili) await service.meili.start();
     return service;
-  },
-  async close(service) {
-    await service.meili?.stop();
   },
 });

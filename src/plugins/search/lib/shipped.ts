@@ -19,15 +19,12 @@ export const SHIPPED_DEFINITIONS: unknown[] = [
     language: 'unaccent',
     tenantColumn: 'owner_id',
     recencyColumn: 'created_at',
+    // Deleted files leave the index (for admin too) and come back if restored.
+    where: { deleted_at: { _is_null: true } },
     relationships: { bucket: { table: { schema: 'files', name: 'bucket' }, type: 'object', mapping: { bucket_id: 'id' } } },
     permissions: {
       user: {
-        filter: {
-          _and: [
-            { deleted_at: { _is_null: true } },
-            { _or: [{ owner_id: { _eq: 'X-Hasura-User-Id' } }, { _and: [{ bucket: { public: { _eq: true } } }, { status: { _eq: 'ready' } }] }] },
-          ],
-        },
+        filter: { _or: [{ owner_id: { _eq: 'X-Hasura-User-Id' } }, { _and: [{ bucket: { public: { _eq: true } } }, { status: { _eq: 'ready' } }] }] },
       },
     },
   },

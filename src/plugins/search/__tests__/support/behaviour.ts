@@ -137,13 +137,54 @@ export function searchBehaviour(engine: string, start: () => Promise<Stack>, set
       await settle(s);
       expect((await search(ALICE, { q: 'xylophone' })).hits).toEqual([]);
       expect((await search(ALICE, { q: 'harpsichord' })).hits.map((h) => h.id)).toEqual([id]);
-      // Soft delete: the row leaves everyone's permission scope.
-      await s.pool.query('update public.messages set deleted_at = now() where id = $1', [id]);
-      await settle(s);
-      expect((await search(ALICE, { q: 'harpsichord' })).hits).toEqual([]);
       await s.pool.query('delete from public.messages where id = $1', [id]);
       await settle(s);
       expect((await search(BOB, { q: 'harpsichord' })).hits).toEqual([]);
+      expect((await search('admin', { q: 'harpsichord' })).hits).toEqual([]);
+    });
+
+    test('a row leaving the definition’s where (soft delete) leaves the index for everyone, and comes back', async () => {
+      const id = await s.message(GENERAL, BOB, 'Marimbas arrive on thursday');
+      await settle(s);
+      expect((await search('admin', { q: 'marimbas' })).hits.map((h) => h.id)).toEqual([id]);
+      await s.pool.query('update public.messages set deleted_at = now() where id = $1', [id]);
+      await settle(s);
+      for (const who of [ALICE, BOB, 'admin']) {
+        const r = await search(who, { q: 'marimbas', facets: ['channel_id'] });
+        expect([r.hits, r.estimatedTotal, r.facets.channel_id]).toEqual([[], 0, []]);
+      }
+      const b = await s.as(BOB, SUGGEST, { index: 'nchat_messages', q: 'marim' });
+      expect(b.data!.searchSuggest.suggestions).toEqual([]);
+      await s.pool.query('update public.messages set deleted_at = null where id = $1', [id]);
+      await settle(s);
+      expect((await search(ALICE, { q: 'marimbas' })).hits.map((h) => h.id)).toEqual([id]);
+      await s.pool.query('delete from public.messages where id = $1', [id]);
+      await settle(s);
+    });
+
+    test('a change of a column the permission filter reads moves the row between scopes', async () => {
+      const id = await s.message(GENERAL, BOB, 'Oboe lessons resume next week');
+      await settle(s);
+      expect((await search(ALICE, { q: 'oboe' })).hits.map((h) => h.id)).toEqual([id]);
+      // Into Bob's private channel: out of Alice's scope, in hits, counts and facets.
+      await s.pool.query('update public.messages set channel_id = $2 where id = $1', [id, BOB_PRIVATE]);
+      await settle(s);
+      const a = await search(ALICE, { q: 'oboe', facets: ['channel_id'] });
+      expect([a.hits, a.estimatedTotal, a.facets.channel_id]).toEqual([[], 0, []]);
+      const b = await search(BOB, { q: 'oboe', facets: ['channel_id'] });
+      expect(b.hits.map((h) => [h.id, h.document.channel_id])).toEqual([[id, BOB_PRIVATE]]);
+      expect(b.facets.channel_id).toEqual([{ value: BOB_PRIVATE, count: 1 }]);
+      // A private channel made public is found by everyone (the column its own permission filter reads).
+      const channels = async (who: string) => (await s.as(who, QUERY, { index: 'nchat_channels', q: 'plans' })).data!.searchQuery.hits.map((h: { id: string }) => h.id);
+      expect(await channels(ALICE)).toEqual([]);
+      await s.pool.query('update public.channels set is_private = false where id = $1', [BOB_PRIVATE]);
+      await settle(s);
+      expect(await channels(ALICE)).toEqual([BOB_PRIVATE]);
+      await s.pool.query('update public.channels set is_private = true where id = $1', [BOB_PRIVATE]);
+      await settle(s);
+      expect(await channels(ALICE)).toEqual([]);
+      await s.pool.query('delete from public.messages where id = $1', [id]);
+      await settle(s);
     });
   });
 

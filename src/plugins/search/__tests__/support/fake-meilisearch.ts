@@ -250,15 +250,20 @@ export class FakeMeilisearch {
   /** Search keys that may sign tenant tokens: uid → key. */
   readonly searchKeys = new Map<string, string>();
 
+  private port = 0;
+
   constructor(private readonly masterKey: string) {}
 
   get url(): string {
-    return `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
+    return `http://127.0.0.1:${this.port}`;
   }
 
+  /** Listens; after a `stop`, on the same port again with the same data, as a restarted Meilisearch would. */
   async start(): Promise<this> {
+    if (this.server?.listening) return this;
     this.server = createServer((req, res) => void this.handle(req, res));
-    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
+    await new Promise<void>((r) => this.server!.listen(this.port, '127.0.0.1', r));
+    this.port = (this.server.address() as AddressInfo).port;
     return this;
   }
 

@@ -15,6 +15,7 @@ import { suiteCatalog } from '../../../../hasura/catalog.js';
 import { createHasuraHarness, type HasuraHarness } from '../../../../testing/index.js';
 import { createScratchDatabase, REDIS_URL, type ScratchDatabase } from '../../../../../test/support/db.js';
 import { searchPlugin } from '../../plugin.js';
+import type { PluginManifest } from '../../../../core/plugin.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const DEFINITIONS = join(here, '..', '..', 'examples', 'chat-definitions.json');
@@ -43,7 +44,17 @@ export interface Stack {
   close(): Promise<void>;
 }
 
-export async function startStack(label: string, env: Record<string, string> = {}): Promise<Stack> {
+export interface StackOptions {
+  /** Plugins the server runs (default: search alone, as on the PostgreSQL engine). */
+  plugins?: PluginManifest<any>[];
+  /**
+   * BullMQ on its PostgreSQL backend inside the scratch database instead of Redis: test files run in parallel,
+   * and on one shared Redis database one file's workers would take another file's jobs.
+   */
+  queueOnPostgres?: boolean;
+}
+
+export async function startStack(label: string, env: Record<string, string> = {}, opts: StackOptions = {}): Promise<Stack> {
   const root = mkdtempSync(join(tmpdir(), 'nself-search-'));
   const projectDir = join(root, 'hasura');
   cpSync(CHAT, projectDir, { recursive: true });
@@ -70,14 +81,14 @@ export async function startStack(label: string, env: Record<string, string> = {}
   const runtime = await createRuntime(
     {
       DATABASE_URL: db.url,
-      REDIS_URL: `${REDIS_URL}/${REDIS_DB}`,
+      ...(opts.queueOnPostgres ? { QUEUE_DB_POOL_MAX: '4' } : { REDIS_URL: `${REDIS_URL}/${REDIS_DB}` }),
       NSELF_PLUGINS_WEBHOOK_SECRET: SECRET,
       LOG_LEVEL: process.env.SEARCH_TEST_LOG_LEVEL ?? 'silent',
       SEARCH_INDEXES: INDEXES,
       SEARCH_DEFINITIONS_FILE: DEFINITIONS,
       ...env,
     },
-    { plugins: [searchPlugin] },
+    { plugins: opts.plugins ?? [searchPlugin] },
   );
   const server = createServer(runtime);
   const { url } = await server.listen(0, '127.0.0.1');
