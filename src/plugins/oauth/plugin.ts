@@ -97,15 +97,15 @@ export const oauthPlugin = definePlugin({
       res.setHeader('Cache-Control', 'public, max-age=300');
       res.json(core().keys?.jwks ?? { keys: [] });
     });
-    router.get('/:provider/metadata', (req, res) => {
+    router.get('/:provider/metadata', wrap(async (req, res) => {
       const provider = core().providers.get(String(req.params.provider));
       if (provider?.kind !== 'saml') {
         res.status(404).json({ error: 'oauth/unknown-provider', message: 'no SAML identity provider of this name is enabled' });
         return;
       }
       res.setHeader('Cache-Control', 'public, max-age=300');
-      res.type('application/samlmetadata+xml').send(provider.metadata());
-    });
+      res.type('application/samlmetadata+xml').send(await provider.metadata());
+    }));
     router.get('/:provider/start', wrap((req, res) => handleStart(req, res, runtime.db, core(), cfg, publicUrl)));
     router.get('/:provider/callback', wrap((req, res) => handleCallback(req, res, runtime.db, core(), cfg, publicUrl)));
     // Apple posts its answer (response_mode=form_post), SAML identity providers theirs (HTTP-POST binding).

@@ -70,6 +70,9 @@ describe('providers and a first sign-in', () => {
       'x-hasura-user-id': session.user.id,
       'x-hasura-default-role': 'user',
       'x-hasura-allowed-roles': ['user', 'me'],
+      // The stripe plugin (enabled by default beside this one) adds the user's plan through the claims hook.
+      'x-hasura-plan': 'free',
+      'x-hasura-features': '{}',
     });
     expect(claims.exp! - claims.iat!).toBe(900);
     const identity = await env.pool.query('SELECT provider, provider_user_id, email, email_verified, locale FROM oauth.identity WHERE user_id = $1', [session.user.id]);

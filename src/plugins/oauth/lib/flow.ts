@@ -5,7 +5,8 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { Request, Response } from 'express';
-import * as client from 'openid-client';
+import type * as client from 'openid-client';
+import { openidClient } from './openid.js';
 import type { Db, Queryable } from '../../../core/plugin.js';
 import type { OAuthConfig } from '../config.js';
 import { CallbackError } from './errors.js';
@@ -21,6 +22,7 @@ const COOKIE_PATH = '/hooks/oauth';
 const cookieName = (stateHash: Buffer) => `oauth_${stateHash.subarray(0, 8).toString('hex')}`;
 
 export async function startFlow(db: Queryable, cfg: OAuthConfig, publicUrl: string, provider: string, redirectTo: string, linkUserId: string | null) {
+  const client = await openidClient();
   const state = randomToken();
   const r = await db.query<{ expires_at: Date }>(
     `INSERT INTO oauth.flow (state_hash, provider, redirect_to, code_verifier, nonce, link_user_id, expires_at)
@@ -101,6 +103,7 @@ export async function handleStart(req: Request, res: Response, db: Db, core: OAu
 }
 
 async function authorizationUrl(provider: OAuthProvider, publicUrl: string, state: string, flow: { code_verifier: string; nonce: string }): Promise<string | undefined> {
+  const client = await openidClient();
   let config: client.Configuration;
   try {
     config = await provider.configuration();
@@ -193,6 +196,7 @@ export async function handleCallback(req: Request, res: Response, db: Db, core: 
     }
     try {
       const config = await provider.configuration();
+      const client = await openidClient();
       const tokens = await client.authorizationCodeGrant(config, url, {
         pkceCodeVerifier: flow.code_verifier,
         expectedState: state,

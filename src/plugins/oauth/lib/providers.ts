@@ -5,7 +5,8 @@
  */
 import { SignJWT } from 'jose';
 import { createPrivateKey } from 'node:crypto';
-import * as client from 'openid-client';
+import type * as client from 'openid-client';
+import { openidClient } from './openid.js';
 import { BUILT_IN_PROVIDERS, oidcVariable, type BuiltInProvider, type OAuthConfig } from '../config.js';
 import { normalize, truthy, type Profile } from './profile.js';
 import { samlProvider, type SamlProvider } from './saml.js';
@@ -47,7 +48,7 @@ const DISPLAY: Record<BuiltInProvider, string> = {
 };
 
 /** Plain http is only for providers on this machine or a private network (tests, a local Keycloak). */
-const insecure = (url: string) => (url.startsWith('http:') ? [client.allowInsecureRequests] : []);
+const insecure = (oc: typeof client, url: string) => (url.startsWith('http:') ? [oc.allowInsecureRequests] : []);
 
 /** Discovery once per process, retried on the next sign-in when the provider was unreachable. */
 function lazy(make: () => Promise<client.Configuration>): () => Promise<client.Configuration> {
@@ -64,9 +65,10 @@ function lazy(make: () => Promise<client.Configuration>): () => Promise<client.C
 /** `rewrite`: requests for `from…` go to `to…` instead (a national cloud, or a test double of the provider). */
 function discover(issuer: string, clientId: string, secret: string | undefined, auth?: client.ClientAuth, rewrite?: { from: string; to: string }): () => Promise<client.Configuration> {
   return lazy(async () => {
+    const client = await openidClient();
     const target = rewrite ? issuer.replace(rewrite.from, rewrite.to) : issuer;
     const config = await client.discovery(new URL(issuer), clientId, secret ? { client_secret: secret } : undefined, auth ?? (secret ? client.ClientSecretPost(secret) : client.None()), {
-      execute: [...insecure(target), client.enableNonRepudiationChecks],
+      execute: [...insecure(client, target), client.enableNonRepudiationChecks],
       ...(rewrite
         ? { [client.customFetch]: (url: string, init: client.CustomFetchOptions) => fetch(url.startsWith(rewrite.from) ? rewrite.to + url.slice(rewrite.from.length) : url, init as RequestInit) }
         : {}),
@@ -77,6 +79,7 @@ function discover(issuer: string, clientId: string, secret: string | undefined, 
 
 function fixed(metadata: client.ServerMetadata, clientId: string, secret: string): () => Promise<client.Configuration> {
   return lazy(async () => {
+    const client = await openidClient();
     const config = new client.Configuration(metadata, clientId, { client_secret: secret }, client.ClientSecretPost(secret));
     if (metadata.token_endpoint?.startsWith('http:')) client.allowInsecureRequests(config);
     return config;
@@ -108,7 +111,7 @@ function standardOidc(id: string, displayName: string, scope: string, configurat
       let info: Record<string, unknown> = c;
       // Some providers keep email and name out of the id_token: ask the userinfo endpoint, for the same subject.
       if (c.email === undefined && config.serverMetadata().userinfo_endpoint) {
-        info = { ...(await client.fetchUserInfo(config, tokens.access_token, c.sub)), ...c };
+        info = { ...(await (await openidClient()).fetchUserInfo(config, tokens.access_token, c.sub)), ...c };
       }
       return normalize(id, { id: c.sub, email: info.email, emailVerified: info.email_verified, name: info.name, avatarUrl: info.picture, locale: info.locale });
     },
@@ -209,7 +212,7 @@ function apple(cfg: OAuthConfig): OAuthProvider {
     }
     return cached.secret;
   };
-  const auth: client.ClientAuth = async (as, c, body, headers) => client.ClientSecretPost(await clientSecret())(as, c, body, headers);
+  const auth: client.ClientAuth = async (as, c, body, headers) => (await openidClient()).ClientSecretPost(await clientSecret())(as, c, body, headers);
   return {
     id: 'apple',
     displayName: DISPLAY.apple,

@@ -5,8 +5,8 @@
  * NotBefore/NotOnOrAfter windows and InResponseTo; Recipient, Destination and Issuer are checked here.
  */
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { parseStringPromise, processors } from 'xml2js';
-import { SAML, SamlStatusError, ValidateInResponseTo, type CacheProvider, type Profile as SamlProfile } from '@node-saml/node-saml';
+import type { CacheProvider, Profile as SamlProfile } from '@node-saml/node-saml';
+import { lazyModule } from '../../../core/lazy-module.js';
 import { samlVariable, type OAuthConfig } from '../config.js';
 import { CallbackError } from './errors.js';
 import { normalize, type Profile } from './profile.js';
@@ -21,12 +21,19 @@ export interface SamlProvider {
   acsUrl: string;
   entityId: string;
   /** SP metadata XML for the IdP: entity ID, ACS URL, signing certificate. */
-  metadata(): string;
+  metadata(): Promise<string>;
   /** The IdP's sign-in URL carrying a signed AuthnRequest with this ID, and the state as RelayState. */
   authorizeUrl(requestId: string, relayState: string): Promise<string>;
   /** The verified profile of a SAMLResponse answering the AuthnRequest `requestId`; a CallbackError otherwise. */
   verify(samlResponse: string, requestId: string, requestedAt: Date): Promise<Profile>;
 }
+
+/**
+ * node-saml (with its XML signature stack) and xml2js load with the first SAML request, not at start: most
+ * deployments have no SAML provider.
+ */
+const nodeSaml = lazyModule(() => import('@node-saml/node-saml'));
+const xml2js = lazyModule(() => import('xml2js'));
 
 /** SAML IDs are xs:ID (an NCName): the flow's random nonce, behind an underscore. */
 export const samlRequestId = (nonce: string) => `_${nonce}`;
@@ -54,7 +61,8 @@ function onlyRequest(requestId: string, requestedAt: Date): CacheProvider {
 /** node-saml's errors are plain Errors: their messages tell which check failed. */
 function classify(e: unknown): CallbackError {
   if (e instanceof CallbackError) return e;
-  if (e instanceof SamlStatusError) return new CallbackError('oauth/provider-denied', `the IdP answered ${e.message.slice(0, 150)}`);
+  const SamlStatusError = nodeSaml.loaded?.SamlStatusError;
+  if (SamlStatusError && e instanceof SamlStatusError) return new CallbackError('oauth/provider-denied', `the IdP answered ${e.message.slice(0, 150)}`);
   const message = e instanceof Error ? e.message : String(e);
   const say = (code: string) => new CallbackError(code, `the SAML response was refused: ${message.slice(0, 200)}`);
   if (/signature|Cannot obtain assertion/i.test(message)) return say('oauth/saml-signature');
@@ -86,6 +94,7 @@ function recipients(assertion: XmlJs): string[] {
 }
 
 async function responseDestination(xml: string): Promise<string | null> {
+  const { parseStringPromise, processors } = await xml2js();
   const doc = (await parseStringPromise(xml, { tagNameProcessors: [processors.stripPrefix] })) as XmlJs;
   const destination = doc?.Response?.$?.Destination;
   return typeof destination === 'string' ? destination : null;
@@ -116,8 +125,9 @@ export function samlProvider(cfg: OAuthConfig, publicUrl: string, name: string, 
   const emailAttribute = get('EMAIL_ATTRIBUTE');
   const nameAttribute = get('NAME_ATTRIBUTE');
 
-  const saml = (requestId: string, requestedAt: Date) =>
-    new SAML({
+  const saml = async (requestId: string, requestedAt: Date) => {
+    const { SAML, ValidateInResponseTo } = await nodeSaml();
+    return new SAML({
       entryPoint: get('ENTRY_POINT')!,
       issuer: entityId,
       audience: entityId,
@@ -139,8 +149,9 @@ export function samlProvider(cfg: OAuthConfig, publicUrl: string, name: string, 
       generateUniqueId: () => requestId,
       cacheProvider: onlyRequest(requestId, requestedAt),
     });
+  };
 
-  let metadata: string | undefined;
+  let metadata: Promise<string> | undefined;
   return {
     id: name,
     displayName: get('DISPLAY_NAME') ?? name,
@@ -149,14 +160,14 @@ export function samlProvider(cfg: OAuthConfig, publicUrl: string, name: string, 
     acsUrl,
     entityId,
     metadata() {
-      metadata ??= saml('_metadata', new Date()).generateServiceProviderMetadata(null, spCert);
+      metadata ??= saml('_metadata', new Date()).then((s) => s.generateServiceProviderMetadata(null, spCert));
       return metadata;
     },
-    authorizeUrl: (requestId, relayState) => saml(requestId, new Date()).getAuthorizeUrlAsync(relayState, undefined, {}),
+    authorizeUrl: async (requestId, relayState) => (await saml(requestId, new Date())).getAuthorizeUrlAsync(relayState, undefined, {}),
     async verify(samlResponse, requestId, requestedAt) {
       let profile: SamlProfile | null;
       try {
-        profile = (await saml(requestId, requestedAt).validatePostResponseAsync({ SAMLResponse: samlResponse })).profile;
+        profile = (await (await saml(requestId, requestedAt)).validatePostResponseAsync({ SAMLResponse: samlResponse })).profile;
       } catch (e) {
         throw classify(e);
       }

@@ -142,19 +142,30 @@ export async function pgSearch(db: Queryable, req: NormalisedRequest, permission
   const order = [...keys.map((k) => `${k.expr} ${k.desc ? 'DESC' : 'ASC'} NULLS LAST`), `s.__pk DESC`].join(', ');
   let keyset = 'true';
   if (req.cursor) {
-    // Row comparison needs one direction; with mixed directions compare key by key.
+    // Row comparison needs one direction; with mixed directions compare key by key. Sort values are compared
+    // in the column's own type (the parameter's type is inferred from the column, and the cursor holds
+    // PostgreSQL's own text of the value, so timestamps keep their microseconds and numbers compare as
+    // numbers); NULLs sort last whatever the direction, as the ORDER BY says.
     const all = [...keys, { expr: 's.__pk', desc: true }];
-    const vals = req.cursor.values.map((v) => b.param(v));
-    const ors: string[] = [];
-    for (let i = 0; i < all.length; i++) {
-      const eqs = all.slice(0, i).map((k, j) => `${k.expr}::text = ${vals[j]}::text`);
-      const k = all[i]!;
-      const cmp = k.expr === 's.__score' ? `${k.expr} ${k.desc ? '<' : '>'} ${vals[i]}::float8` : `${k.expr}::text ${k.desc ? '<' : '>'} ${vals[i]}::text`;
-      ors.push([...eqs, cmp].join(' AND '));
-    }
+    const conds = all.map((k, i) => {
+      const v = req.cursor!.values[i];
+      if (k.expr === 's.__score') {
+        const p = b.param(v);
+        return { eq: `${k.expr} = ${p}::float8`, after: `${k.expr} ${k.desc ? '<' : '>'} ${p}::float8` };
+      }
+      if (k.expr === 's.__pk') {
+        const p = b.param(v);
+        return { eq: `${k.expr} = ${p}::text`, after: `${k.expr} < ${p}::text` };
+      }
+      if (v === null) return { eq: `${k.expr} IS NULL`, after: 'false' };
+      const p = b.param(v);
+      return { eq: `${k.expr} = ${p}`, after: `(${k.expr} ${k.desc ? '<' : '>'} ${p} OR ${k.expr} IS NULL)` };
+    });
+    const ors = conds.map((c, i) => [...conds.slice(0, i).map((e) => e.eq), c.after].join(' AND '));
     keyset = `(${ors.join(' OR ')})`;
   }
-  const inner = `SELECT ${cols.map((c) => `t.${q(c)}`).join(', ')}, t.${q(d.primaryKey)}::text AS __pk, ${score} AS __score FROM ${qualified(d.table)} t WHERE ${where}`;
+  const sortText = req.sort.map((c, i) => `, t.${q(c.column)}::text AS __k${i}`).join('');
+  const inner = `SELECT ${cols.map((c) => `t.${q(c)}`).join(', ')}, t.${q(d.primaryKey)}::text AS __pk, ${score} AS __score${sortText} FROM ${qualified(d.table)} t WHERE ${where}`;
   const page = `SELECT * FROM (${inner}) s WHERE ${keyset} ORDER BY ${order} LIMIT ${req.limit + 1}`;
   const highlight = req.highlight && tsq
     ? `, ${d.searchable.map((s) => `CASE WHEN to_tsvector(${cfg}, coalesce(p.${q(s.column)}::text, '')) @@ websearch_to_tsquery(${cfg}, ${alt ?? tsq}) THEN ts_headline(${cfg}, ${escapeHtmlSql(`coalesce(p.${q(s.column)}::text, '')`)}, websearch_to_tsquery(${cfg}, ${alt ?? tsq}), 'StartSel=<mark>, StopSel=</mark>, MaxFragments=2, MaxWords=20, MinWords=5') END AS ${q(`__hl_${s.column}`)}`).join(', ')}`
@@ -190,7 +201,7 @@ export async function pgSearch(db: Queryable, req: NormalisedRequest, permission
   let cursor: string | null = null;
   if (more && pageRows.length) {
     const last = pageRows[pageRows.length - 1]!;
-    const vals = req.sort.length ? req.sort.map((s) => keyValue(last[s.column])) : [Number(last.__score)];
+    const vals = req.sort.length ? req.sort.map((_, i) => (last[`__k${i}`] ?? null) as string | null) : [Number(last.__score)];
     cursor = encodeCursor([...vals, String(last.__pk)], now);
   }
   return {
@@ -203,12 +214,6 @@ export async function pgSearch(db: Queryable, req: NormalisedRequest, permission
     didYouMean: corrected && hits.length ? corrected : null,
     cursor,
   };
-}
-
-function keyValue(v: unknown): string | number {
-  if (v instanceof Date) return v.toISOString();
-  if (typeof v === 'number') return v;
-  return v === null || v === undefined ? '' : String(v);
 }
 
 /**

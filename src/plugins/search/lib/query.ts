@@ -40,7 +40,7 @@ export interface NormalisedRequest {
   facets: string[];
   sort: Array<{ column: string; desc: boolean }>;
   limit: number;
-  cursor: { values: Array<string | number>; now: number } | null;
+  cursor: { values: Array<string | number | null>; now: number } | null;
   highlight: boolean;
 }
 
@@ -79,17 +79,18 @@ export function permissionFor(def: IndexDefinition, session: Session): Record<st
   return p.filter;
 }
 
-export function encodeCursor(values: Array<string | number>, now: number): string {
+export function encodeCursor(values: Array<string | number | null>, now: number): string {
   return Buffer.from(JSON.stringify({ v: values, n: now })).toString('base64url');
 }
 
-function decodeCursor(cursor: string, expected: number): { values: Array<string | number>; now: number } {
+function decodeCursor(cursor: string, expected: number): { values: Array<string | number | null>; now: number } {
   if (cursor.length > 4096) throw bad('search/invalid-cursor', 'cursor is too long');
   try {
     const raw = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { v?: unknown; n?: unknown };
     if (!Array.isArray(raw.v) || raw.v.length !== expected || typeof raw.n !== 'number' || !Number.isFinite(raw.n)) throw new Error('shape');
-    if (!raw.v.every((x) => (typeof x === 'string' && x.length <= 1024) || (typeof x === 'number' && Number.isFinite(x)))) throw new Error('values');
-    return { values: raw.v as Array<string | number>, now: raw.n };
+    // Sort values may be NULL; the last value (the key) and a score never are.
+    if (!raw.v.every((x, i) => (typeof x === 'string' && x.length <= 1024) || (typeof x === 'number' && Number.isFinite(x)) || (x === null && i < (raw.v as unknown[]).length - 1))) throw new Error('values');
+    return { values: raw.v as Array<string | number | null>, now: raw.n };
   } catch {
     throw bad('search/invalid-cursor', 'the cursor is not one this index returned (ask again without it)');
   }

@@ -126,6 +126,43 @@ export function searchBehaviour(engine: string, start: () => Promise<Stack>, set
       }
       expect(seen).toEqual([ids.hello, ids.meeting, ids.cafe, ids.alicePrivate, ids.emoji]);
     });
+
+    // The PostgreSQL engine pages by keyset over the sort columns in their own type (Meilisearch pages by offset).
+    if (engine === 'postgres') {
+      test('keyset pages keep microseconds and ties: every row once, in order, both directions', async () => {
+        const stamps = ['2026-03-01T09:00:00.123456Z', '2026-03-01T09:00:00.123457Z', '2026-03-01T09:00:00.123999Z', '2026-03-01T09:00:00.124Z', '2026-03-01T09:00:00.124Z', '2026-03-01T09:00:01Z'];
+        const made: Array<{ id: string; at: string }> = [];
+        for (const at of stamps) made.push({ id: await s.message(ALICE_PRIVATE, ALICE, `Metronome tick at ${at}`, at), at });
+        await settle(s);
+        try {
+          // Ties on the sort column fall back to the key, descending (as text), as the engine orders them.
+          const byKeyDesc = (a: { id: string }, b: { id: string }) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+          const asc = [...made].sort((a, b) => (a.at === b.at ? byKeyDesc(a, b) : a.at < b.at ? -1 : 1)).map((m) => m.id);
+          const desc = [...made].sort((a, b) => (a.at === b.at ? byKeyDesc(a, b) : a.at < b.at ? 1 : -1)).map((m) => m.id);
+          for (const [dir, expected] of [['asc', asc], ['desc', desc]] as const) {
+            const seen: string[] = [];
+            let cursor: string | null = null;
+            for (let i = 0; i < 10; i++) {
+              const page = await search(ALICE, { q: 'metronome', sort: [`created_at:${dir}`], limit: 2, ...(cursor ? { cursor } : {}) });
+              seen.push(...page.hits.map((h) => h.id));
+              cursor = page.cursor;
+              if (!cursor) break;
+            }
+            expect(seen).toEqual(expected);
+          }
+        } finally {
+          await s.pool.query('DELETE FROM public.messages WHERE id = ANY($1::uuid[])', [made.map((m) => m.id)]);
+          await settle(s);
+        }
+      });
+
+      test('a cursor whose sort value is not of the column\'s type is a 400 and not a server error', async () => {
+        const forged = Buffer.from(JSON.stringify({ v: ['not a time', '00000000-0000-0000-0000-000000000000'], n: Date.now() })).toString('base64url');
+        const r = await s.as(ALICE, QUERY, { index: 'nchat_messages', q: '', sort: ['created_at:asc'], cursor: forged });
+        expect(r.data ?? null).toBeNull();
+        expect(r.errors?.[0]?.extensions?.code).toMatch(/^search\/invalid-cursor$|invalid-input|data-exception/);
+      });
+    }
   });
 
   describe(`${engine}: sync`, () => {
