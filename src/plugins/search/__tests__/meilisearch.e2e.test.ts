@@ -139,7 +139,9 @@ describe('meilisearch only', () => {
     expect(burst.rows.slice(250).some((r) => docs.has(r.id))).toBe(false);
     expect(String(docs.get(burst.rows[0]!.id)!.body)).toMatch(/ edited$/);
     const writes = fake.tasks.slice(firstTask).filter((t) => t.indexUid === 'nchat_messages' && t.type !== 'settingsUpdate');
-    expect(writes.length).toBeLessThanOrEqual(2 * ran);
+    // Batched writes, not one per event: a drain sends what is pending as one addition and one deletion per
+    // batch, and keeps draining while changes arrive, so a job may send a few batches.
+    expect(writes.length).toBeLessThan(450 / 5);
     const completed = await syncQueue(s).getJobs(['completed'], 0, 1000);
     const ids = completed.map((j) => j.id!);
     expect(new Set(ids).size).toBe(ids.length);
@@ -193,7 +195,7 @@ describe('meilisearch only', () => {
 
   test('two drains of one index never interleave: the second waits, then finds the batch already sent', async () => {
     await settle(s);
-    const rows = await s.pool.query<{ id: string }>(`select id::text as id from public.messages order by id limit 5`);
+    const rows = await s.pool.query<{ id: string }>(`select id::text as id from public.messages where deleted_at is null order by id limit 5`);
     await s.pool.query(`insert into search.pending (index_name, doc_id, op) select 'nchat_messages', unnest($1::text[]), 'upsert'`, [rows.rows.map((r) => r.id)]);
     const tasks = fake.tasks.length;
     const engine = s.runtime.pluginRuntime('search').service(searchService).meili!;

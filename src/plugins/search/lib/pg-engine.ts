@@ -5,10 +5,11 @@
  * pagination. The caller's permission filter and own filters are compiled into the same statement, so hits,
  * counts, facets, highlights and corrections only ever come from rows the caller may see.
  */
+import { ActionError } from '../../../core/errors.js';
 import type { Queryable } from '../../../core/plugin.js';
 import { SqlBuilder, toSql } from './bool-exp.js';
 import { hitColumns, qualified, relationshipsOf, tsConfig, whereSql, type IndexDefinition } from './definitions.js';
-import { asFilterError, encodeCursor, FACET_VALUES, FILTER_OPERATORS, queryWords, type NormalisedRequest, type SearchHit, type SearchResult } from './query.js';
+import { asFilterError, encodeCursor, searchErrors, FACET_VALUES, FILTER_OPERATORS, queryWords, type NormalisedRequest, type SearchHit, type SearchResult } from './query.js';
 
 const q = (id: string) => `"${id}"`;
 /** Counting stops here: the total is an estimate above it. */
@@ -122,6 +123,7 @@ export async function pgSearch(db: Queryable, req: NormalisedRequest, permission
   const fixes = words.length ? await corrections(db, d, words) : new Map<string, string>();
   const corrected = fixes.size ? req.q.replace(/[\p{L}\p{N}]+/gu, (w) => fixes.get(w.toLowerCase().normalize('NFD').replace(/\p{M}/gu, '')) ?? w) : null;
 
+  if (req.cursor && req.sort.length) await checkCursorValues(db, req);
   const b = new SqlBuilder();
   const tsq = words.length ? b.param(req.q) : null;
   const alt = corrected ? b.param(corrected) : null;
@@ -214,6 +216,29 @@ export async function pgSearch(db: Queryable, req: NormalisedRequest, permission
     didYouMean: corrected && hits.length ? corrected : null,
     cursor,
   };
+}
+
+/**
+ * A cursor's sort values must read as their columns' types. Checked on their own (each parameter's type is
+ * inferred from its column) so that a tampered cursor is `search/invalid-cursor`, not a filter error.
+ */
+async function checkCursorValues(db: Queryable, req: NormalisedRequest): Promise<void> {
+  const params: unknown[] = [];
+  const probes = req.sort.flatMap((s, i) => {
+    const v = req.cursor!.values[i];
+    if (v === null || v === undefined) return [];
+    params.push(v);
+    return [`(SELECT t.${q(s.column)} FROM ${qualified(req.def.table)} t WHERE false) IS NOT DISTINCT FROM $${params.length}`];
+  });
+  if (!probes.length) return;
+  try {
+    await db.query(`SELECT ${probes.join(', ')}`, params);
+  } catch (e) {
+    if (typeof (e as { code?: unknown }).code === 'string' && (e as { code: string }).code.startsWith('22')) {
+      throw ActionError.from(searchErrors, 'search/invalid-cursor', 'the cursor is not one this index returned (ask again without it)');
+    }
+    throw e;
+  }
 }
 
 /**
