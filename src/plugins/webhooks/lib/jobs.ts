@@ -3,6 +3,7 @@
  * runs wherever job workers run (the server or `nself-plugins worker`) and re-enqueues deliveries whose job was
  * lost or whose worker died. Retries themselves are delayed `webhooks.deliver` jobs, enqueued when an attempt fails.
  */
+import { setMaxListeners } from 'node:events';
 import { z } from 'zod';
 import type { QueueProvider } from '../../../core/queue-types.js';
 import { defineJob, type JobContext } from '../../jobs/index.js';
@@ -75,6 +76,8 @@ export const deliverJob = defineJob({
   description: 'Signed POSTs of messages to endpoints (one delivery, or the first attempts of up to 25), each recorded as an attempt',
   async handler(data, ctx: JobContext<WebhooksConfig>) {
     if ('deliveryId' in data) return deliver(depsOf(ctx), data.deliveryId, data.attempt);
+    // Every delivery of the batch listens to the job's signal (its wait for a slot, its request).
+    setMaxListeners(2 * data.deliveries.length + 10, ctx.signal);
     const settled = await deliverMany(depsOf(ctx), data.deliveries);
     // A delivery whose bookkeeping failed fails the job, so the job is retried: the retry finds nothing to claim
     // for the deliveries that were recorded; one left `sending` is restarted by the dispatcher when its lease lapses.
