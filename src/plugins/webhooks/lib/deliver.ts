@@ -174,11 +174,18 @@ const claims = batcherPer((db: Queryable) => new StatementBatcher<ClaimRequest, 
 const successes = batcherPer((db: Queryable) => new StatementBatcher<SuccessRecord, void>((recs) => recordSuccesses(db, recs)));
 
 /**
- * Deliveries one process has in flight at most (claimed and not yet recorded), whatever the number of jobs:
- * a batch job's deliveries each take a slot before they are claimed, so a lease starts only when its POST can.
+ * Requests one process has in flight at most, whatever the number of jobs and the size of their batches. A
+ * request's slot is held only while it is on the wire, so claiming and recording (shared statements) overlap
+ * other deliveries' requests.
  */
-export const DELIVERIES_IN_FLIGHT = 50;
-const inFlight = new Slots(DELIVERIES_IN_FLIGHT);
+export const REQUESTS_IN_FLIGHT = 50;
+const requestSlots = new Slots(REQUESTS_IN_FLIGHT);
+/**
+ * Deliveries claimed and not yet recorded, at most twice the requests: a claimed delivery then waits for its
+ * request slot at most one request timeout, well inside its lease (the request timeout + 30 s), so a lease
+ * never lapses while its delivery only waits for its turn.
+ */
+const claimedSlots = new Slots(2 * REQUESTS_IN_FLIGHT);
 
 /** Counts this start against the endpoint's per-second limit; false when over it. */
 async function withinRateLimit(db: Queryable, endpointId: string, limit: number): Promise<boolean> {
@@ -253,11 +260,11 @@ async function post(d: Claimed, deps: DeliverDeps): Promise<HttpResult> {
 
 /** Runs attempt `attempt` of a delivery, if it is still due; records it and schedules what follows. */
 export async function deliver(deps: DeliverDeps, deliveryId: string, attempt: number): Promise<DeliverOutcome> {
-  await inFlight.acquire(deps.signal);
+  await claimedSlots.acquire(deps.signal);
   try {
     return await attemptDelivery(deps, deliveryId, attempt);
   } finally {
-    inFlight.release();
+    claimedSlots.release();
   }
 }
 
@@ -282,7 +289,14 @@ async function attemptDelivery(deps: DeliverDeps, deliveryId: string, attempt: n
     await deps.schedule(d.id, d.attempts - 1, delayMs, `r${Date.now()}`);
     return { result: 'deferred', reason: 'rate limit' };
   }
-  const res = await post(d, deps);
+  // A stop (shutdown, job timeout) while waiting leaves the delivery `sending`: its lease lapses and it is tried again.
+  await requestSlots.acquire(deps.signal);
+  let res: HttpResult;
+  try {
+    res = await post(d, deps);
+  } finally {
+    requestSlots.release();
+  }
   const ok = res.status !== null && res.status >= 200 && res.status < 300;
   if (ok) {
     await successes(db).call({ deliveryId: d.id, endpointId: d.endpoint_id, messageId: d.message_id, status: res.status!, body: res.body, ms: res.ms });
