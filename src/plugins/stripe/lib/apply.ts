@@ -9,7 +9,8 @@ import type Stripe from 'stripe';
 import type { Logger } from 'pino';
 import type { Db, Queryable } from '../../../core/plugin.js';
 import type { StripeConfig } from '../config.js';
-import { customerOf, mirrorObject, objectType, type StripeObject } from './objects.js';
+import { batcherPer, StatementBatcher } from '../../../core/statement-batcher.js';
+import { customerOf, mirrorObject, objectType, PLAIN_TYPES, type ObjectType, type StripeObject } from './objects.js';
 
 export type ApplyStatus = 'applied' | 'stale' | 'ignored' | 'missing';
 
@@ -67,21 +68,70 @@ async function retrieve(client: Stripe, type: string, id: string): Promise<Strip
   }
 }
 
+/**
+ * The recorded events the apply jobs running at the same moment are about to apply, read in one statement.
+ * Unlocked: the statement that applies an event locks it again and checks it is still pending.
+ */
+const eventReads = batcherPer(
+  (db: Queryable) =>
+    new StatementBatcher<string, EventRow | null>(async (ids) => {
+      const r = await db.query<EventRow>('SELECT id, type, status, created, data FROM stripe.event WHERE id = ANY($1::text[])', [[...new Set(ids)]]);
+      const byId = new Map(r.rows.map((row) => [row.id, row]));
+      return ids.map((id) => byId.get(id) ?? null);
+    }),
+);
+
+/**
+ * An event whose object has no side effects in the mirror (no embedded children, no entitlements, no billing
+ * event to announce) is applied by one statement: the event's row lock, the guarded upsert, the customer link
+ * and the ledger update together, atomic as the transaction they replace. Null when the event was no longer
+ * pending by the time its lock was granted (another worker applied it): the caller reads what it became.
+ */
+async function applyPlain(db: Queryable, ev: EventRow, type: ObjectType, object: StripeObject, deleted: boolean): Promise<ApplyStatus | null> {
+  const owner = type.name === 'customer' ? ownerOfCustomer(object) : null;
+  const r = await db.query<{ status: ApplyStatus }>(
+    `WITH ev AS (SELECT id FROM stripe.event WHERE id = $1 AND status = 'pending' FOR UPDATE),
+     up AS (
+       INSERT INTO stripe.${type.table} AS t (id, customer_id, data, deleted, terminal, last_event_at)
+       SELECT $2, $3, $4, $5, $6, $7 FROM ev
+       ON CONFLICT (id) DO UPDATE SET
+         customer_id = coalesce(excluded.customer_id, t.customer_id), data = excluded.data, deleted = excluded.deleted,
+         terminal = excluded.terminal, last_event_at = excluded.last_event_at, synced_at = now()
+       WHERE t.last_event_at < excluded.last_event_at OR (t.last_event_at = excluded.last_event_at AND NOT t.terminal)
+       RETURNING 1),
+     link AS (
+       INSERT INTO stripe.customer_link (owner_type, owner_id, customer_id)
+       SELECT $8, $9, $2 FROM up WHERE $9::text IS NOT NULL ON CONFLICT DO NOTHING)
+     UPDATE stripe.event e
+        SET status = CASE WHEN EXISTS (SELECT 1 FROM up) THEN 'applied' ELSE 'stale' END,
+            reason = CASE WHEN EXISTS (SELECT 1 FROM up) THEN NULL ELSE 'the mirror holds an equal or newer state' END,
+            applied_at = now()
+       FROM ev WHERE e.id = ev.id
+     RETURNING e.status`,
+    [ev.id, object.id, customerOf(object), object, deleted || object.deleted === true, deleted || object.deleted === true || !!type.terminal?.(object), ev.created, owner?.type ?? null, owner?.id ?? null],
+  );
+  return r.rows[0]?.status ?? null;
+}
+
 export async function applyEvent(eventId: string, deps: ApplyDeps): Promise<ApplyStatus> {
+  const refetching = !!deps.client && deps.config.STRIPE_REFETCH_TYPES.length > 0;
+  const first = await eventReads(deps.db).call(eventId);
+  if (!first) return 'missing';
+  if (first.status !== 'pending') return first.status as ApplyStatus;
   // With refetching configured, the API read happens before the transaction (no network call holds a row lock).
   let fresh: { object: StripeObject | 'gone'; at: Date } | null = null;
-  if (deps.client && deps.config.STRIPE_REFETCH_TYPES.length) {
-    const first = await deps.db.query<EventRow>('SELECT id, type, status, created, data FROM stripe.event WHERE id = $1', [eventId]);
-    const ev = first.rows[0];
-    if (!ev) return 'missing';
-    if (ev.status !== 'pending') return ev.status as ApplyStatus;
-    const payload = ev.data.data.object as unknown as StripeObject;
-    const t = objectType(String(payload?.object));
-    if (t?.retrieve && deps.config.STRIPE_REFETCH_TYPES.includes(t.name)) {
-      // Trust the API's current state over the payload: its time is the read time, so older events after it are stale.
-      const at = new Date();
-      fresh = { object: await retrieve(deps.client, t.object, payload.id), at };
-    }
+  const payload = first.data.data.object as unknown as StripeObject;
+  const t = objectType(String(payload?.object));
+  if (refetching && t?.retrieve && deps.config.STRIPE_REFETCH_TYPES.includes(t.name)) {
+    // Trust the API's current state over the payload: its time is the read time, so older events after it are stale.
+    const at = new Date();
+    fresh = { object: await retrieve(deps.client!, t.object, payload.id), at };
+  }
+  if (!fresh && t && PLAIN_TYPES.has(t.name) && !HAPPENINGS[first.type]) {
+    const applied = await applyPlain(deps.db, first, t, payload, first.type.endsWith('.deleted'));
+    if (applied) return applied;
+    const now = await deps.db.query<{ status: ApplyStatus }>('SELECT status FROM stripe.event WHERE id = $1', [eventId]);
+    return now.rows[0]?.status ?? 'missing';
   }
 
   const result = await deps.db.tx(async (tx) => {
@@ -129,12 +179,19 @@ async function finish(tx: Queryable, id: string, status: string, reason: string 
   await tx.query('UPDATE stripe.event SET status = $2, reason = $3, applied_at = now() WHERE id = $1', [id, status, reason]);
 }
 
-/** Customers created outside the app (dashboard, another service) are linked when they name their app user. */
-async function linkFromMetadata(tx: Queryable, customer: StripeObject): Promise<void> {
+/** The app user or organisation a customer created outside the app (dashboard, another service) names. */
+function ownerOfCustomer(customer: StripeObject): { type: string; id: string } | null {
   const owner = customer.metadata?.nself_owner_id;
   const ownerType = customer.metadata?.nself_owner_type ?? 'user';
-  if (typeof owner !== 'string' || !owner || customer.deleted || !['user', 'organization'].includes(ownerType)) return;
-  await tx.query(`INSERT INTO stripe.customer_link (owner_type, owner_id, customer_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [ownerType, owner, customer.id]);
+  if (typeof owner !== 'string' || !owner || customer.deleted || !['user', 'organization'].includes(ownerType)) return null;
+  return { type: ownerType, id: owner };
+}
+
+/** Customers created outside the app are linked when they name their app user. */
+async function linkFromMetadata(tx: Queryable, customer: StripeObject): Promise<void> {
+  const owner = ownerOfCustomer(customer);
+  if (!owner) return;
+  await tx.query(`INSERT INTO stripe.customer_link (owner_type, owner_id, customer_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [owner.type, owner.id, customer.id]);
 }
 
 /**

@@ -107,14 +107,31 @@ export async function upsertObject(db: Queryable, row: UpsertRow): Promise<Upser
 
 /**
  * Upserts a parent's embedded children (subscription items, invoice lines) and marks those of the parent
- * that are no longer listed as deleted, only when their state is not newer.
+ * that are no longer listed as deleted, only when their state is not newer — one statement for them all.
  */
 export async function syncChildren(db: Queryable, type: ObjectType, parentId: string, customerId: string | null, children: StripeObject[], at: Date): Promise<void> {
-  for (const child of children) await upsertObject(db, { type, object: child, at, parentId, customerId });
+  // One row per id (the last listing wins), as one statement cannot upsert a row twice.
+  const unique = [...new Map(children.map((c) => [c.id, c])).values()];
   await db.query(
-    `UPDATE stripe.${type.table} SET deleted = true, terminal = true, last_event_at = $3, synced_at = now()
-      WHERE parent_id = $1 AND NOT (id = ANY($2::text[])) AND NOT deleted AND last_event_at <= $3`,
-    [parentId, children.map((c) => c.id), at],
+    `WITH up AS (
+       INSERT INTO stripe.${type.table} AS t (id, customer_id, parent_id, data, deleted, terminal, last_event_at)
+       SELECT o ->> 'id', c, $1, o, d, term, $4 FROM unnest($2::jsonb[], $3::text[], $5::boolean[], $6::boolean[]) AS u(o, c, d, term)
+       ON CONFLICT (id) DO UPDATE SET
+         customer_id = coalesce(excluded.customer_id, t.customer_id), parent_id = coalesce(excluded.parent_id, t.parent_id),
+         data = excluded.data, deleted = excluded.deleted, terminal = excluded.terminal,
+         last_event_at = excluded.last_event_at, synced_at = now()
+       WHERE t.last_event_at < excluded.last_event_at OR (t.last_event_at = excluded.last_event_at AND NOT t.terminal))
+     UPDATE stripe.${type.table} SET deleted = true, terminal = true, last_event_at = $4, synced_at = now()
+      WHERE parent_id = $1 AND NOT (id = ANY($7::text[])) AND NOT deleted AND last_event_at <= $4`,
+    [
+      parentId,
+      unique.map((c) => JSON.stringify(c)),
+      unique.map((c) => customerId ?? customerOf(c)),
+      at,
+      unique.map((c) => c.deleted === true),
+      unique.map((c) => c.deleted === true || !!type.terminal?.(c)),
+      unique.map((c) => c.id),
+    ],
   );
 }
 
@@ -147,13 +164,13 @@ export async function mirrorObject(db: Queryable, object: StripeObject, at: Date
 }
 
 /** Types whose upsert has no side effects (no embedded children, no entitlements): a page is one statement. */
-const PLAIN = new Set(['customer', 'price', 'payment_intent', 'charge', 'refund', 'dispute', 'payment_method', 'checkout_session', 'coupon', 'promotion_code', 'tax_id', 'setup_intent', 'meter']);
+export const PLAIN_TYPES: ReadonlySet<string> = new Set(['customer', 'price', 'payment_intent', 'charge', 'refund', 'dispute', 'payment_method', 'checkout_session', 'coupon', 'promotion_code', 'tax_id', 'setup_intent', 'meter']);
 
 /** Mirrors a page of one type read from the API at `at`: one statement for plain types, object by object otherwise. */
 export async function mirrorPage(db: Queryable, objects: StripeObject[], at: Date): Promise<void> {
   if (!objects.length) return;
   const type = objectType(objects[0]!.object);
-  if (!type || !PLAIN.has(type.name) || objects.some((o) => o.object !== type.object)) {
+  if (!type || !PLAIN_TYPES.has(type.name) || objects.some((o) => o.object !== type.object)) {
     for (const o of objects) await mirrorObject(db, o, at);
     return;
   }

@@ -15,7 +15,7 @@ import type { WebhooksConfig } from '../config.js';
 import { guardedAgent, parseAllowList, staticUrlProblem, type Cidr } from './ssrf.js';
 import { signatureHeaders, type Scheme } from './signing.js';
 import { nextRetryDelay, parseRetryAfter } from './schedule.js';
-import { batcherPer, Slots, StatementBatcher } from './batcher.js';
+import { batcherPer, Slots, StatementBatcher } from '../../../core/statement-batcher.js';
 
 export const USER_AGENT = 'nself-plugins-webhooks/0.1';
 /** Headers an endpoint's custom headers may not set: the signature scheme's and the transport's own. */

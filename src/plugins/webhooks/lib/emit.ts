@@ -10,7 +10,7 @@ import type { QueueProvider } from '../../../core/queue-types.js';
 import type { Logger } from 'pino';
 import type { WebhooksConfig } from '../config.js';
 import { webhooksError } from './errors.js';
-import { batcherPer, StatementBatcher } from './batcher.js';
+import { batcherPer, StatementBatcher } from '../../../core/statement-batcher.js';
 
 export const EVENT_TYPE_NAME = /^[a-z0-9][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)+$/;
 export const CHANNEL = /^[A-Za-z0-9_.:-]{1,100}$/;

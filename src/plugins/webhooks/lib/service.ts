@@ -9,7 +9,7 @@ import { defineService, type PluginRuntime } from '../../../core/plugin.js';
 import type { WebhooksConfig } from '../config.js';
 import { emit, registerEventTypes, type EmitDeps, type EmitInput, type EmitResult, type WebhookEventType } from './emit.js';
 import { scheduleFirstAttempts } from './jobs.js';
-import { batcherPer, StatementBatcher } from './batcher.js';
+import { batcherPer, StatementBatcher } from '../../../core/statement-batcher.js';
 
 export interface WebhooksEmitter {
   /** Records a message for every enabled endpoint that takes its type (and channels) and starts their deliveries. */
