@@ -120,9 +120,13 @@ export async function run(opts: { events?: number; rounds?: number; backfill?: n
     };
     const ours = async () => {
       const bodies = make();
+      const cpu = process.cpuUsage();
       const t = performance.now();
       await post(`${url}/hooks/stripe/webhook`, bodies, concurrency);
-      if (process.env.BENCH_VERBOSE) say(`  recorded all in ${(performance.now() - t).toFixed(0)} ms`);
+      const used = process.cpuUsage(cpu);
+      if (process.env.BENCH_VERBOSE) {
+        say(`  recorded all in ${(performance.now() - t).toFixed(0)} ms (bench process, server and workers included: CPU ${(((used.user + used.system) / 1000 / (performance.now() - t)) * 100).toFixed(0)}% of one core)`);
+      }
       for (;;) {
         const r = await pool.query<{ n: string }>(`SELECT count(*) AS n FROM stripe.event WHERE status = 'pending'`);
         if (r.rows[0]!.n === '0') break;
