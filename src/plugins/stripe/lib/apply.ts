@@ -134,12 +134,12 @@ export async function applyEvent(eventId: string, deps: ApplyDeps): Promise<Appl
     return now.rows[0]?.status ?? 'missing';
   }
 
+  // The event's data never changes once recorded (only its status does): the unlocked read above serves, and the
+  // upsert's statement locks the event and checks it is still pending.
+  const ev = first;
   const result = await deps.db.tx(async (tx) => {
-    const locked = await tx.query<EventRow>('SELECT id, type, status, created, data FROM stripe.event WHERE id = $1 FOR UPDATE', [eventId]);
-    const ev = locked.rows[0];
-    if (ev?.status !== 'pending') return { status: (ev?.status ?? 'missing') as ApplyStatus, products: [] as string[] };
-    let object = ev.data.data.object as unknown as StripeObject;
-    const type = objectType(String(object?.object));
+    let object = payload;
+    const type = t;
     let at = ev.created;
     let deleted = ev.type.endsWith('.deleted') && type?.name !== 'subscription';
     if (fresh) {
@@ -151,20 +151,24 @@ export async function applyEvent(eventId: string, deps: ApplyDeps): Promise<Appl
       }
     }
     if (!type) {
-      await finish(tx, eventId, 'ignored', `object type ${String(object?.object)} is not mirrored`);
-      return { status: 'ignored' as const, products: [] };
+      const done = await finish(tx, eventId, 'ignored', `object type ${String(object?.object)} is not mirrored`);
+      return { status: done ?? (await statusOf(tx, eventId)), products: [] };
     }
     const mirrorable = type.name === 'active_entitlement_summary' ? { ...object, id: String(object.customer) } : object;
-    const outcome = await mirrorObject(tx, mirrorable, at, deleted);
-    const status: ApplyStatus = outcome?.applied ? 'applied' : 'stale';
+    const outcome = await mirrorObject(tx, mirrorable, at, deleted, { lockEvent: eventId, deferEntitlements: true });
+    if (!outcome?.locked) return { status: await statusOf(tx, eventId), products: [] as string[] };
+    const status: ApplyStatus = outcome.applied ? 'applied' : 'stale';
     const billing: string[] = [];
-    if (outcome?.applied && type.name === 'subscription') billing.push(...subscriptionTransitions(outcome.previous, object));
+    if (outcome.applied && type.name === 'subscription') billing.push(...subscriptionTransitions(outcome.previous, object));
     const happening = HAPPENINGS[ev.type];
     if (happening) billing.push(happening);
-    if (outcome?.applied && type.name === 'customer') await linkFromMetadata(tx, object);
+    if (outcome.applied && type.name === 'customer') await linkFromMetadata(tx, object);
     const customerId = type.name === 'customer' ? object.id : customerOf(object);
-    if (billing.length) await announce(tx, ev, billing, customerId, object);
-    await finish(tx, eventId, status, status === 'stale' ? 'the mirror holds an equal or newer state' : null);
+    // One statement: the entitlements of the customer, the billing events, the ledger.
+    await finish(tx, eventId, status, status === 'stale' ? 'the mirror holds an equal or newer state' : null, {
+      refreshEntitlementsOf: outcome.refreshEntitlementsOf ?? null,
+      announce: billing.length ? { ev, types: billing, customerId, object } : null,
+    });
     const products =
       status === 'applied' && type.name === 'subscription'
         ? ((object.items?.data ?? []) as any[]).map((i) => (typeof i.price?.product === 'string' ? i.price.product : i.price?.product?.id)).filter(Boolean)
@@ -175,8 +179,37 @@ export async function applyEvent(eventId: string, deps: ApplyDeps): Promise<Appl
   return result.status;
 }
 
-async function finish(tx: Queryable, id: string, status: string, reason: string | null): Promise<void> {
-  await tx.query('UPDATE stripe.event SET status = $2, reason = $3, applied_at = now() WHERE id = $1', [id, status, reason]);
+/** What a ledger event became (another worker applied it while this one waited for its lock). */
+async function statusOf(db: Queryable, id: string): Promise<ApplyStatus> {
+  const r = await db.query<{ status: ApplyStatus }>('SELECT status FROM stripe.event WHERE id = $1', [id]);
+  return r.rows[0]?.status ?? 'missing';
+}
+
+/**
+ * Ends a pending ledger event, and in the same statement refreshes a customer's entitlements and records the
+ * typed billing events of the change. Null when the event was not pending.
+ */
+async function finish(
+  tx: Queryable,
+  id: string,
+  status: ApplyStatus,
+  reason: string | null,
+  also: { refreshEntitlementsOf?: string | null; announce?: { ev: { id: string }; types: string[]; customerId: string | null; object: StripeObject } | null } = {},
+): Promise<ApplyStatus | null> {
+  const a = also.announce;
+  const r = await tx.query<{ status: ApplyStatus }>(
+    `WITH refreshed AS (SELECT stripe.refresh_entitlements($4) AS x WHERE $4::text IS NOT NULL),
+     announced AS (
+       INSERT INTO stripe.billing_event (type, stripe_event_id, customer_id, owner_type, owner_id, object_id, data)
+       SELECT t, $5, $6, l.owner_type, l.owner_id, $7, $8::jsonb
+         FROM unnest($9::text[]) t LEFT JOIN stripe.customer_link l ON l.customer_id = $6
+       ON CONFLICT (stripe_event_id, type) DO NOTHING)
+     UPDATE stripe.event SET status = $2, reason = $3, applied_at = now()
+      WHERE id = $1 AND status = 'pending' AND (SELECT count(*) FROM refreshed) >= 0
+     RETURNING status`,
+    [id, status, reason, also.refreshEntitlementsOf ?? null, a?.ev.id ?? null, a?.customerId ?? null, a?.object.id ?? null, a ? billingSummary(a.object) : null, a?.types ?? []],
+  );
+  return r.rows[0]?.status ?? null;
 }
 
 /** The app user or organisation a customer created outside the app (dashboard, another service) names. */
@@ -208,8 +241,9 @@ export async function mirrorWrite(db: Db, object: StripeObject, source: string):
   });
 }
 
-async function announce(tx: Queryable, ev: { id: string }, types: string[], customerId: string | null, object: StripeObject): Promise<void> {
-  const summary = {
+/** What a typed billing event carries of the object. */
+function billingSummary(object: StripeObject): Record<string, unknown> {
+  return {
     objectType: object.object,
     status: object.status ?? null,
     amountDue: object.amount_due ?? null,
@@ -217,6 +251,10 @@ async function announce(tx: Queryable, ev: { id: string }, types: string[], cust
     hostedInvoiceUrl: object.hosted_invoice_url ?? null,
     trialEnd: object.trial_end ?? null,
   };
+}
+
+async function announce(tx: Queryable, ev: { id: string }, types: string[], customerId: string | null, object: StripeObject): Promise<void> {
+  const summary = billingSummary(object);
   await tx.query(
     `INSERT INTO stripe.billing_event (type, stripe_event_id, customer_id, owner_type, owner_id, object_id, data)
      SELECT t, $2, $3, l.owner_type, l.owner_id, $4, $5

@@ -80,27 +80,44 @@ export interface UpsertOutcome {
   applied: boolean;
   /** The row's `data` before this upsert (null when new or not applied). */
   previous: StripeObject | null;
+  /** With `lockEvent`: whether the event was still pending (nothing was written when it was not). */
+  locked?: boolean;
 }
 
 /**
  * Upserts one object. `applied` is false when the row holds a newer (or an equally new ended) state.
  * Runs in the caller's transaction; the row lock of the conflict serialises concurrent upserts of one id.
+ * With `lockEvent` the same statement first locks that ledger event and writes only if it is still pending
+ * (one round trip less for the apply job).
  */
-export async function upsertObject(db: Queryable, row: UpsertRow): Promise<UpsertOutcome> {
+export async function upsertObject(db: Queryable, row: UpsertRow, lockEvent?: string): Promise<UpsertOutcome> {
   const { type, object } = row;
   const deleted = !!row.deleted || object.deleted === true;
   const terminal = deleted || !!type.terminal?.(object);
-  const r = await db.query<{ previous: StripeObject | null }>(
-    `WITH prev AS (SELECT data FROM stripe.${type.table} WHERE id = $1 FOR UPDATE)
-     INSERT INTO stripe.${type.table} AS t (id, customer_id, parent_id, data, deleted, terminal, last_event_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7)
+  const params = [object.id, row.customerId ?? customerOf(object), row.parentId ?? null, object, deleted, terminal, row.at];
+  const upsert = (source: string) => `INSERT INTO stripe.${type.table} AS t (id, customer_id, parent_id, data, deleted, terminal, last_event_at)
+     SELECT $1::text, $2::text, $3::text, $4::jsonb, $5::boolean, $6::boolean, $7::timestamptz ${source}
      ON CONFLICT (id) DO UPDATE SET
        customer_id = coalesce(excluded.customer_id, t.customer_id), parent_id = coalesce(excluded.parent_id, t.parent_id),
        data = excluded.data, deleted = excluded.deleted, terminal = excluded.terminal,
        last_event_at = excluded.last_event_at, synced_at = now()
      WHERE t.last_event_at < excluded.last_event_at OR (t.last_event_at = excluded.last_event_at AND NOT t.terminal)
-     RETURNING (SELECT data FROM prev) AS previous`,
-    [object.id, row.customerId ?? customerOf(object), row.parentId ?? null, object, deleted, terminal, row.at],
+     RETURNING (SELECT data FROM prev) AS previous`;
+  if (lockEvent) {
+    const r = await db.query<{ locked: boolean; applied: boolean; previous: StripeObject | null }>(
+      `WITH ev AS (SELECT id FROM stripe.event WHERE id = $8 AND status = 'pending' FOR UPDATE),
+       prev AS (SELECT data FROM stripe.${type.table} WHERE id = $1 AND EXISTS (SELECT 1 FROM ev) FOR UPDATE),
+       up AS (${upsert('FROM ev')})
+       SELECT EXISTS (SELECT 1 FROM ev) AS locked, EXISTS (SELECT 1 FROM up) AS applied, (SELECT previous FROM up) AS previous`,
+      [...params, lockEvent],
+    );
+    const out = r.rows[0]!;
+    return { applied: out.applied, previous: out.previous ?? null, locked: out.locked };
+  }
+  const r = await db.query<{ previous: StripeObject | null }>(
+    `WITH prev AS (SELECT data FROM stripe.${type.table} WHERE id = $1 FOR UPDATE)
+     ${upsert('')}`,
+    params,
   );
   return { applied: r.rowCount === 1, previous: r.rows[0]?.previous ?? null };
 }
@@ -135,11 +152,27 @@ export async function syncChildren(db: Queryable, type: ObjectType, parentId: st
   );
 }
 
-/** Upserts an object and what it embeds; the outcome is the parent's. */
-export async function mirrorObject(db: Queryable, object: StripeObject, at: Date, deleted = false): Promise<UpsertOutcome & { type: ObjectType } | null> {
+export interface MirrorOptions {
+  /** Lock this ledger event in the upsert's statement and write nothing unless it is still pending. */
+  lockEvent?: string;
+  /** Leave the entitlement refresh to the caller (it is folded into the caller's next statement). */
+  deferEntitlements?: boolean;
+}
+
+/**
+ * Upserts an object and what it embeds; the outcome is the parent's. With `deferEntitlements`,
+ * `refreshEntitlementsOf` names the customer whose entitlements the caller must refresh.
+ */
+export async function mirrorObject(
+  db: Queryable,
+  object: StripeObject,
+  at: Date,
+  deleted = false,
+  opts: MirrorOptions = {},
+): Promise<(UpsertOutcome & { type: ObjectType; refreshEntitlementsOf?: string | null }) | null> {
   const type = objectType(object.object);
   if (!type) return null;
-  const outcome = await upsertObject(db, { type, object, at, deleted });
+  const outcome = await upsertObject(db, { type, object, at, deleted }, opts.lockEvent);
   if (!outcome.applied) return { ...outcome, type };
   const customerId = customerOf(object);
   if (type.name === 'subscription' && Array.isArray(object.items?.data)) {
@@ -148,8 +181,10 @@ export async function mirrorObject(db: Queryable, object: StripeObject, at: Date
   if (type.name === 'invoice' && Array.isArray(object.lines?.data) && !object.lines.has_more) {
     await syncChildren(db, objectType('line_item')!, object.id, customerId, object.lines.data, at);
   }
+  let refreshEntitlementsOf: string | null = null;
   if (customerId && (type.name === 'subscription' || type.name === 'active_entitlement_summary')) {
-    await db.query('SELECT stripe.refresh_entitlements($1)', [customerId]);
+    if (opts.deferEntitlements) refreshEntitlementsOf = customerId;
+    else await db.query('SELECT stripe.refresh_entitlements($1)', [customerId]);
   }
   if (type.name === 'product') {
     // A product's features changed: every customer subscribed to it gets its entitlements recomputed.
@@ -160,7 +195,7 @@ export async function mirrorObject(db: Queryable, object: StripeObject, at: Date
       [object.id],
     );
   }
-  return { ...outcome, type };
+  return { ...outcome, type, refreshEntitlementsOf };
 }
 
 /** Types whose upsert has no side effects (no embedded children, no entitlements): a page is one statement. */
