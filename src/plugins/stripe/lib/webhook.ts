@@ -11,7 +11,7 @@ import Stripe from 'stripe';
 import type { PluginRuntime, Queryable } from '../../../core/plugin.js';
 import { batcherPer, StatementBatcher } from '../../../core/statement-batcher.js';
 import type { StripeConfig } from '../config.js';
-import { applyEventJob } from './jobs.js';
+import { enqueueApplies } from './jobs.js';
 
 class TooLarge extends Error {}
 
@@ -79,6 +79,15 @@ async function recordEvents(db: Queryable, events: readonly Stripe.Event[]): Pro
 
 const recordings = batcherPer((db: Queryable) => new StatementBatcher<Stripe.Event, Recorded>((events) => recordEvents(db, events)));
 
+/** The events of deliveries answered in the same turn go to shared apply jobs. One batcher per queue. */
+const applies = batcherPer(
+  (queue: PluginRuntime<StripeConfig>['queue']) =>
+    new StatementBatcher<string, void>(async (ids) => {
+      await enqueueApplies({ queue }, ids);
+      return ids.map(() => undefined);
+    }),
+);
+
 const fail = (res: Response, status: number, code: string, message: string) =>
   res.status(status).json({ message, extensions: { code: `stripe/${code}` } });
 
@@ -112,7 +121,7 @@ export function webhookRoute(router: Router, runtime: PluginRuntime<StripeConfig
       const row = await recordings(runtime.db).call(event);
       // Still pending on a replay: the first delivery may have failed to enqueue; the job id makes this a no-op otherwise.
       // No status: a concurrent delivery of the same event recorded it while this one's statement ran.
-      if (row.status === 'pending' || row.status === null) await applyEventJob.enqueue(runtime, { eventId: event.id }, { jobId: event.id });
+      if (row.status === 'pending' || row.status === null) await applies(runtime.queue).call(event.id);
       res.status(200).json({ received: true, duplicate: !row.inserted });
     } catch (err) {
       runtime.log.error({ err, eventId: event.id }, 'recording a Stripe event failed');
