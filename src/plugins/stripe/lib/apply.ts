@@ -152,7 +152,7 @@ export async function applyEvent(eventId: string, deps: ApplyDeps): Promise<Appl
     }
     if (!type) {
       const done = await finish(tx, eventId, 'ignored', `object type ${String(object?.object)} is not mirrored`);
-      return { status: done ?? (await statusOf(tx, eventId)), products: [] };
+      return { status: done?.status ?? (await statusOf(tx, eventId)), products: [] };
     }
     const mirrorable = type.name === 'active_entitlement_summary' ? { ...object, id: String(object.customer) } : object;
     const outcome = await mirrorObject(tx, mirrorable, at, deleted, { lockEvent: eventId, deferEntitlements: true });
@@ -164,16 +164,18 @@ export async function applyEvent(eventId: string, deps: ApplyDeps): Promise<Appl
     if (happening) billing.push(happening);
     if (outcome.applied && type.name === 'customer') await linkFromMetadata(tx, object);
     const customerId = type.name === 'customer' ? object.id : customerOf(object);
-    // One statement: the entitlements of the customer, the billing events, the ledger.
-    await finish(tx, eventId, status, status === 'stale' ? 'the mirror holds an equal or newer state' : null, {
-      refreshEntitlementsOf: outcome.refreshEntitlementsOf ?? null,
-      announce: billing.length ? { ev, types: billing, customerId, object } : null,
-    });
     const products =
       status === 'applied' && type.name === 'subscription'
         ? ((object.items?.data ?? []) as any[]).map((i) => (typeof i.price?.product === 'string' ? i.price.product : i.price?.product?.id)).filter(Boolean)
         : [];
-    return { status, products };
+    // One statement: the entitlements of the customer, the billing events, the ledger, and which of the
+    // subscription's products the mirror lacks.
+    const done = await finish(tx, eventId, status, status === 'stale' ? 'the mirror holds an equal or newer state' : null, {
+      refreshEntitlementsOf: outcome.refreshEntitlementsOf ?? null,
+      announce: billing.length ? { ev, types: billing, customerId, object } : null,
+      products,
+    });
+    return { status, products: done?.missingProducts ?? [] };
   });
   if (result.products.length) await fetchMissingProducts(deps, result.products);
   return result.status;
@@ -194,10 +196,15 @@ async function finish(
   id: string,
   status: ApplyStatus,
   reason: string | null,
-  also: { refreshEntitlementsOf?: string | null; announce?: { ev: { id: string }; types: string[]; customerId: string | null; object: StripeObject } | null } = {},
-): Promise<ApplyStatus | null> {
+  also: {
+    refreshEntitlementsOf?: string | null;
+    announce?: { ev: { id: string }; types: string[]; customerId: string | null; object: StripeObject } | null;
+    /** Product ids to check: the answer names those the mirror lacks. */
+    products?: string[];
+  } = {},
+): Promise<{ status: ApplyStatus; missingProducts: string[] } | null> {
   const a = also.announce;
-  const r = await tx.query<{ status: ApplyStatus }>(
+  const r = await tx.query<{ status: ApplyStatus; missing_products: string[] }>(
     `WITH refreshed AS (SELECT stripe.refresh_entitlements($4) AS x WHERE $4::text IS NOT NULL),
      announced AS (
        INSERT INTO stripe.billing_event (type, stripe_event_id, customer_id, owner_type, owner_id, object_id, data)
@@ -206,10 +213,12 @@ async function finish(
        ON CONFLICT (stripe_event_id, type) DO NOTHING)
      UPDATE stripe.event SET status = $2, reason = $3, applied_at = now()
       WHERE id = $1 AND status = 'pending' AND (SELECT count(*) FROM refreshed) >= 0
-     RETURNING status`,
-    [id, status, reason, also.refreshEntitlementsOf ?? null, a?.ev.id ?? null, a?.customerId ?? null, a?.object.id ?? null, a ? billingSummary(a.object) : null, a?.types ?? []],
+     RETURNING status,
+       (SELECT coalesce(array_agg(p), '{}') FROM unnest($10::text[]) p WHERE NOT EXISTS (SELECT 1 FROM stripe.product WHERE id = p)) AS missing_products`,
+    [id, status, reason, also.refreshEntitlementsOf ?? null, a?.ev.id ?? null, a?.customerId ?? null, a?.object.id ?? null, a ? billingSummary(a.object) : null, a?.types ?? [], [...new Set(also.products ?? [])]],
   );
-  return r.rows[0]?.status ?? null;
+  const row = r.rows[0];
+  return row ? { status: row.status, missingProducts: row.missing_products } : null;
 }
 
 /** The app user or organisation a customer created outside the app (dashboard, another service) names. */
@@ -265,10 +274,8 @@ async function announce(tx: Queryable, ev: { id: string }, types: string[], cust
 }
 
 /** Products a subscription refers to but the mirror lacks (the product event is late or was never sent): read them. */
-async function fetchMissingProducts(deps: ApplyDeps, ids: string[]): Promise<void> {
+async function fetchMissingProducts(deps: ApplyDeps, missing: string[]): Promise<void> {
   if (!deps.client) return;
-  const known = await deps.db.query<{ id: string }>('SELECT id FROM stripe.product WHERE id = ANY($1::text[])', [ids]);
-  const missing = ids.filter((id) => !known.rows.some((r) => r.id === id));
   for (const id of missing) {
     const readAt = new Date();
     const product = await retrieve(deps.client, 'product', id);
