@@ -88,8 +88,9 @@ interface ClaimRequest {
  * Claims many deliveries in one statement (the deliveries of a batch job, and whatever else starts in the same
  * turn). Each row is claimed exactly as alone: pending and due (or its lease lapsed), still at the attempt
  * its job names, its endpoint enabled, and — on a FIFO endpoint — nothing older of its key still open. Rows
- * are locked in id order and locked ones skipped (`SKIP LOCKED`: a row another worker is claiming or
- * recording is not due for us), so concurrent batches neither wait on each other nor deadlock.
+ * are locked in id order, so two batches claiming overlapping deliveries never deadlock: the later one waits,
+ * then finds the row claimed and leaves it. (Skipping locked rows instead would leave a due delivery whose row
+ * was held for a moment by some other write without a job until the dispatcher's grace period passed.)
  */
 async function claimMany(db: Queryable, reqs: readonly ClaimRequest[]): Promise<(Claimed | null)[]> {
   const r = await db.query<Claimed>(
@@ -105,7 +106,7 @@ async function claimMany(db: Queryable, reqs: readonly ClaimRequest[]): Promise<
                  where p.endpoint_id = d.endpoint_id and p.ordering_key = d.ordering_key and p.message_seq < d.message_seq
                    and p.status in ('pending', 'sending')))
         order by d.id
-        for update of d skip locked),
+        for update of d),
      d as (
        update webhooks.delivery d set status = 'sending', attempts = d.attempts + 1, lease_until = now() + make_interval(secs => c.lease), updated_at = now()
          from c, webhooks.endpoint e
