@@ -10,7 +10,8 @@
  * - Backfill: 100,000 customers paged from the strict fake Stripe API into the mirror (resumable backfill,
  *   100 per page), objects per second.
  *
- * Run: `npx tsx bench/stripe-webhooks.ts [events] [rounds] [backfillObjects]`. BullMQ on Redis database 0.
+ * Run: `npx tsx bench/stripe-webhooks.ts [events] [rounds] [backfillObjects]`. BullMQ on Redis database 0
+ * (`BENCH_REDIS_DB=n` for another).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -29,8 +30,9 @@ import { beginRuns, runBackfill } from '../src/plugins/stripe/lib/backfill.js';
 const SECRET = 'bench-stripe-secret-0123456789abcdef';
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
+/** Redis database 0 (flushed first), or BENCH_REDIS_DB's when the machine's database 0 belongs to other work. */
 async function redisDb0(): Promise<string> {
-  const url = `${REDIS_URL.replace(/\/\d*$/, '')}/0`;
+  const url = `${REDIS_URL.replace(/\/\d*$/, '')}/${Number(process.env.BENCH_REDIS_DB ?? 0)}`;
   const r = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true });
   await r.connect();
   await r.flushdb();
@@ -118,9 +120,13 @@ export async function run(opts: { events?: number; rounds?: number; backfill?: n
     };
     const ours = async () => {
       const bodies = make();
+      const cpu = process.cpuUsage();
       const t = performance.now();
       await post(`${url}/hooks/stripe/webhook`, bodies, concurrency);
-      if (process.env.BENCH_VERBOSE) say(`  recorded all in ${(performance.now() - t).toFixed(0)} ms`);
+      const used = process.cpuUsage(cpu);
+      if (process.env.BENCH_VERBOSE) {
+        say(`  recorded all in ${(performance.now() - t).toFixed(0)} ms (bench process, server and workers included: CPU ${(((used.user + used.system) / 1000 / (performance.now() - t)) * 100).toFixed(0)}% of one core)`);
+      }
       for (;;) {
         const r = await pool.query<{ n: string }>(`SELECT count(*) AS n FROM stripe.event WHERE status = 'pending'`);
         if (r.rows[0]!.n === '0') break;

@@ -80,59 +80,136 @@ export interface UpsertOutcome {
   applied: boolean;
   /** The row's `data` before this upsert (null when new or not applied). */
   previous: StripeObject | null;
+  /** With `lockEvent`: whether the event was still pending (nothing was written when it was not). */
+  locked?: boolean;
 }
 
 /**
  * Upserts one object. `applied` is false when the row holds a newer (or an equally new ended) state.
  * Runs in the caller's transaction; the row lock of the conflict serialises concurrent upserts of one id.
+ * With `lockEvent` the same statement first locks that ledger event and writes only if it is still pending,
+ * and `children` (the parent's embedded rows) are synced by it too when the parent's upsert applies — one
+ * round trip for what took three.
  */
-export async function upsertObject(db: Queryable, row: UpsertRow): Promise<UpsertOutcome> {
+export async function upsertObject(db: Queryable, row: UpsertRow, lockEvent?: string, children?: Children | null): Promise<UpsertOutcome> {
   const { type, object } = row;
   const deleted = !!row.deleted || object.deleted === true;
   const terminal = deleted || !!type.terminal?.(object);
-  const r = await db.query<{ previous: StripeObject | null }>(
-    `WITH prev AS (SELECT data FROM stripe.${type.table} WHERE id = $1 FOR UPDATE)
-     INSERT INTO stripe.${type.table} AS t (id, customer_id, parent_id, data, deleted, terminal, last_event_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7)
+  const params = [object.id, row.customerId ?? customerOf(object), row.parentId ?? null, object, deleted, terminal, row.at];
+  const upsert = (source: string) => `INSERT INTO stripe.${type.table} AS t (id, customer_id, parent_id, data, deleted, terminal, last_event_at)
+     SELECT $1::text, $2::text, $3::text, $4::jsonb, $5::boolean, $6::boolean, $7::timestamptz ${source}
      ON CONFLICT (id) DO UPDATE SET
        customer_id = coalesce(excluded.customer_id, t.customer_id), parent_id = coalesce(excluded.parent_id, t.parent_id),
        data = excluded.data, deleted = excluded.deleted, terminal = excluded.terminal,
        last_event_at = excluded.last_event_at, synced_at = now()
      WHERE t.last_event_at < excluded.last_event_at OR (t.last_event_at = excluded.last_event_at AND NOT t.terminal)
-     RETURNING (SELECT data FROM prev) AS previous`,
-    [object.id, row.customerId ?? customerOf(object), row.parentId ?? null, object, deleted, terminal, row.at],
+     RETURNING (SELECT data FROM prev) AS previous`;
+  if (lockEvent) {
+    const r = await db.query<{ locked: boolean; applied: boolean; previous: StripeObject | null }>(
+      `WITH ev AS (SELECT id FROM stripe.event WHERE id = $8 AND status = 'pending' FOR UPDATE),
+       prev AS (SELECT data FROM stripe.${type.table} WHERE id = $1 AND EXISTS (SELECT 1 FROM ev) FOR UPDATE),
+       up AS (${upsert('FROM ev')})${children ? `,
+       ${childCtes(children.type.table, 9, '$1::text', '$7::timestamptz', 'EXISTS (SELECT 1 FROM up)')}` : ''}
+       SELECT EXISTS (SELECT 1 FROM ev) AS locked, EXISTS (SELECT 1 FROM up) AS applied, (SELECT previous FROM up) AS previous`,
+      [...params, lockEvent, ...(children ? childArrays(children.type, row.customerId ?? customerOf(object), children.objects) : [])],
+    );
+    const out = r.rows[0]!;
+    return { applied: out.applied, previous: out.previous ?? null, locked: out.locked };
+  }
+  const r = await db.query<{ previous: StripeObject | null }>(
+    `WITH prev AS (SELECT data FROM stripe.${type.table} WHERE id = $1 FOR UPDATE)
+     ${upsert('')}`,
+    params,
   );
   return { applied: r.rowCount === 1, previous: r.rows[0]?.previous ?? null };
 }
 
-/**
- * Upserts a parent's embedded children (subscription items, invoice lines) and marks those of the parent
- * that are no longer listed as deleted, only when their state is not newer.
- */
-export async function syncChildren(db: Queryable, type: ObjectType, parentId: string, customerId: string | null, children: StripeObject[], at: Date): Promise<void> {
-  for (const child of children) await upsertObject(db, { type, object: child, at, parentId, customerId });
-  await db.query(
-    `UPDATE stripe.${type.table} SET deleted = true, terminal = true, last_event_at = $3, synced_at = now()
-      WHERE parent_id = $1 AND NOT (id = ANY($2::text[])) AND NOT deleted AND last_event_at <= $3`,
-    [parentId, children.map((c) => c.id), at],
-  );
+/** A parent's embedded children (subscription items, invoice lines) as listed in its payload. */
+interface Children {
+  type: ObjectType;
+  objects: StripeObject[];
 }
 
-/** Upserts an object and what it embeds; the outcome is the parent's. */
-export async function mirrorObject(db: Queryable, object: StripeObject, at: Date, deleted = false): Promise<UpsertOutcome & { type: ObjectType } | null> {
+/** The arrays a children statement takes, in order: objects, customers, deleted flags, terminal flags, ids. */
+function childArrays(type: ObjectType, customerId: string | null, children: StripeObject[]): unknown[] {
+  // One row per id (the last listing wins), as one statement cannot upsert a row twice.
+  const unique = [...new Map(children.map((c) => [c.id, c])).values()];
+  return [
+    unique.map((c) => JSON.stringify(c)),
+    unique.map((c) => customerId ?? customerOf(c)),
+    unique.map((c) => c.deleted === true),
+    unique.map((c) => c.deleted === true || !!type.terminal?.(c)),
+    unique.map((c) => c.id),
+  ];
+}
+
+/**
+ * Two CTEs (`kids`, `gone`): upsert the listed children with the newer-wins guard, and mark the parent's
+ * children no longer listed as deleted (only when their state is not newer) — both only when `gate` holds.
+ * `first` is the parameter number of the first of childArrays' five arrays.
+ */
+function childCtes(table: string, first: number, parent: string, at: string, gate: string): string {
+  const [objects, customers, deleted, terminal, ids] = [0, 1, 2, 3, 4].map((i) => `$${first + i}`);
+  return `kids AS (
+       INSERT INTO stripe.${table} AS t (id, customer_id, parent_id, data, deleted, terminal, last_event_at)
+       SELECT o ->> 'id', c, ${parent}, o, d, term, ${at}
+         FROM unnest(${objects}::jsonb[], ${customers}::text[], ${deleted}::boolean[], ${terminal}::boolean[]) AS u(o, c, d, term)
+        WHERE ${gate}
+       ON CONFLICT (id) DO UPDATE SET
+         customer_id = coalesce(excluded.customer_id, t.customer_id), parent_id = coalesce(excluded.parent_id, t.parent_id),
+         data = excluded.data, deleted = excluded.deleted, terminal = excluded.terminal,
+         last_event_at = excluded.last_event_at, synced_at = now()
+       WHERE t.last_event_at < excluded.last_event_at OR (t.last_event_at = excluded.last_event_at AND NOT t.terminal)),
+     gone AS (
+       UPDATE stripe.${table} SET deleted = true, terminal = true, last_event_at = ${at}, synced_at = now()
+        WHERE parent_id = ${parent} AND NOT (id = ANY(${ids}::text[])) AND NOT deleted AND last_event_at <= ${at} AND ${gate})`;
+}
+
+/**
+ * Upserts a parent's embedded children (subscription items, invoice lines) and marks those of the parent
+ * that are no longer listed as deleted, only when their state is not newer — one statement for them all.
+ */
+export async function syncChildren(db: Queryable, type: ObjectType, parentId: string, customerId: string | null, children: StripeObject[], at: Date): Promise<void> {
+  await db.query(`WITH ${childCtes(type.table, 3, '$1::text', '$2::timestamptz', 'true')} SELECT 1`, [parentId, at, ...childArrays(type, customerId, children)]);
+}
+
+/** The children a payload embeds completely (a list with more pages is left to its own events). */
+function childrenOf(type: ObjectType, object: StripeObject): Children | null {
+  if (type.name === 'subscription' && Array.isArray(object.items?.data)) return { type: objectType('subscription_item')!, objects: object.items.data };
+  if (type.name === 'invoice' && Array.isArray(object.lines?.data) && !object.lines.has_more) return { type: objectType('line_item')!, objects: object.lines.data };
+  return null;
+}
+
+export interface MirrorOptions {
+  /** Lock this ledger event in the upsert's statement and write nothing unless it is still pending. */
+  lockEvent?: string;
+  /** Leave the entitlement refresh to the caller (it is folded into the caller's next statement). */
+  deferEntitlements?: boolean;
+}
+
+/**
+ * Upserts an object and what it embeds; the outcome is the parent's. With `deferEntitlements`,
+ * `refreshEntitlementsOf` names the customer whose entitlements the caller must refresh.
+ */
+export async function mirrorObject(
+  db: Queryable,
+  object: StripeObject,
+  at: Date,
+  deleted = false,
+  opts: MirrorOptions = {},
+): Promise<(UpsertOutcome & { type: ObjectType; refreshEntitlementsOf?: string | null }) | null> {
   const type = objectType(object.object);
   if (!type) return null;
-  const outcome = await upsertObject(db, { type, object, at, deleted });
+  const children = childrenOf(type, object);
+  const together = !!opts.lockEvent && !!children;
+  const outcome = await upsertObject(db, { type, object, at, deleted }, opts.lockEvent, together ? children : null);
   if (!outcome.applied) return { ...outcome, type };
   const customerId = customerOf(object);
-  if (type.name === 'subscription' && Array.isArray(object.items?.data)) {
-    await syncChildren(db, objectType('subscription_item')!, object.id, customerId, object.items.data, at);
-  }
-  if (type.name === 'invoice' && Array.isArray(object.lines?.data) && !object.lines.has_more) {
-    await syncChildren(db, objectType('line_item')!, object.id, customerId, object.lines.data, at);
-  }
+  if (children && !together) await syncChildren(db, children.type, object.id, customerId, children.objects, at);
+  let refreshEntitlementsOf: string | null = null;
   if (customerId && (type.name === 'subscription' || type.name === 'active_entitlement_summary')) {
-    await db.query('SELECT stripe.refresh_entitlements($1)', [customerId]);
+    if (opts.deferEntitlements) refreshEntitlementsOf = customerId;
+    else await db.query('SELECT stripe.refresh_entitlements($1)', [customerId]);
   }
   if (type.name === 'product') {
     // A product's features changed: every customer subscribed to it gets its entitlements recomputed.
@@ -143,17 +220,17 @@ export async function mirrorObject(db: Queryable, object: StripeObject, at: Date
       [object.id],
     );
   }
-  return { ...outcome, type };
+  return { ...outcome, type, refreshEntitlementsOf };
 }
 
 /** Types whose upsert has no side effects (no embedded children, no entitlements): a page is one statement. */
-const PLAIN = new Set(['customer', 'price', 'payment_intent', 'charge', 'refund', 'dispute', 'payment_method', 'checkout_session', 'coupon', 'promotion_code', 'tax_id', 'setup_intent', 'meter']);
+export const PLAIN_TYPES: ReadonlySet<string> = new Set(['customer', 'price', 'payment_intent', 'charge', 'refund', 'dispute', 'payment_method', 'checkout_session', 'coupon', 'promotion_code', 'tax_id', 'setup_intent', 'meter']);
 
 /** Mirrors a page of one type read from the API at `at`: one statement for plain types, object by object otherwise. */
 export async function mirrorPage(db: Queryable, objects: StripeObject[], at: Date): Promise<void> {
   if (!objects.length) return;
   const type = objectType(objects[0]!.object);
-  if (!type || !PLAIN.has(type.name) || objects.some((o) => o.object !== type.object)) {
+  if (!type || !PLAIN_TYPES.has(type.name) || objects.some((o) => o.object !== type.object)) {
     for (const o of objects) await mirrorObject(db, o, at);
     return;
   }

@@ -9,9 +9,10 @@ import type { IncomingMessage } from 'node:http';
 import type { Request, Response, Router } from 'express';
 import type Stripe from 'stripe';
 import { stripeSdk } from './client.js';
-import type { PluginRuntime } from '../../../core/plugin.js';
+import type { PluginRuntime, Queryable } from '../../../core/plugin.js';
+import { batcherPer, StatementBatcher } from '../../../core/statement-batcher.js';
 import type { StripeConfig } from '../config.js';
-import { applyEventJob } from './jobs.js';
+import { enqueueApplies } from './jobs.js';
 
 class TooLarge extends Error {}
 
@@ -34,6 +35,59 @@ function readRaw(req: IncomingMessage, limit: number): Promise<Buffer> {
     req.on('error', reject);
   });
 }
+
+interface Recorded {
+  status: string | null;
+  inserted: boolean;
+}
+
+/**
+ * Records the events of concurrent deliveries in one statement (one commit for them all; each answer still
+ * waits for it): once per event id — a replay, or the same event twice in one batch, records nothing new.
+ */
+async function recordEvents(db: Queryable, events: readonly Stripe.Event[]): Promise<Recorded[]> {
+  const first = new Map<string, number>();
+  events.forEach((e, i) => first.has(e.id) || first.set(e.id, i));
+  const unique = [...first.values()].map((i) => events[i]!);
+  const objectIdOf = (event: Stripe.Event) => {
+    const object = event.data.object as unknown as { id?: unknown; customer?: unknown };
+    return typeof object.id === 'string' ? object.id : typeof object.customer === 'string' ? object.customer : null;
+  };
+  const r = await db.query<{ id: string; status: string | null; inserted: boolean }>(
+    `WITH u AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::boolean[], $6::float8[], $7::jsonb[])
+                  AS u(id, type, object_id, api_version, livemode, created, data)),
+     ins AS (
+       INSERT INTO stripe.event (id, type, object_id, api_version, livemode, created, data)
+       SELECT id, type, object_id, api_version, livemode, to_timestamp(created), data FROM u ON CONFLICT (id) DO NOTHING RETURNING id, status)
+     SELECT u.id, coalesce(ins.status, e.status) AS status, ins.id IS NOT NULL AS inserted
+       FROM u LEFT JOIN ins ON ins.id = u.id LEFT JOIN stripe.event e ON e.id = u.id AND ins.id IS NULL`,
+    [
+      unique.map((e) => e.id),
+      unique.map((e) => e.type),
+      unique.map(objectIdOf),
+      unique.map((e) => e.api_version ?? null),
+      unique.map((e) => !!e.livemode),
+      unique.map((e) => e.created),
+      unique.map((e) => JSON.stringify(e)),
+    ],
+  );
+  const byId = new Map(r.rows.map((row) => [row.id, row]));
+  return events.map((e, i) => {
+    const row = byId.get(e.id);
+    return { status: row?.status ?? null, inserted: !!row?.inserted && first.get(e.id) === i };
+  });
+}
+
+const recordings = batcherPer((db: Queryable) => new StatementBatcher<Stripe.Event, Recorded>((events) => recordEvents(db, events)));
+
+/** The events of deliveries answered in the same turn go to shared apply jobs. One batcher per queue. */
+const applies = batcherPer(
+  (queue: PluginRuntime<StripeConfig>['queue']) =>
+    new StatementBatcher<string, void>(async (ids) => {
+      await enqueueApplies({ queue }, ids);
+      return ids.map(() => undefined);
+    }),
+);
 
 const fail = (res: Response, status: number, code: string, message: string) =>
   res.status(status).json({ message, extensions: { code: `stripe/${code}` } });
@@ -65,18 +119,10 @@ export function webhookRoute(router: Router, runtime: PluginRuntime<StripeConfig
       return fail(res, 400, 'malformed-event', 'the event lacks an id, a type or an object');
     }
     try {
-      const object = event.data.object as unknown as { id?: unknown; customer?: unknown };
-      const r = await runtime.db.query<{ status: string; inserted: boolean }>(
-        `WITH ins AS (
-           INSERT INTO stripe.event (id, type, object_id, api_version, livemode, created, data)
-           VALUES ($1, $2, $3, $4, $5, to_timestamp($6), $7) ON CONFLICT (id) DO NOTHING RETURNING status)
-         SELECT status, true AS inserted FROM ins
-         UNION ALL SELECT status, false FROM stripe.event WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM ins)`,
-        [event.id, event.type, typeof object.id === 'string' ? object.id : typeof object.customer === 'string' ? object.customer : null, event.api_version ?? null, !!event.livemode, event.created, event],
-      );
-      const row = r.rows[0]!;
+      const row = await recordings(runtime.db).call(event);
       // Still pending on a replay: the first delivery may have failed to enqueue; the job id makes this a no-op otherwise.
-      if (row.status === 'pending') await applyEventJob.enqueue(runtime, { eventId: event.id }, { jobId: event.id });
+      // No status: a concurrent delivery of the same event recorded it while this one's statement ran.
+      if (row.status === 'pending' || row.status === null) await applies(runtime.queue).call(event.id);
       res.status(200).json({ received: true, duplicate: !row.inserted });
     } catch (err) {
       runtime.log.error({ err, eventId: event.id }, 'recording a Stripe event failed');

@@ -78,4 +78,48 @@ describe('a worker killed mid-delivery', () => {
     const attempts = (await s.pool.query('select status from webhooks.attempt where delivery_id = $1', [d.id])).rows;
     expect(attempts).toEqual([{ status: 'succeeded' }]);
   }, 120_000);
+
+  it('killed mid-batch: what was recorded is not sent again; the rest is sent again with the same webhook-id', async () => {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+    await Promise.all(children.filter((c) => c.exitCode === null && c.signalCode === null).map((c) => new Promise((r) => c.once('exit', r))));
+    // The first test's endpoint takes no part in this one.
+    await s.pool.query('update webhooks.endpoint set enabled = false');
+    const receivers = [await new Receiver().start(), await new Receiver().start(), await new Receiver().start()];
+    try {
+      const [quick, slow1, slow2] = receivers as [Receiver, Receiver, Receiver];
+      quick.respond = () => ({ status: 200 });
+      slow1.respond = (_r, n) => (n === 1 ? { hang: true } : { status: 200 });
+      slow2.respond = (_r, n) => (n === 1 ? { hang: true } : { status: 200 });
+      const who = 'u-crash-batch';
+      for (const r of receivers) {
+        const c = await s.gql(who, CREATE, { url: `${r.url}/batch` });
+        expect(c.errors).toBeUndefined();
+        r.keys.push(c.data.webhooksCreateEndpoint.secret);
+      }
+      const first = await worker();
+      const m = await s.gql('service', EMIT, { type: 'crash.test', payload: { n: 2 } });
+      const messageId = m.data.webhooksEmit.messageId as string;
+      const mine = async () =>
+        (await s.pool.query(`select d.id, d.status, e.url from webhooks.delivery d join webhooks.endpoint e on e.id = d.endpoint_id where d.message_id = $1 and e.url like '%/batch'`, [messageId])).rows;
+      await waitFor(async () => slow1.received.length === 1 && slow2.received.length === 1 && (await mine()).some((d) => d.status === 'succeeded'), 30_000, 'one recorded, two hanging');
+      first.kill('SIGKILL');
+      await new Promise((r) => first.once('exit', r));
+      expect((await mine()).map((d) => d.status).sort()).toEqual(['sending', 'sending', 'succeeded']);
+
+      await worker();
+      await s.advance(200);
+      await waitFor(async () => (await mine()).every((d) => d.status === 'succeeded'), 30_000, 'the two sent again');
+      await new Promise((r) => setTimeout(r, 500));
+      expect(quick.verified()).toHaveLength(1);
+      expect(quick.received).toHaveLength(1);
+      for (const r of [slow1, slow2]) {
+        expect(r.received.map((x) => x.headers['webhook-id'])).toEqual([msgIdOf(messageId), msgIdOf(messageId)]);
+        expect(r.verified()).toHaveLength(2);
+      }
+      const attempts = (await s.pool.query(`select a.status from webhooks.attempt a join webhooks.endpoint e on e.id = a.endpoint_id where a.message_id = $1 and e.url like '%/batch'`, [messageId])).rows;
+      expect(attempts.map((a) => a.status)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+    } finally {
+      for (const r of receivers) await r.stop();
+    }
+  }, 120_000);
 });

@@ -15,6 +15,7 @@ import type { WebhooksConfig } from '../config.js';
 import { guardedAgent, parseAllowList, staticUrlProblem, type Cidr } from './ssrf.js';
 import { signatureHeaders, type Scheme } from './signing.js';
 import { nextRetryDelay, parseRetryAfter } from './schedule.js';
+import { batcherPer, Slots, StatementBatcher } from '../../../core/statement-batcher.js';
 
 export const USER_AGENT = 'nself-plugins-webhooks/0.1';
 /** Headers an endpoint's custom headers may not set: the signature scheme's and the transport's own. */
@@ -77,28 +78,115 @@ const ASYNC_COMMIT = `set_config('synchronous_commit', 'off', true)`;
 
 export const msgIdOf = (messageId: string) => `msg_${messageId.replace(/-/g, '')}`;
 
-async function claim(db: Queryable, deliveryId: string, attempt: number, leaseSeconds: number): Promise<Claimed | null> {
+interface ClaimRequest {
+  deliveryId: string;
+  attempt: number;
+  leaseSeconds: number;
+}
+
+/**
+ * Claims many deliveries in one statement (the deliveries of a batch job, and whatever else starts in the same
+ * turn). Each row is claimed exactly as alone: pending and due (or its lease lapsed), still at the attempt
+ * its job names, its endpoint enabled, and — on a FIFO endpoint — nothing older of its key still open. Rows
+ * are locked in id order, so two batches claiming overlapping deliveries never deadlock: the later one waits,
+ * then finds the row claimed and leaves it. (Skipping locked rows instead would leave a due delivery whose row
+ * was held for a moment by some other write without a job until the dispatcher's grace period passed.)
+ */
+async function claimMany(db: Queryable, reqs: readonly ClaimRequest[]): Promise<(Claimed | null)[]> {
   const r = await db.query<Claimed>(
     `with async_commit as (select ${ASYNC_COMMIT}),
-     d as (
-       update webhooks.delivery d set status = 'sending', attempts = d.attempts + 1, lease_until = now() + make_interval(secs => $3), updated_at = now()
-         from webhooks.endpoint e
-        where d.id = $1 and d.attempts = $2 and e.id = d.endpoint_id and e.enabled
-          and ((d.status = 'pending' and d.next_attempt_at <= now() + interval '2 seconds') or (d.status = 'sending' and d.lease_until < now()))
+     want as (select * from unnest($1::uuid[], $2::int[], $3::int[]) as w(id, attempt, lease)),
+     c as (
+       select d.id, w.lease from webhooks.delivery d
+         join want w on w.id = d.id and d.attempts = w.attempt
+         join webhooks.endpoint e on e.id = d.endpoint_id and e.enabled
+        where ((d.status = 'pending' and d.next_attempt_at <= now() + interval '2 seconds') or (d.status = 'sending' and d.lease_until < now()))
           and (not e.fifo or d.ordering_key is null or not exists (
                 select 1 from webhooks.delivery p
                  where p.endpoint_id = d.endpoint_id and p.ordering_key = d.ordering_key and p.message_seq < d.message_seq
                    and p.status in ('pending', 'sending')))
+        order by d.id
+        for update of d),
+     d as (
+       update webhooks.delivery d set status = 'sending', attempts = d.attempts + 1, lease_until = now() + make_interval(secs => c.lease), updated_at = now()
+         from c, webhooks.endpoint e
+        where d.id = c.id and e.id = d.endpoint_id
        returning d.id, d.attempts, d.step, d.message_id, d.endpoint_id, d.ordering_key,
                  e.url, e.headers, e.retry_schedule, e.rate_limit, e.fifo, e.owner_id)
      select d.*, m.body,
             coalesce((select json_agg(json_build_object('scheme', s.scheme, 'secret', s.secret) order by s.created_at desc)
                         from webhooks.endpoint_secret s where s.endpoint_id = d.endpoint_id and (s.expires_at is null or s.expires_at > now())), '[]') as secrets
        from d join webhooks.message m on m.id = d.message_id, async_commit`,
-    [deliveryId, attempt, leaseSeconds],
+    [reqs.map((q) => q.deliveryId), reqs.map((q) => q.attempt), reqs.map((q) => q.leaseSeconds)],
   );
-  return r.rows[0] ?? null;
+  const byId = new Map(r.rows.map((row) => [row.id, row]));
+  // A delivery asked for twice in one batch (a job and its duplicate) is claimed once: the first asker gets it.
+  return reqs.map((q) => {
+    const row = byId.get(q.deliveryId) ?? null;
+    if (row) byId.delete(q.deliveryId);
+    return row;
+  });
 }
+
+interface SuccessRecord {
+  deliveryId: string;
+  endpointId: string;
+  messageId: string;
+  status: number;
+  body: string;
+  ms: number;
+}
+
+/**
+ * Records many successful attempts in one statement (one round trip, atomic): the attempt rows, the deliveries'
+ * outcome, and the endpoints' streak — an endpoint row is written only when its failure streak ends or its last
+ * success is a second old, so concurrent successes to one endpoint do not queue on its row lock; endpoints are
+ * locked in id order so two batches never deadlock on them.
+ */
+async function recordSuccesses(db: Queryable, recs: readonly SuccessRecord[]): Promise<void[]> {
+  await db.query(
+    `with async_commit as (select ${ASYNC_COMMIT} as x),
+     r as (select * from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[], $5::text[], $6::int[]) as r(delivery_id, endpoint_id, message_id, code, body, ms)),
+     a as (
+       insert into webhooks.attempt (delivery_id, endpoint_id, message_id, status, response_code, response_body, duration_ms)
+       select delivery_id, endpoint_id, message_id, 'succeeded', code, body, ms from r),
+     d as (
+       update webhooks.delivery d set status = 'succeeded', lease_until = null, last_status_code = r.code, last_error = null, updated_at = now()
+         from r where d.id = r.delivery_id),
+     e as (
+       select id from webhooks.endpoint
+        where id in (select endpoint_id from r) and (select x from async_commit) is not null
+          and (failing_since is not null or last_success_at is null or last_success_at < now() - interval '1 second')
+        order by id for update)
+     update webhooks.endpoint set last_success_at = now(), failing_since = null where id in (select id from e)`,
+    [
+      recs.map((x) => x.deliveryId),
+      recs.map((x) => x.endpointId),
+      recs.map((x) => x.messageId),
+      recs.map((x) => x.status),
+      recs.map((x) => x.body),
+      recs.map((x) => x.ms),
+    ],
+  );
+  return recs.map(() => undefined);
+}
+
+const claims = batcherPer((db: Queryable) => new StatementBatcher<ClaimRequest, Claimed | null>((reqs) => claimMany(db, reqs)));
+const successes = batcherPer((db: Queryable) => new StatementBatcher<SuccessRecord, void>((recs) => recordSuccesses(db, recs)));
+
+/**
+ * Requests one process has in flight at most, whatever the number of jobs and the size of their batches. A
+ * request's slot is held only while it is on the wire, so claiming and recording (shared statements) overlap
+ * other deliveries' requests.
+ */
+export const REQUESTS_IN_FLIGHT = 50;
+const requestSlots = new Slots(REQUESTS_IN_FLIGHT);
+/**
+ * Deliveries claimed and not yet recorded, at most twice the requests: a claimed delivery then waits for its
+ * request slot at most one request timeout, well inside its lease (the request timeout + 30 s), so a lease
+ * never lapses while its delivery only waits for its turn.
+ */
+const claimedSlots = new Slots(2 * REQUESTS_IN_FLIGHT);
 
 /** Counts this start against the endpoint's per-second limit; false when over it. */
 async function withinRateLimit(db: Queryable, endpointId: string, limit: number): Promise<boolean> {
@@ -173,9 +261,23 @@ async function post(d: Claimed, deps: DeliverDeps): Promise<HttpResult> {
 
 /** Runs attempt `attempt` of a delivery, if it is still due; records it and schedules what follows. */
 export async function deliver(deps: DeliverDeps, deliveryId: string, attempt: number): Promise<DeliverOutcome> {
+  await claimedSlots.acquire(deps.signal);
+  try {
+    return await attemptDelivery(deps, deliveryId, attempt);
+  } finally {
+    claimedSlots.release();
+  }
+}
+
+/** Runs the attempts of a batch job concurrently; each one's outcome (or error) is its own. */
+export async function deliverMany(deps: DeliverDeps, items: readonly { deliveryId: string; attempt: number }[]): Promise<PromiseSettledResult<DeliverOutcome>[]> {
+  return Promise.allSettled(items.map((i) => deliver(deps, i.deliveryId, i.attempt)));
+}
+
+async function attemptDelivery(deps: DeliverDeps, deliveryId: string, attempt: number): Promise<DeliverOutcome> {
   const { db, config } = deps;
   const leaseSeconds = Math.ceil(config.WEBHOOKS_REQUEST_TIMEOUT_MS / 1000) + 30;
-  const d = await claim(db, deliveryId, attempt, leaseSeconds);
+  const d = await claims(db).call({ deliveryId, attempt, leaseSeconds });
   if (!d) return { result: 'not-due' };
   if (d.rate_limit != null && !(await withinRateLimit(db, d.endpoint_id, d.rate_limit))) {
     // Over the endpoint's limit: give the claim back and try again in the next second (spread over it).
@@ -188,23 +290,17 @@ export async function deliver(deps: DeliverDeps, deliveryId: string, attempt: nu
     await deps.schedule(d.id, d.attempts - 1, delayMs, `r${Date.now()}`);
     return { result: 'deferred', reason: 'rate limit' };
   }
-  const res = await post(d, deps);
+  // A stop (shutdown, job timeout) while waiting leaves the delivery `sending`: its lease lapses and it is tried again.
+  await requestSlots.acquire(deps.signal);
+  let res: HttpResult;
+  try {
+    res = await post(d, deps);
+  } finally {
+    requestSlots.release();
+  }
   const ok = res.status !== null && res.status >= 200 && res.status < 300;
   if (ok) {
-    // One statement (one round trip, atomic): the attempt, the delivery's outcome, and the endpoint's streak —
-    // the endpoint row is written only when its failure streak ends or its last success is a second old, so
-    // concurrent successes to one endpoint do not queue on its row lock.
-    await db.query(
-      `with async_commit as (select ${ASYNC_COMMIT} as x),
-       a as (
-         insert into webhooks.attempt (delivery_id, endpoint_id, message_id, status, response_code, response_body, duration_ms)
-         values ($1, $2, $3, 'succeeded', $4, $5, $6)),
-       d as (
-         update webhooks.delivery set status = 'succeeded', lease_until = null, last_status_code = $4, last_error = null, updated_at = now() where id = $1)
-       update webhooks.endpoint set last_success_at = now(), failing_since = null
-        where id = $2 and (select x from async_commit) is not null and (failing_since is not null or last_success_at is null or last_success_at < now() - interval '1 second')`,
-      [d.id, d.endpoint_id, d.message_id, res.status, res.body, res.ms],
-    );
+    await successes(db).call({ deliveryId: d.id, endpointId: d.endpoint_id, messageId: d.message_id, status: res.status!, body: res.body, ms: res.ms });
     if (d.fifo && d.ordering_key) await releaseNextInLine(deps, d);
     return { result: 'succeeded', status: res.status! };
   }

@@ -2,6 +2,7 @@
  * Emitting: one message per event (once per idempotency key), one delivery per matching enabled endpoint, and a
  * job per delivery. The message body — the exact bytes every attempt signs and sends — is fixed here.
  */
+import { randomUUID } from 'node:crypto';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { z } from 'zod';
 import type { Db, Queryable } from '../../../core/plugin.js';
@@ -9,6 +10,7 @@ import type { QueueProvider } from '../../../core/queue-types.js';
 import type { Logger } from 'pino';
 import type { WebhooksConfig } from '../config.js';
 import { webhooksError } from './errors.js';
+import { batcherPer, StatementBatcher } from '../../../core/statement-batcher.js';
 
 export const EVENT_TYPE_NAME = /^[a-z0-9][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)+$/;
 export const CHANNEL = /^[A-Za-z0-9_.:-]{1,100}$/;
@@ -136,7 +138,7 @@ export async function emit(deps: EmitDeps, raw: EmitInput, opts: { testEndpointI
   if (bytes > deps.config.WEBHOOKS_MAX_PAYLOAD_BYTES) {
     throw webhooksError('webhooks/payload-too-large', `the message is ${bytes} bytes, more than ${deps.config.WEBHOOKS_MAX_PAYLOAD_BYTES}`);
   }
-  const r = await insertMessage(deps.db, {
+  const r = await messageInserts(deps.db).call({
     type: input.type,
     payload: input.payload,
     body,
@@ -159,30 +161,74 @@ export async function emit(deps: EmitDeps, raw: EmitInput, opts: { testEndpointI
   return { messageId: r.id, created: true, deliveries: r.deliveries.length };
 }
 
-/** The message and its deliveries in one statement (one round trip, atomic). */
-async function insertMessage(
-  db: Queryable,
-  m: { type: string; payload: unknown; body: string; idempotencyKey: string | null; channels: string[] | null; orderingKey: string | null; testEndpointId: string | null; createdAt: Date },
-): Promise<{ id: string; deliveries: string[] } | null> {
+interface NewMessage {
+  type: string;
+  payload: unknown;
+  body: string;
+  idempotencyKey: string | null;
+  channels: string[] | null;
+  orderingKey: string | null;
+  testEndpointId: string | null;
+  createdAt: Date;
+}
+
+/**
+ * Messages and their deliveries, for many emits in one statement (one round trip, atomic): emits made in the
+ * same turn share it. Ids are made here so each emit finds its own row; rows are inserted in emit order, so
+ * `seq` (the FIFO order) follows the order the emits were made. An emit whose idempotency key was taken
+ * (by an earlier message, or by an earlier emit of the same batch) gets null.
+ */
+async function insertMessages(db: Queryable, ms: readonly NewMessage[]): Promise<({ id: string; deliveries: string[] } | null)[]> {
+  const firstOfKey = new Map<string, number>();
+  const rows: Record<string, unknown>[] = [];
+  const ids = ms.map((m, i) => {
+    if (m.idempotencyKey != null) {
+      if (firstOfKey.has(m.idempotencyKey)) return null;
+      firstOfKey.set(m.idempotencyKey, i);
+    }
+    const id = randomUUID();
+    rows.push({
+      id,
+      event_type: m.type,
+      // As text: a JSON null payload must stay a JSON null, which the record conversion would make SQL NULL.
+      payload: JSON.stringify(m.payload),
+      body: m.body,
+      idempotency_key: m.idempotencyKey,
+      channels: m.channels,
+      ordering_key: m.orderingKey,
+      test_endpoint_id: m.testEndpointId,
+      created_at: m.createdAt.toISOString(),
+      n: rows.length,
+    });
+    return id;
+  });
   const r = await db.query<{ id: string; deliveries: string[] | null }>(
-    `with m as (
-       insert into webhooks.message (event_type, payload, body, idempotency_key, channels, ordering_key, test_endpoint_id, created_at)
-       values ($1, $2::jsonb, $3, $4, $5::text[], $6, $7::uuid, $8)
+    `with input as (
+       select * from jsonb_to_recordset($1::jsonb) as i(id uuid, event_type text, payload text, body text, idempotency_key text,
+              channels text[], ordering_key text, test_endpoint_id uuid, created_at timestamptz, n bigint)),
+     m as (
+       insert into webhooks.message (id, event_type, payload, body, idempotency_key, channels, ordering_key, test_endpoint_id, created_at)
+       select id, event_type, payload::jsonb, body, idempotency_key, channels, ordering_key, test_endpoint_id, created_at from input order by n
        on conflict (idempotency_key) do nothing
-       returning id, seq),
+       returning id, seq, event_type, channels, ordering_key, test_endpoint_id),
      d as (
        insert into webhooks.delivery (message_id, endpoint_id, ordering_key, message_seq)
-       select m.id, e.id, $6, m.seq from m join webhooks.endpoint e on e.enabled
-        where case when $7::uuid is not null then e.id = $7::uuid
-                   else (e.event_types is null or $1 = any(e.event_types))
-                        and (e.channels is null or e.channels && coalesce($5::text[], '{}'::text[])) end
-       returning id)
-     select m.id, (select array_agg(id) from d) as deliveries from m`,
-    [m.type, JSON.stringify(m.payload), m.body, m.idempotencyKey, m.channels, m.orderingKey, m.testEndpointId, m.createdAt],
+       select m.id, e.id, m.ordering_key, m.seq from m join webhooks.endpoint e on e.enabled
+        where case when m.test_endpoint_id is not null then e.id = m.test_endpoint_id
+                   else (e.event_types is null or m.event_type = any(e.event_types))
+                        and (e.channels is null or e.channels && coalesce(m.channels, '{}'::text[])) end
+       returning id, message_id)
+     select m.id, array_agg(d.id) filter (where d.id is not null) as deliveries from m left join d on d.message_id = m.id group by m.id`,
+    [JSON.stringify(rows)],
   );
-  const row = r.rows[0];
-  return row ? { id: row.id, deliveries: row.deliveries ?? [] } : null;
+  const byId = new Map(r.rows.map((row) => [row.id, row.deliveries ?? []]));
+  return ids.map((id) => {
+    const deliveries = id ? byId.get(id) : undefined;
+    return id && deliveries ? { id, deliveries } : null;
+  });
 }
+
+const messageInserts = batcherPer((db: Queryable) => new StatementBatcher<NewMessage, { id: string; deliveries: string[] } | null>((ms) => insertMessages(db, ms)));
 
 /**
  * Adds or updates event types in the catalogue (plugins call it at start; an operator's description edits to a

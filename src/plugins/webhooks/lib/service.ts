@@ -8,7 +8,8 @@
 import { defineService, type PluginRuntime } from '../../../core/plugin.js';
 import type { WebhooksConfig } from '../config.js';
 import { emit, registerEventTypes, type EmitDeps, type EmitInput, type EmitResult, type WebhookEventType } from './emit.js';
-import { scheduleDelivery } from './jobs.js';
+import { scheduleFirstAttempts } from './jobs.js';
+import { batcherPer, StatementBatcher } from '../../../core/statement-batcher.js';
 
 export interface WebhooksEmitter {
   /** Records a message for every enabled endpoint that takes its type (and channels) and starts their deliveries. */
@@ -17,14 +18,27 @@ export interface WebhooksEmitter {
   registerEventTypes(types: readonly WebhookEventType[], source: string): Promise<void>;
 }
 
-export function emitDepsOf(runtime: Pick<PluginRuntime<WebhooksConfig>, 'db' | 'queue' | 'config' | 'log'>): EmitDeps {
+type EmitRuntime = Pick<PluginRuntime<WebhooksConfig>, 'db' | 'queue' | 'config' | 'log'>;
+
+/**
+ * The deliveries of emits made in the same turn (concurrent requests, a burst from one handler) go out as
+ * shared jobs of up to DELIVERY_BATCH deliveries: a job's queue work (add, fetch, completion) is paid once for
+ * them all. One batcher per queue.
+ */
+const firstAttempts = batcherPer((queue: EmitRuntime['queue']) => new StatementBatcher<string, void>(async (ids) => {
+  await scheduleFirstAttempts({ queue }, ids);
+  return ids.map(() => undefined);
+}));
+
+export function emitDepsOf(runtime: EmitRuntime): EmitDeps {
   return {
     db: runtime.db,
     queue: runtime.queue,
     config: runtime.config,
     log: runtime.log,
     enqueueDeliveries: async (ids) => {
-      await Promise.all(ids.map((id) => scheduleDelivery(runtime, id, 0)));
+      const batcher = firstAttempts(runtime.queue);
+      await Promise.all(ids.map((id) => batcher.call(id)));
     },
   };
 }
