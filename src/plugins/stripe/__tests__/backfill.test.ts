@@ -100,7 +100,10 @@ it('re-enqueues events recorded but never applied', async () => {
   );
   await env.harness.fireCron('stripe_reconcile');
   await env.settle();
-  expect(await row(env.pool, 'SELECT status FROM stripe.event WHERE id = $1', [ev.id])).toEqual({ status: 'applied' });
+  // The reconcile also starts a backfill, which may mirror the same customer first; the event is then
+  // judged stale (the mirror already holds that state). Either way it left the pending state.
+  const { status } = (await row<{ status: string }>(env.pool, 'SELECT status FROM stripe.event WHERE id = $1', [ev.id]))!;
+  expect(['applied', 'stale']).toContain(status);
   expect(await row(env.pool, 'SELECT email FROM stripe.customer WHERE id = $1', [c.id])).toEqual({ email: 'stuck@example.test' });
 });
 
