@@ -171,6 +171,26 @@ describe('members read their organisation\'s billing rows', () => {
   });
 });
 
+describe('dunning for an organisation', () => {
+  it('notifies the members who manage billing, once', async () => {
+    const org = await organisation({ 'd-owner': 'owner', 'd-biller': 'billing', 'd-member': 'member' });
+    const c = await linkedCustomer(env, org, 'organization');
+    const ev = env.fake.event('invoice.payment_failed', env.fake.invoice({ customer: c.id, amountDue: 4200 }));
+    await env.deliver(ev);
+    await env.deliver(ev);
+    await env.settle();
+    await env.harness.drain({ timeoutMs: 10_000 });
+    const [billing] = (await env.harness.eventLog('stripe_billing_event_notify')).filter((e) => (e.payload as any).data.new.owner_id === org);
+    await env.harness.redeliverEvent(billing!.id);
+    await env.harness.drain({ timeoutMs: 10_000 });
+    const sent = await env.pool.query(`SELECT user_id, category FROM notifications.notification WHERE user_id LIKE 'd-%' ORDER BY user_id`);
+    expect(sent.rows).toEqual([
+      { user_id: 'd-biller', category: 'stripe.payment_failed' },
+      { user_id: 'd-owner', category: 'stripe.payment_failed' },
+    ]);
+  });
+});
+
 describe('boot checks', () => {
   async function bootWith(settings: Record<string, string>, table?: string): Promise<unknown> {
     const db = await createScratchDatabase('stripe_orgs_boot');
