@@ -3,10 +3,17 @@
 -- The app's organisation memberships as the stripe plugin reads them: who belongs to which organisation and
 -- whether their role manages its billing. Empty until STRIPE_ORG_MEMBERS_TABLE is set; the server then
 -- replaces this view at boot with one over the configured table and columns (same columns, so Hasura's
--- tracked view and the read permissions that walk it stay valid).
-CREATE OR REPLACE VIEW stripe.organization_member AS
-SELECT NULL::text AS organization_id, NULL::text AS user_id, false AS can_manage_billing
- WHERE false;
+-- tracked view and the read permissions that walk it stay valid). Created only when missing: re-running this
+-- file must not empty the view a running server has pointed at the app's table.
+DO $$
+BEGIN
+  IF to_regclass('stripe.organization_member') IS NULL THEN
+    CREATE VIEW stripe.organization_member AS
+    SELECT NULL::text AS organization_id, NULL::text AS user_id, false AS can_manage_billing
+     WHERE false;
+  END IF;
+END
+$$;
 
 -- Checkout by insert: a user inserts the prices and redirect URLs, an event trigger creates the Checkout
 -- Session (the same checks as stripeCreateCheckoutSession) and writes back its id and URL, or why it failed.

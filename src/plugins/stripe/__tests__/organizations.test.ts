@@ -3,7 +3,10 @@
  * organizationId on the write actions with membership and billing-role checks in SQL, one customer per
  * organisation however many first calls race, and members reading their organisation's billing rows.
  */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import pg from 'pg';
+import { migrationsDir } from '../../../core/paths.js';
 import { createRuntime } from '../../../core/runtime.js';
 import { createScratchDatabase } from '../../../../test/support/db.js';
 import { startStripe, errorCode, row, linkedCustomer, type StripeEnv } from './support/fixture.js';
@@ -135,6 +138,17 @@ describe('organisation checkout', () => {
     expect(errorCode(await env.as('o6-owner', PORTAL, { org }))).toBe('stripe/not-billing-manager');
     await env.pool.query(`DELETE FROM public.org_members WHERE org_id = $1`, [org]);
     expect(errorCode(await env.as('o6-owner', PORTAL, { org }))).toBe('stripe/not-a-member');
+  });
+});
+
+describe('the membership view', () => {
+  it('survives a re-run of the migration while the server runs', async () => {
+    const org = await organisation({ 'v-owner': 'owner' });
+    await env.pool.query(await readFile(join(migrationsDir, '1764007100000_stripe_owners', 'up.sql'), 'utf8'));
+    expect((await env.pool.query('SELECT organization_id, user_id, can_manage_billing FROM stripe.organization_member WHERE user_id = $1', ['v-owner'])).rows).toEqual([
+      { organization_id: org, user_id: 'v-owner', can_manage_billing: true },
+    ]);
+    expect((await env.as('v-owner', PORTAL, { org })).errors).toBeUndefined();
   });
 });
 
