@@ -7,12 +7,13 @@ import { stripeError } from '../../src/plugins/stripe/lib/errors.js';
 import { cancelInput, parseInput } from '../../src/plugins/stripe/lib/input.js';
 import { subscriptionOutput } from '../../src/plugins/stripe/lib/output.js';
 import type { StripeObject } from '../../src/plugins/stripe/lib/objects.js';
+import { stripeOrganizations } from '../../src/plugins/stripe/lib/organizations.js';
 import type { StripeSubscription } from '../../src/generated/actions.js';
 
 /** Cancels at period end (the customer keeps what they paid for) or, with `atPeriodEnd: false`, at once. */
 export const stripeCancelSubscription: ActionHandler<unknown, StripeSubscription, StripeConfig> = async (input, ctx) => {
   const v = parseInput(cancelInput, input);
-  const sub = await ownSubscription(ctx.db, ctx.session, v.subscriptionId);
+  const sub = await ownSubscription(ctx.db, ctx.session, v.subscriptionId, { orgs: ctx.service(stripeOrganizations), organizationId: v.organizationId });
   if (sub.status === 'canceled' || sub.status === 'incomplete_expired') throw stripeError('stripe/subscription-ended');
   const client = requireClient(ctx.service(stripeClient));
   try {

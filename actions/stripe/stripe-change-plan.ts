@@ -7,12 +7,13 @@ import { stripeError } from '../../src/plugins/stripe/lib/errors.js';
 import { changePlanInput, parseInput } from '../../src/plugins/stripe/lib/input.js';
 import { subscriptionOutput } from '../../src/plugins/stripe/lib/output.js';
 import type { StripeObject } from '../../src/plugins/stripe/lib/objects.js';
+import { stripeOrganizations } from '../../src/plugins/stripe/lib/organizations.js';
 import type { StripeSubscription } from '../../src/generated/actions.js';
 
 /** Moves a single-item subscription to another recurring price. */
 export const stripeChangePlan: ActionHandler<unknown, StripeSubscription, StripeConfig> = async (input, ctx) => {
   const v = parseInput(changePlanInput, input);
-  const sub = await ownSubscription(ctx.db, ctx.session, v.subscriptionId);
+  const sub = await ownSubscription(ctx.db, ctx.session, v.subscriptionId, { orgs: ctx.service(stripeOrganizations), organizationId: v.organizationId });
   if (sub.status === 'canceled' || sub.status === 'incomplete_expired') throw stripeError('stripe/subscription-ended');
   const [price] = await usablePrices(ctx.db, [v.price]);
   if (price!.type !== 'recurring') throw stripeError('stripe/mode-mismatch', 'a subscription can only move to a recurring price');

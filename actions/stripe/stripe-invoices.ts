@@ -3,14 +3,20 @@ import type { StripeConfig } from '../../src/plugins/stripe/config.js';
 import { customerFor } from '../../src/plugins/stripe/lib/customers.js';
 import { invoicesInput, parseInput } from '../../src/plugins/stripe/lib/input.js';
 import { stripeError } from '../../src/plugins/stripe/lib/errors.js';
+import { stripeOrganizations } from '../../src/plugins/stripe/lib/organizations.js';
 import type { StripeInvoice } from '../../src/generated/actions.js';
 
-/** The caller's invoices from the mirror (no API call): none yet when the caller has no customer. */
+/** The caller's (or its organisation's) invoices from the mirror (no API call): none yet when the caller has no customer. */
 export const stripeInvoices: ActionHandler<unknown, StripeInvoice[], StripeConfig> = async (input, ctx) => {
   const v = parseInput(invoicesInput, input);
   let customer: string;
   try {
-    customer = await customerFor({ db: ctx.db }, ctx.session, v.customerId, false);
+    customer = await customerFor(
+      { db: ctx.db, orgs: ctx.service(stripeOrganizations) },
+      ctx.session,
+      // Every member reads the organisation's invoices (as they read its billing rows).
+      { customerId: v.customerId, organizationId: v.organizationId, create: false, access: 'member' },
+    );
   } catch (e) {
     if ((e as { code?: string }).code === 'stripe/no-customer') return [];
     throw e;

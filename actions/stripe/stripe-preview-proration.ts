@@ -4,12 +4,13 @@ import { requireClient, stripeClient, upstreamError } from '../../src/plugins/st
 import { ownSubscription, usablePrices } from '../../src/plugins/stripe/lib/customers.js';
 import { stripeError } from '../../src/plugins/stripe/lib/errors.js';
 import { parseInput, previewInput } from '../../src/plugins/stripe/lib/input.js';
+import { stripeOrganizations } from '../../src/plugins/stripe/lib/organizations.js';
 import type { StripeProrationPreview } from '../../src/generated/actions.js';
 
 /** Stripe's preview of the next invoice if the subscription moved to `price` now (nothing changes). */
 export const stripePreviewProration: ActionHandler<unknown, StripeProrationPreview, StripeConfig> = async (input, ctx) => {
   const v = parseInput(previewInput, input);
-  const sub = await ownSubscription(ctx.db, ctx.session, v.subscriptionId);
+  const sub = await ownSubscription(ctx.db, ctx.session, v.subscriptionId, { orgs: ctx.service(stripeOrganizations), organizationId: v.organizationId });
   if (sub.status === 'canceled' || sub.status === 'incomplete_expired') throw stripeError('stripe/subscription-ended');
   const [price] = await usablePrices(ctx.db, [v.price]);
   if (price!.type !== 'recurring') throw stripeError('stripe/mode-mismatch', 'a subscription can only move to a recurring price');

@@ -4,6 +4,7 @@ import { requireClient, stripeClient, upstreamError } from '../../src/plugins/st
 import { customerFor } from '../../src/plugins/stripe/lib/customers.js';
 import { stripeError } from '../../src/plugins/stripe/lib/errors.js';
 import { parseInput, usageInput } from '../../src/plugins/stripe/lib/input.js';
+import { stripeOrganizations } from '../../src/plugins/stripe/lib/organizations.js';
 import type { StripeUsageRecord } from '../../src/generated/actions.js';
 
 /**
@@ -17,7 +18,12 @@ export const stripeRecordUsage: ActionHandler<unknown, StripeUsageRecord, Stripe
     throw stripeError('stripe/invalid-input', `invalid input: value: at most ${ctx.config.STRIPE_USAGE_MAX_VALUE}`);
   }
   const client = requireClient(ctx.service(stripeClient));
-  const customer = await customerFor({ db: ctx.db, client }, ctx.session, v.customerId, false);
+  const customer = await customerFor(
+    { db: ctx.db, client, orgs: ctx.service(stripeOrganizations) },
+    ctx.session,
+    // Usage is what members do, not a billing decision: any member reports it for the organisation.
+    { customerId: v.customerId, organizationId: v.organizationId, create: false, access: 'member' },
+  );
   const meter = await ctx.db.query(`SELECT 1 FROM stripe.meter WHERE event_name = $1 AND status = 'active' AND NOT deleted`, [v.eventName]);
   if (!meter.rowCount) throw stripeError('stripe/unknown-meter', `no active meter for event ${v.eventName}`);
   const out = { identifier: v.identifier, eventName: v.eventName, value: v.value, customerId: customer };

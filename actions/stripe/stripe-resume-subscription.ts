@@ -7,12 +7,13 @@ import { stripeError } from '../../src/plugins/stripe/lib/errors.js';
 import { parseInput, resumeInput } from '../../src/plugins/stripe/lib/input.js';
 import { subscriptionOutput } from '../../src/plugins/stripe/lib/output.js';
 import type { StripeObject } from '../../src/plugins/stripe/lib/objects.js';
+import { stripeOrganizations } from '../../src/plugins/stripe/lib/organizations.js';
 import type { StripeSubscription } from '../../src/generated/actions.js';
 
 /** Takes back a cancellation at period end; an ended subscription cannot come back (start a new checkout). */
 export const stripeResumeSubscription: ActionHandler<unknown, StripeSubscription, StripeConfig> = async (input, ctx) => {
   const v = parseInput(resumeInput, input);
-  const sub = await ownSubscription(ctx.db, ctx.session, v.subscriptionId);
+  const sub = await ownSubscription(ctx.db, ctx.session, v.subscriptionId, { orgs: ctx.service(stripeOrganizations), organizationId: v.organizationId });
   if (sub.status === 'canceled' || sub.status === 'incomplete_expired') throw stripeError('stripe/subscription-ended');
   const client = requireClient(ctx.service(stripeClient));
   try {

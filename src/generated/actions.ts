@@ -410,7 +410,7 @@ export type Mutation = {
   stripeCancelSubscription: StripeSubscription;
   /** Moves one of the caller's subscriptions to another price (and quantity), prorated as asked (default: create_prorations). */
   stripeChangePlan: StripeSubscription;
-  /** Starts a Stripe Checkout for the caller's customer (created on first need): prices with quantities, a subscription (recurring prices) or a one-time payment, an optional trial, promotion codes, automatic tax and tax-id collection. Success and cancel URLs must be on an allowed origin (STRIPE_REDIRECT_ORIGINS). Redirect the browser to `url`; the result arrives by webhook. */
+  /** Starts a Stripe Checkout for the caller's customer (created on first need): prices with quantities, a subscription (recurring prices) or a one-time payment, an optional trial, promotion codes, automatic tax and tax-id collection. Success and cancel URLs must be on an allowed origin (STRIPE_REDIRECT_ORIGINS). Redirect the browser to `url`; the result arrives by webhook. With `organizationId` (STRIPE_ORG_MEMBERS_TABLE set), for that organisation's customer: the caller must be a member whose role manages billing. */
   stripeCreateCheckoutSession: StripeCheckoutSession;
   /** A Stripe billing portal link for the caller's customer (payment methods, invoices, plan changes). */
   stripeCreatePortalSession: StripePortalSession;
@@ -818,11 +818,13 @@ export type MutationSearchReindexArgs = {
 
 export type MutationStripeCancelSubscriptionArgs = {
   atPeriodEnd: InputMaybe<Scalars['Boolean']['input']>;
+  organizationId: InputMaybe<Scalars['String']['input']>;
   subscriptionId: Scalars['String']['input'];
 };
 
 
 export type MutationStripeChangePlanArgs = {
+  organizationId: InputMaybe<Scalars['String']['input']>;
   price: Scalars['String']['input'];
   prorationBehavior: InputMaybe<StripeProrationBehavior>;
   quantity: InputMaybe<Scalars['Int']['input']>;
@@ -837,6 +839,7 @@ export type MutationStripeCreateCheckoutSessionArgs = {
   customerId: InputMaybe<Scalars['String']['input']>;
   items: Array<StripeCheckoutItem>;
   mode: StripeCheckoutMode;
+  organizationId: InputMaybe<Scalars['String']['input']>;
   promotionCode: InputMaybe<Scalars['String']['input']>;
   successUrl: Scalars['String']['input'];
   taxIdCollection: InputMaybe<Scalars['Boolean']['input']>;
@@ -846,12 +849,14 @@ export type MutationStripeCreateCheckoutSessionArgs = {
 
 export type MutationStripeCreatePortalSessionArgs = {
   customerId: InputMaybe<Scalars['String']['input']>;
+  organizationId: InputMaybe<Scalars['String']['input']>;
   returnUrl: Scalars['String']['input'];
 };
 
 
 export type MutationStripeCreateSetupIntentArgs = {
   customerId: InputMaybe<Scalars['String']['input']>;
+  organizationId: InputMaybe<Scalars['String']['input']>;
 };
 
 
@@ -859,11 +864,13 @@ export type MutationStripeRecordUsageArgs = {
   customerId: InputMaybe<Scalars['String']['input']>;
   eventName: Scalars['String']['input'];
   identifier: Scalars['String']['input'];
+  organizationId: InputMaybe<Scalars['String']['input']>;
   value: Scalars['Int']['input'];
 };
 
 
 export type MutationStripeResumeSubscriptionArgs = {
+  organizationId: InputMaybe<Scalars['String']['input']>;
   subscriptionId: Scalars['String']['input'];
 };
 
@@ -1257,10 +1264,12 @@ export type QueryStripeInvoicesArgs = {
   customerId: InputMaybe<Scalars['String']['input']>;
   limit: InputMaybe<Scalars['Int']['input']>;
   offset: InputMaybe<Scalars['Int']['input']>;
+  organizationId: InputMaybe<Scalars['String']['input']>;
 };
 
 
 export type QueryStripePreviewProrationArgs = {
+  organizationId: InputMaybe<Scalars['String']['input']>;
   price: Scalars['String']['input'];
   quantity: InputMaybe<Scalars['Int']['input']>;
   subscriptionId: Scalars['String']['input'];

@@ -37,6 +37,19 @@ export const stripeConfig = z.object({
     .default('true')
     .transform((v) => v === 'true')
     .describe('With the notifications plugin enabled: notify the customer\'s user of failed payments, past-due subscriptions and ending trials.'),
+  STRIPE_ORG_MEMBERS_TABLE: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,62}\.[a-z_][a-z0-9_]{0,62}$/, 'must be schema.table (lower-case SQL names)')
+    .optional()
+    .describe('The app\'s organisation membership table (schema.table). When set, organisations own Stripe customers too: the write actions take an organizationId and members read their organisation\'s billing rows. Checked at boot.'),
+  STRIPE_ORG_MEMBERS_ORG_COLUMN: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/).optional().describe('Column of STRIPE_ORG_MEMBERS_TABLE holding the organisation id (needed with the table).'),
+  STRIPE_ORG_MEMBERS_USER_COLUMN: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/).optional().describe('Column of STRIPE_ORG_MEMBERS_TABLE holding the member\'s user id, as in x-hasura-user-id (needed with the table).'),
+  STRIPE_ORG_MEMBERS_ROLE_COLUMN: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/).optional().describe('Column of STRIPE_ORG_MEMBERS_TABLE holding the member\'s role. Without it every member may manage the organisation\'s billing.'),
+  STRIPE_ORG_BILLING_ROLES: z
+    .string()
+    .default('owner,admin')
+    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+    .describe('Comma-separated roles (values of STRIPE_ORG_MEMBERS_ROLE_COLUMN) that may manage an organisation\'s billing: checkout, portal, plan changes, cancellation. Every member reads the billing rows.'),
   STRIPE_SESSION_CLAIMS: z
     .enum(['true', 'false'])
     .default('true')

@@ -3,6 +3,7 @@ import { stripeConfig, type StripeConfig } from './config.js';
 import { stripeClient } from './lib/client.js';
 import { STRIPE_JOBS } from './lib/jobs.js';
 import { stripeSessionClaims } from './lib/claims.js';
+import { stripeOrganizations } from './lib/organizations.js';
 import { stripeDunning } from './lib/notify.js';
 import { webhookRoute } from './lib/webhook.js';
 import { stripeCreateCheckoutSession } from '../../../actions/stripe/stripe-create-checkout-session.js';
@@ -14,14 +15,31 @@ import { stripeCancelSubscription } from '../../../actions/stripe/stripe-cancel-
 import { stripeResumeSubscription } from '../../../actions/stripe/stripe-resume-subscription.js';
 import { stripeRecordUsage } from '../../../actions/stripe/stripe-record-usage.js';
 import { stripeInvoices } from '../../../actions/stripe/stripe-invoices.js';
+import { stripeCheckoutRequestCreate } from '../../../event-triggers/stripe/stripe-checkout-request-create.js';
 import { stripeBillingEventNotify } from '../../../event-triggers/stripe/stripe-billing-event-notify.js';
 import { stripeReconcile } from '../../../cron-triggers/stripe/stripe-reconcile.js';
 
 const ME = 'X-Hasura-User-Id';
 const USERS = ['user'];
 const t = (name: string) => ({ schema: 'stripe', name });
-/** Rows of the caller's own customer: an EXISTS on customer_link's unique customer_id. */
-const OWN = { link: { _and: [{ owner_type: { _eq: 'user' } }, { owner_id: { _eq: ME } }] } };
+/**
+ * An owner row (customer_link, owner_plan, billing_event) the caller may read: its own, or an organisation's
+ * it is a member of (through `members`, the organisation_member view; empty while organisations are off).
+ */
+const OWNER = {
+  _or: [
+    { _and: [{ owner_type: { _eq: 'user' } }, { owner_id: { _eq: ME } }] },
+    { _and: [{ owner_type: { _eq: 'organization' } }, { members: { user_id: { _eq: ME } } }] },
+  ],
+};
+/** Rows of a customer the caller may read: an EXISTS on customer_link's unique customer_id. */
+const OWN = { link: OWNER };
+/** From an owner row to the members of its organisation (a user's own rows match no organisation). */
+const toMembers = {
+  name: 'members',
+  using: { manual_configuration: { remote_table: t('organization_member'), column_mapping: { owner_id: 'organization_id' } } },
+  comment: 'members of the owning organisation (the read permission walks it)',
+};
 const toLink = {
   name: 'link',
   using: { manual_configuration: { remote_table: t('customer_link'), column_mapping: { customer_id: 'customer_id' } } },
@@ -82,7 +100,8 @@ const tables: TableSpec[] = [
   {
     table: t('customer_link'),
     configuration: { custom_name: 'stripe_customer_link' },
-    select_permissions: [{ role: 'user', permission: { columns: ['owner_type', 'owner_id', 'customer_id', 'created_at'], filter: { _and: [{ owner_type: { _eq: 'user' } }, { owner_id: { _eq: ME } }] } } }],
+    array_relationships: [toMembers],
+    select_permissions: [{ role: 'user', permission: { columns: ['owner_type', 'owner_id', 'customer_id', 'created_at'], filter: OWNER } }],
   },
   {
     table: t('entitlement'),
@@ -93,8 +112,9 @@ const tables: TableSpec[] = [
   {
     table: t('owner_plan'),
     configuration: { custom_name: 'stripe_owner_plan' },
+    array_relationships: [toMembers],
     select_permissions: [
-      { role: 'user', permission: { columns: ['owner_type', 'owner_id', 'customer_id', 'plan', 'subscription_id', 'status', 'product_id', 'features'], filter: { _and: [{ owner_type: { _eq: 'user' } }, { owner_id: { _eq: ME } }] } } },
+      { role: 'user', permission: { columns: ['owner_type', 'owner_id', 'customer_id', 'plan', 'subscription_id', 'status', 'product_id', 'features'], filter: OWNER } },
     ],
   },
   {
@@ -106,8 +126,9 @@ const tables: TableSpec[] = [
   {
     table: t('billing_event'),
     configuration: { custom_name: 'stripe_billing_event' },
+    array_relationships: [toMembers],
     select_permissions: [
-      { role: 'user', permission: { columns: ['id', 'type', 'customer_id', 'object_id', 'data', 'created_at'], filter: { _and: [{ owner_type: { _eq: 'user' } }, { owner_id: { _eq: ME } }] } } },
+      { role: 'user', permission: { columns: ['id', 'type', 'customer_id', 'object_id', 'data', 'created_at'], filter: OWNER } },
     ],
     event_triggers: [
       {
@@ -116,6 +137,48 @@ const tables: TableSpec[] = [
         retry_conf: { num_retries: 5, interval_sec: 30, timeout_sec: 30 },
         comment: 'Dunning notifications (failed payments, past due, trial ending) through the notifications plugin',
         handler: stripeBillingEventNotify,
+      },
+    ],
+  },
+  {
+    // The app's organisation memberships (STRIPE_ORG_MEMBERS_TABLE), replaced at boot; users read their own.
+    table: t('organization_member'),
+    configuration: { custom_name: 'stripe_organization_member' },
+    select_permissions: [{ role: 'user', permission: { columns: ['organization_id', 'user_id', 'can_manage_billing'], filter: { user_id: { _eq: ME } } } }],
+  },
+  {
+    // Checkout by insert: the user inserts, the trigger writes back the session (or the refusal).
+    table: t('checkout_request'),
+    configuration: { custom_name: 'stripe_checkout_request' },
+    insert_permissions: [
+      {
+        role: 'user',
+        permission: {
+          check: {},
+          set: { owner_id: ME },
+          columns: ['items', 'mode', 'success_url', 'cancel_url', 'organization_id', 'trial_days', 'allow_promotion_codes', 'promotion_code', 'automatic_tax', 'tax_id_collection'],
+        },
+      },
+    ],
+    select_permissions: [
+      {
+        role: 'user',
+        permission: {
+          columns: [
+            'id', 'owner_id', 'organization_id', 'items', 'mode', 'success_url', 'cancel_url', 'trial_days', 'allow_promotion_codes', 'promotion_code',
+            'automatic_tax', 'tax_id_collection', 'status', 'session_id', 'url', 'customer_id', 'expires_at', 'error_code', 'error_message', 'created_at', 'updated_at',
+          ],
+          filter: { owner_id: { _eq: ME } },
+        },
+      },
+    ],
+    event_triggers: [
+      {
+        name: 'stripe_checkout_request_create',
+        definition: { insert: { columns: '*' } },
+        retry_conf: { num_retries: 5, interval_sec: 10, timeout_sec: 40 },
+        comment: 'Creates the Checkout Session of an inserted checkout request and writes back its URL or why it failed',
+        handler: stripeCheckoutRequestCreate,
       },
     ],
   },
@@ -128,7 +191,7 @@ export const stripePlugin = definePlugin({
   dependsOn: ['jobs'],
   optionalDependsOn: ['notifications', 'oauth'],
   config: stripeConfig,
-  services: [stripeClient, stripeDunning, stripeSessionClaims],
+  services: [stripeClient, stripeOrganizations, stripeDunning, stripeSessionClaims],
   tables,
   actions: {
     stripeCreateCheckoutSession: { handler: stripeCreateCheckoutSession, permissions: USERS, timeout: 30 },

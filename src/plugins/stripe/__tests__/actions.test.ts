@@ -247,6 +247,18 @@ describe('stripeInvoices', () => {
   });
 });
 
+describe('organisations off (no STRIPE_ORG_MEMBERS_TABLE)', () => {
+  it('answers organizationId with a clear 409 and creates nothing', async () => {
+    const before = posts('/v1/customers');
+    expect(errorCode(await env.as('buyer', `query { stripeInvoices(organizationId: "acme") { id } }`))).toBe('stripe/organizations-off');
+    const checkout = `mutation ($p: String!) { stripeCreateCheckoutSession(items: [{ price: $p }], mode: subscription, successUrl: "https://app.example.test/ok", cancelUrl: "https://app.example.test/no", organizationId: "acme") { id } }`;
+    expect(errorCode(await env.as('buyer', checkout, { p: monthly }))).toBe('stripe/organizations-off');
+    expect(errorCode(await env.as('buyer', `mutation { stripeCreatePortalSession(returnUrl: "https://app.example.test/b", organizationId: "acme") { url } }`))).toBe('stripe/organizations-off');
+    expect(posts('/v1/customers')).toBe(before);
+    expect(await row(env.pool, `SELECT count(*)::int AS n FROM stripe.organization_member`)).toEqual({ n: 0 });
+  });
+});
+
 describe('bad input for every action', () => {
   let foreign: string;
   let mySub: string;

@@ -11,6 +11,8 @@ export const priceId = stripeId('price');
 export const subscriptionId = stripeId('sub');
 export const customerId = stripeId('cus');
 const url = z.string().min(1).max(2000);
+/** An app organisation id as the membership table holds it (compared as text); ≤ 200 so Stripe's idempotency key fits. */
+export const organizationId = z.string().min(1).max(200).regex(/^[^\s]+$/, 'must not contain spaces');
 
 export const checkoutInput = z.object({
   items: z.array(z.object({ price: priceId, quantity: z.number().int().min(1).max(10_000).nullish() })).min(1).max(20),
@@ -18,6 +20,7 @@ export const checkoutInput = z.object({
   successUrl: url,
   cancelUrl: url,
   customerId: customerId.nullish(),
+  organizationId: organizationId.nullish(),
   trialDays: z.number().int().min(1).max(730).nullish(),
   allowPromotionCodes: z.boolean().nullish(),
   promotionCode: z.string().regex(/^promo_[A-Za-z0-9]{1,250}$/, 'must be a promotion code id (promo_…)').nullish(),
@@ -26,20 +29,21 @@ export const checkoutInput = z.object({
 }).refine((v) => !(v.allowPromotionCodes && v.promotionCode), { message: 'give allowPromotionCodes or promotionCode, not both', path: ['promotionCode'] })
   .refine((v) => v.mode === 'subscription' || v.trialDays == null, { message: 'trials need mode subscription', path: ['trialDays'] });
 
-export const portalInput = z.object({ returnUrl: url, customerId: customerId.nullish() });
-export const setupIntentInput = z.object({ customerId: customerId.nullish() });
+export const portalInput = z.object({ returnUrl: url, customerId: customerId.nullish(), organizationId: organizationId.nullish() });
+export const setupIntentInput = z.object({ customerId: customerId.nullish(), organizationId: organizationId.nullish() });
 const proration = z.enum(['create_prorations', 'none', 'always_invoice']);
-export const changePlanInput = z.object({ subscriptionId, price: priceId, quantity: z.number().int().min(1).max(10_000).nullish(), prorationBehavior: proration.nullish() });
-export const previewInput = z.object({ subscriptionId, price: priceId, quantity: z.number().int().min(1).max(10_000).nullish() });
-export const cancelInput = z.object({ subscriptionId, atPeriodEnd: z.boolean().nullish() });
-export const resumeInput = z.object({ subscriptionId });
+export const changePlanInput = z.object({ subscriptionId, price: priceId, quantity: z.number().int().min(1).max(10_000).nullish(), prorationBehavior: proration.nullish(), organizationId: organizationId.nullish() });
+export const previewInput = z.object({ subscriptionId, price: priceId, quantity: z.number().int().min(1).max(10_000).nullish(), organizationId: organizationId.nullish() });
+export const cancelInput = z.object({ subscriptionId, atPeriodEnd: z.boolean().nullish(), organizationId: organizationId.nullish() });
+export const resumeInput = z.object({ subscriptionId, organizationId: organizationId.nullish() });
 export const usageInput = z.object({
   eventName: z.string().regex(/^[A-Za-z0-9_.:-]{1,100}$/, 'letters, digits and _ . : -, at most 100'),
   value: z.number().int().min(1, 'must be a positive whole number'),
   identifier: z.string().regex(/^[A-Za-z0-9_.:-]{1,100}$/, 'letters, digits and _ . : -, at most 100'),
   customerId: customerId.nullish(),
+  organizationId: organizationId.nullish(),
 });
-export const invoicesInput = z.object({ limit: z.number().int().min(1).max(100).nullish(), offset: z.number().int().min(0).max(100_000).nullish(), customerId: customerId.nullish() });
+export const invoicesInput = z.object({ limit: z.number().int().min(1).max(100).nullish(), offset: z.number().int().min(0).max(100_000).nullish(), customerId: customerId.nullish(), organizationId: organizationId.nullish() });
 
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
   const r = schema.safeParse(input ?? {});

@@ -1,9 +1,9 @@
 /**
  * Dunning through the optional notifications plugin: a failed payment, a subscription gone past due and a
- * trial about to end reach the customer's app user in categories this plugin creates at start. Reached only
+ * trial about to end reach the customer's app user (an organisation's billing managers) in categories this plugin creates at start. Reached only
  * through the notifications plugin's sending service (`notificationsSender`).
  */
-import { defineService } from '../../../core/plugin.js';
+import { defineService, type Queryable } from '../../../core/plugin.js';
 import { notificationsSender, type NotificationCategory, type NotificationsSender } from '../../notifications/index.js';
 import type { StripeConfig } from '../config.js';
 
@@ -45,16 +45,33 @@ export interface Dunning {
   notify(e: BillingEventRow): Promise<'sent' | string>;
 }
 
-function dunningFor(sender: NotificationsSender): Dunning {
+/**
+ * Who hears about a customer's billing trouble: its user, or the members of its organisation whose role
+ * manages billing (read when the event is handled, so a member who left hears nothing).
+ */
+async function recipients(db: Queryable, e: BillingEventRow): Promise<string[]> {
+  if (!e.owner_id) return [];
+  if (e.owner_type === 'user') return [e.owner_id];
+  if (e.owner_type !== 'organization') return [];
+  const r = await db.query<{ user_id: string }>(
+    `SELECT DISTINCT user_id FROM stripe.organization_member WHERE organization_id = $1 AND can_manage_billing ORDER BY user_id LIMIT 1000`,
+    [e.owner_id],
+  );
+  return r.rows.map((m) => m.user_id);
+}
+
+function dunningFor(sender: NotificationsSender, db: Queryable): Dunning {
   return {
     async notify(e) {
       const category = DUNNING_CATEGORIES[e.type as keyof typeof DUNNING_CATEGORIES];
       const text = message(e);
       if (!category || !text) return `no notification for ${e.type}`;
-      if (e.owner_type !== 'user' || !e.owner_id) return 'the customer is not linked to an app user';
+      if (!e.owner_id || (e.owner_type !== 'user' && e.owner_type !== 'organization')) return 'the customer is not linked to an app user';
+      const userIds = await recipients(db, e);
+      if (!userIds.length) return 'the organisation has no member who manages billing';
       await sender.send(
         {
-          userIds: [e.owner_id],
+          userIds,
           category,
           ...text,
           data: { billingEventId: e.id, type: e.type },
@@ -77,6 +94,6 @@ export const stripeDunning = defineService<{ dunning: Dunning | null }, StripeCo
     const sender = runtime.optionalService(notificationsSender);
     if (!sender || !runtime.config.STRIPE_DUNNING_NOTIFICATIONS) return { dunning: null };
     await sender.ensureCategories(DEFINITIONS);
-    return { dunning: dunningFor(sender) };
+    return { dunning: dunningFor(sender, runtime.db) };
   },
 });

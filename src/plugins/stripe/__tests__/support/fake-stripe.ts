@@ -328,7 +328,7 @@ export class FakeStripe {
 
   #special(method: string, coll: string, id: string | undefined, p: Record<string, any>): [number, unknown] | null {
     if (method === 'POST' && coll === 'checkout/sessions' && !id) {
-      allow(p, ['mode', 'customer', 'line_items', 'success_url', 'cancel_url', 'client_reference_id', 'subscription_data', 'allow_promotion_codes', 'discounts', 'automatic_tax', 'customer_update', 'tax_id_collection']);
+      allow(p, ['mode', 'customer', 'line_items', 'success_url', 'cancel_url', 'client_reference_id', 'subscription_data', 'allow_promotion_codes', 'discounts', 'automatic_tax', 'customer_update', 'tax_id_collection', 'metadata']);
       for (const r of ['mode', 'line_items', 'success_url']) if (p[r] === undefined) throw missing(r);
       if (!['payment', 'subscription', 'setup'].includes(p.mode)) throw new ApiError(400, 'invalid_request_error', `Invalid mode: ${p.mode}`, 'parameter_invalid_string', 'mode');
       if (p.customer && !this.get('customers', p.customer)) throw noSuch('customer', p.customer, 400);
@@ -348,7 +348,7 @@ export class FakeStripe {
       const session = {
         id: sid, object: 'checkout.session', created: now(), expires_at: now() + 86400, livemode: false, mode: p.mode, status: 'open', customer: p.customer ?? null,
         url: `https://checkout.stripe.test/c/pay/${sid}`, success_url: p.success_url, cancel_url: p.cancel_url ?? null, client_reference_id: p.client_reference_id ?? null,
-        allow_promotion_codes: p.allow_promotion_codes === 'true', automatic_tax: { enabled: p.automatic_tax?.enabled === 'true', liability: null, status: null }, metadata: {},
+        allow_promotion_codes: p.allow_promotion_codes === 'true', automatic_tax: { enabled: p.automatic_tax?.enabled === 'true', liability: null, status: null }, metadata: p.metadata ?? {},
         payment_status: 'unpaid', subscription: null, invoice: null, payment_intent: null,
       };
       return [200, this.put('checkout/sessions', session)];

@@ -36,9 +36,18 @@ export interface StripeEnv {
 
 export const errorCode = (res: GraphQLResponse) => res.errors?.[0]?.extensions?.code as string | undefined;
 
-export async function startStripe(label: string, env: Record<string, string> = {}): Promise<StripeEnv> {
+/** `prepare` runs on the migrated scratch database before the server boots (the app's own tables). */
+export async function startStripe(label: string, env: Record<string, string> = {}, prepare?: (pool: pg.Pool) => Promise<void>): Promise<StripeEnv> {
   const fake = await new FakeStripe().start();
   const db = await createScratchDatabase(label);
+  if (prepare) {
+    const setup = new pg.Pool({ connectionString: db.url, max: 1 });
+    try {
+      await prepare(setup);
+    } finally {
+      await setup.end();
+    }
+  }
   const runtime = await createRuntime({
     DATABASE_URL: db.url,
     // BullMQ on its PostgreSQL backend inside the scratch database: the test files run in parallel, and on one
@@ -99,9 +108,9 @@ export async function row<T = any>(pool: pg.Pool, sql: string, params: unknown[]
   return (await pool.query(sql, params)).rows[0] as T | undefined;
 }
 
-/** Links an app user to a fresh customer of the fake, as the first checkout would. */
-export async function linkedCustomer(env: StripeEnv, userId: string): Promise<Stripe.Customer> {
-  const c = env.fake.customer({ metadata: { nself_owner_type: 'user', nself_owner_id: userId } });
-  await env.pool.query(`INSERT INTO stripe.customer_link (owner_id, customer_id) VALUES ($1, $2)`, [userId, c.id]);
+/** Links an app user (or organisation) to a fresh customer of the fake, as the first checkout would. */
+export async function linkedCustomer(env: StripeEnv, ownerId: string, ownerType: 'user' | 'organization' = 'user'): Promise<Stripe.Customer> {
+  const c = env.fake.customer({ metadata: { nself_owner_type: ownerType, nself_owner_id: ownerId } });
+  await env.pool.query(`INSERT INTO stripe.customer_link (owner_type, owner_id, customer_id) VALUES ($1, $2, $3)`, [ownerType, ownerId, c.id]);
   return c;
 }

@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS stripe.checkout_request;
+DROP VIEW IF EXISTS stripe.organization_member;
