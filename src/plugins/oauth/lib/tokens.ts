@@ -3,6 +3,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { SignJWT } from 'jose';
+import { prepared } from '../../../core/prepared.js';
 import type { Queryable } from '../../../core/plugin.js';
 import type { OAuthConfig } from '../config.js';
 import type { ClaimsRegistry } from './claims.js';
@@ -72,7 +73,7 @@ export class Tokens {
   async refresh(db: Queryable, presented: string): Promise<Session & { user: UserRow }> {
     const refreshToken = randomToken();
     const hash = sha256(presented);
-    const r = await db.query<UserRow & { family_id: string; user_id: string; user_exists: boolean }>(this.refreshSql, [hash, sha256(refreshToken), this.cfg.OAUTH_REFRESH_TOKEN_TTL_DAYS]);
+    const r = await prepared<UserRow & { family_id: string; user_id: string; user_exists: boolean }>(db, 'oauth_refresh_rotate', this.refreshSql, [hash, sha256(refreshToken), this.cfg.OAUTH_REFRESH_TOKEN_TTL_DAYS]);
     const row = r.rows[0];
     if (!row) {
       const old = await db.query<{ family_id: string; used: boolean }>(

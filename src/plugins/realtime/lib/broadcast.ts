@@ -5,7 +5,7 @@
  */
 import type { Db, Queryable } from '../../../core/plugin.js';
 import { realtimeError } from './errors.js';
-import { prepared } from './prepared.js';
+import { prepared } from '../../../core/prepared.js';
 import { insertEvents, type InsertedEvent } from './events.js';
 import { ensurePersonalRoom, personalRoomOf } from './rooms.js';
 import { notMember } from './typing.js';

@@ -5,7 +5,7 @@
  */
 import type { Db, Queryable } from '../../../core/plugin.js';
 import { realtimeError } from './errors.js';
-import { prepared } from './prepared.js';
+import { prepared } from '../../../core/prepared.js';
 
 export type Status = 'online' | 'away' | 'dnd' | 'offline';
 

@@ -5,7 +5,7 @@
  */
 import type { Queryable } from '../../../core/plugin.js';
 import { realtimeError } from './errors.js';
-import { prepared } from './prepared.js';
+import { prepared } from '../../../core/prepared.js';
 import { findRoom } from './rooms.js';
 
 export interface TypingResult {

@@ -5,6 +5,7 @@
  * next access token (live decisions read `stripe.owner_plan` instead; see the README).
  */
 import { defineService, type Queryable } from '../../../core/plugin.js';
+import { prepared } from '../../../core/prepared.js';
 // The claims registry alone: importing the oauth plugin's index would load its OpenID client too.
 import { oauthClaims, type ClaimsUser } from '../../oauth/lib/claims.js';
 import type { StripeConfig } from '../config.js';
@@ -13,7 +14,7 @@ export const STRIPE_CLAIMS_HOOK = 'stripe';
 
 /** The session variables of a user's plan: `x-hasura-plan` and `x-hasura-features` (a Postgres array literal). */
 export async function planClaims(db: Queryable, user: Pick<ClaimsUser, 'id'>): Promise<Record<string, string>> {
-  const r = await db.query<{ claims: Record<string, string> }>("SELECT stripe.session_claims($1, 'user') AS claims", [user.id]);
+  const r = await prepared<{ claims: Record<string, string> }>(db, 'stripe_session_claims', "SELECT stripe.session_claims($1, 'user') AS claims", [user.id]);
   return r.rows[0]!.claims;
 }
 
