@@ -32,6 +32,7 @@ const benches: Array<[string, () => Promise<unknown>]> = [
   ['oauth', async () => (await import('./oauth.js')).run()],
   ['stripe-webhooks', async () => (await import('./stripe-webhooks.js')).run()],
   ['search', async () => (await import('./search.js')).run()],
+  ['search-sync', async () => (await import('./search-sync.js')).run()],
 ];
 
 const wanted = process.argv.slice(2);
