@@ -36,7 +36,7 @@ interface EngineResult {
 
 async function measure(s: Stack, n: number, settled: () => Promise<boolean>, batches?: () => Promise<number>): Promise<EngineResult> {
   const waitSettled = async () => {
-    await s.harness.drain();
+    await s.harness.drain({ timeoutMs: 600_000 });
     while (!(await settled())) await sleep(10);
   };
   await waitSettled();
