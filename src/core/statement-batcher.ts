@@ -1,8 +1,8 @@
 /**
  * Turns concurrent single-row statements into one statement over arrays. Calls made in the same turn of the
- * event loop (the deliveries of a batch job, other jobs' deliveries finishing at the same moment) are flushed
- * together: one round trip for many deliveries instead of one each, which is what decides throughput when
- * PostgreSQL answers slowly.
+ * event loop (the deliveries of a webhooks batch job, the email send job's concurrent claims and results,
+ * Stripe deliveries arriving together) are flushed together: one round trip for many instead of one each,
+ * which is what decides throughput when PostgreSQL answers slowly.
  *
  * A batch that fails is run again one input at a time, so one bad row (a delivery whose endpoint was deleted
  * meanwhile) fails only its own caller and never the deliveries that happened to share its statement.

@@ -11,7 +11,7 @@ import { queueMessage, renderContent, type MessageDeps, type QueuedMessage, type
 import { Renderer, type Rendered } from './render.js';
 import { createTransport, type EmailTransport } from './transports/index.js';
 import { unsubscribeKey } from './unsubscribe.js';
-import { Coalescer } from './coalescer.js';
+import { StatementBatcher } from '../../../core/statement-batcher.js';
 import type { MessageRow } from './send-job.js';
 
 export interface EmailPreview extends Rendered {
@@ -59,7 +59,7 @@ export const emailService = defineService<EmailApi, EmailConfig>({
     const storage = runtime.optionalService(filesStorage);
     if (storage) deps.attachments = filesAttachmentSource(runtime.db, (file) => storage.read(file.object_key));
     // Concurrent send jobs share one statement per turn of the event loop for their claims and their results.
-    const claims = new Coalescer<string, MessageRow | null>(async (ids) => {
+    const claims = new StatementBatcher<string, MessageRow | null>(async (ids) => {
       const r = await runtime.db.pool.query<MessageRow>({
         name: 'email_claim_messages',
         text: `update email.message set status = 'sending', attempts = attempts + 1, updated_at = now()
@@ -70,7 +70,7 @@ export const emailService = defineService<EmailApi, EmailConfig>({
       const byId = new Map(r.rows.map((row) => [row.id, row]));
       return ids.map((id) => byId.get(id) ?? null);
     });
-    const results = new Coalescer<{ id: string; pid: string | null; note: string | null }, void>(async (rows) => {
+    const results = new StatementBatcher<{ id: string; pid: string | null; note: string | null }, void>(async (rows) => {
       await runtime.db.pool.query({
         name: 'email_mark_sent',
         text: `update email.message m set status = case when m.status = 'sending' then 'sent' else m.status end,
