@@ -56,6 +56,7 @@ let pool: pg.Pool;
 beforeAll(async () => {
   db = await createScratchDatabase('bool_exp');
   pool = new pg.Pool({ connectionString: db.url, max: 2 });
+  pool.on('error', () => undefined); // the scratch database is dropped WITH (FORCE)
   await pool.query(`
     create table rooms (id int primary key, name text, is_public bool, tags jsonb);
     create table members (room_id int, user_id uuid);

@@ -234,6 +234,7 @@ describe('delivery', () => {
     const db = await createScratchDatabase('project_triggers');
     cleanups.push(() => db.drop());
     const pool = new pg.Pool({ connectionString: db.url, max: 2 });
+    pool.on('error', () => undefined); // the scratch database is dropped WITH (FORCE)
     cleanups.push(() => pool.end());
     await pool.query(readFileSync(join(t.dir, 'migrations/default/1700000000000_init/up.sql'), 'utf8'));
     await pool.query(readFileSync(join(fixturesDir, 'plugins/migrations/1800000000500_finder_init/up.sql'), 'utf8'));

@@ -71,6 +71,7 @@ describe('install webhooks --map', () => {
     const db = await createScratchDatabase('webhooks_map');
     cleanups.push(() => db.drop());
     const pool = new pg.Pool({ connectionString: db.url, max: 2 });
+    pool.on('error', () => undefined); // the scratch database is dropped WITH (FORCE)
     cleanups.push(() => pool.end());
     await pool.query(readFileSync(join(fixturesDir, 'projects/chat/migrations/default/1700000000000_init/up.sql'), 'utf8'));
     const SECRET = 'webhooks-map-secret-0123456789abcdef';
