@@ -1,12 +1,8 @@
 /** Shared by the dev-* benchmarks: a scratch table, the endpoint in its own process, and its CPU time. */
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { cpuMs, startBenchProcess } from './roundtrip-lib.js';
 import { createScratchDatabase, type ScratchDatabase } from '../test/support/db.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
 
 export const BENCH_METADATA = {
   version: 3,
@@ -40,37 +36,13 @@ export interface Endpoint {
   stop(): Promise<void>;
 }
 
-export function startEndpoint(databaseUrl: string, refetchMs = 1000): Promise<Endpoint> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(here, 'dev-endpoint-server.ts')], {
-    env: { ...process.env, DEV_BENCH_DATABASE_URL: databaseUrl, DEV_BENCH_METADATA: JSON.stringify(BENCH_METADATA), DEV_BENCH_REFETCH_MS: String(refetchMs) },
-    stdio: ['ignore', 'pipe', 'inherit'],
+export async function startEndpoint(databaseUrl: string, refetchMs = 1000): Promise<Endpoint> {
+  const handle = await startBenchProcess('dev-endpoint-server.ts', [], {
+    DEV_BENCH_DATABASE_URL: databaseUrl,
+    DEV_BENCH_METADATA: JSON.stringify(BENCH_METADATA),
+    DEV_BENCH_REFETCH_MS: String(refetchMs),
   });
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const onData = (d: Buffer) => {
-      buf += d.toString();
-      const m = /READY (\d+)/.exec(buf);
-      if (!m) return;
-      child.stdout!.off('data', onData);
-      child.stdout!.resume();
-      resolve({
-        url: `http://127.0.0.1:${m[1]}`,
-        pid: child.pid!,
-        cpuMs: () => {
-          const f = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-          return (Number(f[11]) + Number(f[12])) * 10;
-        },
-        stop: () =>
-          new Promise((r) => {
-            if (child.exitCode !== null) return r();
-            child.once('exit', () => r());
-            child.kill('SIGTERM');
-          }),
-      });
-    };
-    child.stdout!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`endpoint exited with ${code} before it was ready`)));
-  });
+  return { ...handle, cpuMs: () => cpuMs(handle.pid) ?? 0 };
 }
 
 export const median = (xs: number[]): number => {

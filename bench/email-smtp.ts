@@ -12,11 +12,11 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import nodemailer from 'nodemailer';
-import { Redis } from 'ioredis';
 import { SMTPServer } from 'smtp-server';
 import { createRuntime } from '../src/core/runtime.js';
 import { createServer } from '../src/core/server.js';
-import { createScratchDatabase, REDIS_URL } from '../test/support/db.js';
+import { createScratchDatabase } from '../test/support/db.js';
+import { freshRedisDb } from './redis.js';
 
 const SECRET = 'bench-email-secret-0123456789abcdef';
 const POOL = 5;
@@ -24,19 +24,6 @@ const CONCURRENCY = 20;
 const IN_FLIGHT = 50;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-async function redisDb2(): Promise<string | undefined> {
-  const url = `${REDIS_URL.replace(/\/\d*$/, '')}/2`;
-  const r = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true });
-  try {
-    await r.connect();
-    await r.flushdb();
-    return url;
-  } catch {
-    return undefined;
-  } finally {
-    r.disconnect();
-  }
-}
 
 async function inParallel<T>(items: T[], limit: number, fn: (item: T) => Promise<unknown>): Promise<void> {
   let next = 0;
@@ -65,7 +52,7 @@ export async function run(opts: { messages?: number; rounds?: number; log?: (l: 
   await new Promise<void>((r) => smtp.listen(0, '127.0.0.1', () => r()));
   const port = (smtp.server.address() as { port: number }).port;
   const db = await createScratchDatabase('bench_email');
-  const redisUrl = await redisDb2();
+  const redisUrl = await freshRedisDb(2);
   const runtime = await createRuntime({
     DATABASE_URL: db.url,
     ...(redisUrl ? { REDIS_URL: redisUrl } : {}),

@@ -13,32 +13,19 @@
  */
 import { resolve, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import { createRuntime } from '../src/core/runtime.js';
 import { createServer } from '../src/core/server.js';
 import { hasuraDir } from '../src/core/paths.js';
 import { createHasuraHarness } from '../src/testing/index.js';
-import { createScratchDatabase, REDIS_URL } from '../test/support/db.js';
+import { createScratchDatabase } from '../test/support/db.js';
 import { selfSigned } from '../src/plugins/notifications/__tests__/support/tls.js';
 import { WebPushReceiver } from '../src/plugins/notifications/__tests__/support/webpush-receiver.js';
+import { freshRedisDb } from './redis.js';
 
 const SECRET = 'bench-notifications-secret-0123456789';
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-async function redisDb2(): Promise<string | undefined> {
-  const url = `${REDIS_URL.replace(/\/\d*$/, '')}/2`;
-  const r = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true });
-  try {
-    await r.connect();
-    await r.flushdb();
-    return url;
-  } catch {
-    return undefined;
-  } finally {
-    r.disconnect();
-  }
-}
 
 export async function run(opts: { users?: number; rounds?: number; log?: (l: string) => void } = {}) {
   const say = opts.log ?? ((l: string) => console.log(l));
@@ -48,7 +35,7 @@ export async function run(opts: { users?: number; rounds?: number; log?: (l: str
   const receiver = new WebPushReceiver(tls);
   await receiver.start();
   const db = await createScratchDatabase('bench_notif');
-  const redisUrl = await redisDb2();
+  const redisUrl = await freshRedisDb(2);
   const runtime = await createRuntime({
     DATABASE_URL: db.url,
     ...(redisUrl ? { REDIS_URL: redisUrl } : {}),

@@ -13,25 +13,11 @@ import { pino } from 'pino';
 import { SignJWT } from 'jose';
 import { createRuntime } from '../src/core/runtime.js';
 import { createServer } from '../src/core/server.js';
+import { readBody, send } from './bare-http.js';
 
 const mode = process.argv[2];
 const secret = process.env.NSELF_PLUGINS_WEBHOOK_SECRET!;
 const POOL_MAX = Number(process.env.DATABASE_POOL_MAX ?? 10);
-
-function readBody(req: http.IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
-
-function send(res: http.ServerResponse, status: number, value: unknown) {
-  const body = JSON.stringify(value);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-  res.end(body);
-}
 
 let server: http.Server;
 let close: () => Promise<void> = async () => undefined;

@@ -11,9 +11,7 @@
  *
  *   npx tsx bench/oauth.ts [seconds]
  */
-import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
-import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { pino } from 'pino';
@@ -22,37 +20,14 @@ import { createServer } from '../src/core/server.js';
 import { createScratchDatabase } from '../test/support/db.js';
 import { freePort, newBrowser, startIdp } from '../src/plugins/oauth/__tests__/support/idp.js';
 import { autoPostForm, keyPair, startSamlIdp } from '../src/plugins/oauth/__tests__/support/saml-idp.js';
-import { compare, report, SECRET, type Comparison, type ServerHandle } from './roundtrip-lib.js';
+import { compare, report, SECRET, startServer, type Comparison, type ServerHandle } from './roundtrip-lib.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const JWT_SECRET = JSON.stringify({ type: 'HS256', key: 'bench-hmac-key-0123456789-abcdefghijklmnop' });
 const APP = 'https://app.example.com/auth/done';
 const TOKENS = 400_000;
 const USERS = 1000;
 
-function start(mode: string, env: Record<string, string>): Promise<ServerHandle> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(here, 'oauth-servers.ts'), mode], {
-    env: { ...process.env, ...env, NSELF_PLUGINS_WEBHOOK_SECRET: SECRET },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const onData = (d: Buffer) => {
-      buf += d.toString();
-      const m = /READY (\d+)/.exec(buf);
-      if (!m) return;
-      child.stdout!.off('data', onData);
-      child.stdout!.resume();
-      resolve({
-        url: `http://127.0.0.1:${m[1]}`,
-        pid: child.pid!,
-        stop: () => new Promise((r) => (child.exitCode !== null ? r() : (child.once('exit', () => r()), child.kill('SIGTERM')))),
-      });
-    };
-    child.stdout!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`${mode} exited with ${code} before it was ready`)));
-  });
-}
+const start = (mode: string, env: Record<string, string>): Promise<ServerHandle> => startServer(mode, env, 'oauth-servers.ts');
 
 const envelope = (action: string, input: Record<string, unknown>, session: Record<string, string> = { 'x-hasura-role': 'public' }) =>
   JSON.stringify({ action: { name: action }, input, session_variables: session, request_query: '' });

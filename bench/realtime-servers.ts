@@ -16,6 +16,7 @@ import { createServer } from '../src/core/server.js';
 import { HEARTBEAT_SQL } from '../src/plugins/realtime/lib/presence.js';
 import { START_TYPING_SQL } from '../src/plugins/realtime/lib/typing.js';
 import { BROADCAST_SQL } from '../src/plugins/realtime/lib/broadcast.js';
+import { readBody, send } from './bare-http.js';
 
 const mode = process.argv[2];
 const secret = process.env.NSELF_PLUGINS_WEBHOOK_SECRET!;
@@ -24,21 +25,6 @@ const POOL_MAX = Number(process.env.DATABASE_POOL_MAX ?? 10);
 const HEARTBEAT_MIN_MS = Number(process.env.REALTIME_HEARTBEAT_MIN_INTERVAL_MS ?? 5000);
 const TYPING_MIN_MS = Number(process.env.REALTIME_TYPING_MIN_INTERVAL_MS ?? 1000);
 const BROADCAST_PER_MINUTE = Number(process.env.REALTIME_BROADCAST_PER_MINUTE ?? 600);
-
-function readBody(req: http.IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
-
-function send(res: http.ServerResponse, status: number, value: unknown) {
-  const body = JSON.stringify(value);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-  res.end(body);
-}
 
 let server: http.Server | undefined;
 let close: () => Promise<void> = async () => undefined;

@@ -19,7 +19,7 @@ export interface ServerHandle {
 }
 
 /** CPU time (user + system) a process has used, in ms; undefined where /proc is not available. */
-function cpuMs(pid: number): number | undefined {
+export function cpuMs(pid: number): number | undefined {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
     return (Number(fields[11]) + Number(fields[12])) * 10;
@@ -28,10 +28,13 @@ function cpuMs(pid: number): number | undefined {
   }
 }
 
-/** Starts `bench/roundtrip-servers.ts <mode>` and waits for its `READY <port>` line. */
-export function startServer(mode: string, env: Record<string, string>): Promise<ServerHandle> {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(here, 'roundtrip-servers.ts'), mode], {
-    env: { ...process.env, ...env, NSELF_PLUGINS_WEBHOOK_SECRET: SECRET },
+/**
+ * Starts `bench/<script> [args…]` in its own process and waits for its `READY <port>` line (every bench server
+ * prints one once listening, and stops on SIGTERM).
+ */
+export function startBenchProcess(script: string, args: string[], env: Record<string, string | undefined>): Promise<ServerHandle> {
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(here, script), ...args], {
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   return new Promise((resolve, reject) => {
@@ -54,8 +57,13 @@ export function startServer(mode: string, env: Record<string, string>): Promise<
       });
     };
     child.stdout!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`${mode} server exited with ${code} before it was ready`)));
+    child.once('exit', (code) => reject(new Error(`${[script, ...args].join(' ')} exited with ${code} before it was ready`)));
   });
+}
+
+/** Starts `bench/<script> <mode>` (default: the round-trip servers) with the shared webhook secret. */
+export function startServer(mode: string, env: Record<string, string>, script = 'roundtrip-servers.ts'): Promise<ServerHandle> {
+  return startBenchProcess(script, [mode], { ...env, NSELF_PLUGINS_WEBHOOK_SECRET: SECRET });
 }
 
 export interface Load {

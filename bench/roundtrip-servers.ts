@@ -14,6 +14,7 @@ import { pino } from 'pino';
 import { definePlugin } from '../src/core/plugin.js';
 import { createRuntime } from '../src/core/runtime.js';
 import { createServer } from '../src/core/server.js';
+import { readBody, send } from './bare-http.js';
 
 export const BENCH_SDL = `
 extend type Mutation { benchGreet(name: String!, times: Int): BenchGreeting! }
@@ -50,21 +51,6 @@ const mode = process.argv[2];
 const secret = process.env.NSELF_PLUGINS_WEBHOOK_SECRET!;
 const databaseUrl = process.env.DATABASE_URL!;
 const POOL_MAX = Number(process.env.DATABASE_POOL_MAX ?? 10);
-
-function readBody(req: http.IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
-
-function send(res: http.ServerResponse, status: number, value: unknown) {
-  const body = JSON.stringify(value);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-  res.end(body);
-}
 
 async function bare(handle: (body: any) => Promise<unknown>): Promise<http.Server> {
   return http.createServer(async (req, res) => {

@@ -17,28 +17,26 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import pino from 'pino';
 import Stripe from 'stripe';
 import { createRuntime } from '../src/core/runtime.js';
 import { createServer } from '../src/core/server.js';
-import { createScratchDatabase, REDIS_URL } from '../test/support/db.js';
+import { createScratchDatabase } from '../test/support/db.js';
 import { FakeStripe, FAKE_WEBHOOK_SECRET } from '../src/plugins/stripe/__tests__/support/fake-stripe.js';
 import { beginRuns, runBackfill } from '../src/plugins/stripe/lib/backfill.js';
+import { freshRedisDb } from './redis.js';
 
 const SECRET = 'bench-stripe-secret-0123456789abcdef';
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
 /** Redis database 0 (flushed first), or BENCH_REDIS_DB's when the machine's database 0 belongs to other work. */
-async function redisDb0(): Promise<string> {
-  const url = `${REDIS_URL.replace(/\/\d*$/, '')}/${Number(process.env.BENCH_REDIS_DB ?? 0)}`;
-  const r = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true });
-  await r.connect();
-  await r.flushdb();
-  r.disconnect();
+async function redisDb(): Promise<string> {
+  const url = await freshRedisDb(Number(process.env.BENCH_REDIS_DB ?? 0));
+  if (!url) throw new Error('this benchmark needs Redis (REDIS_URL)');
   return url;
 }
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
 
 /** The baseline: verify, then upsert the same row with the same newer-wins guard, inline. */
 function bareServer(pool: pg.Pool): http.Server {
@@ -86,7 +84,7 @@ export async function run(opts: { events?: number; rounds?: number; backfill?: n
   const baseDb = await createScratchDatabase('bench_stripe_base');
   const runtime = await createRuntime({
     DATABASE_URL: db.url,
-    REDIS_URL: await redisDb0(),
+    REDIS_URL: await redisDb(),
     NSELF_PLUGINS_WEBHOOK_SECRET: SECRET,
     LOG_LEVEL: 'silent',
     PLUGINS_ENABLED: 'core,jobs,stripe',
@@ -100,7 +98,7 @@ export async function run(opts: { events?: number; rounds?: number; backfill?: n
   const { url } = await server.listen(0, '127.0.0.1');
   const pool = new pg.Pool({ connectionString: db.url, max: 4 });
   // The baseline gets the same schema (the plugin's migration) in its own database.
-  const baseRuntime = await createRuntime({ DATABASE_URL: baseDb.url, LOG_LEVEL: 'silent', PLUGINS_ENABLED: 'core,jobs,stripe', NSELF_PLUGINS_WEBHOOK_SECRET: SECRET, REDIS_URL: await redisDb0() });
+  const baseRuntime = await createRuntime({ DATABASE_URL: baseDb.url, LOG_LEVEL: 'silent', PLUGINS_ENABLED: 'core,jobs,stripe', NSELF_PLUGINS_WEBHOOK_SECRET: SECRET, REDIS_URL: await redisDb() });
   await baseRuntime.close();
   const basePool = new pg.Pool({ connectionString: baseDb.url, max: 10 });
   const bare = bareServer(basePool);

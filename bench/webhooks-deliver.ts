@@ -11,33 +11,20 @@
  * (flushed first), else on PostgreSQL.
  */
 import { createServer, type Server } from 'node:http';
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import { Agent, request } from 'undici';
 import { Webhook } from 'standardwebhooks';
 import { createRuntime } from '../src/core/runtime.js';
 import { createServer as createNselfServer } from '../src/core/server.js';
-import { createScratchDatabase, REDIS_URL } from '../test/support/db.js';
+import { createScratchDatabase } from '../test/support/db.js';
 import { webhooksEmitter } from '../src/plugins/webhooks/lib/service.js';
 import { deliverJob } from '../src/plugins/webhooks/lib/jobs.js';
+import { freshRedisDb } from './redis.js';
 
 const SECRET = 'bench-webhooks-secret-0123456789abcdef';
 const WHSEC = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwqaaSeaZVF9c=';
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-async function redisDb6(): Promise<string | undefined> {
-  const url = `${REDIS_URL.replace(/\/\d*$/, '')}/6`;
-  const r = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true });
-  try {
-    await r.connect();
-    await r.flushdb();
-    return url;
-  } catch {
-    return undefined;
-  } finally {
-    r.disconnect();
-  }
-}
 
 /** The consumer: verifies each delivery as a consumer would and answers 204. */
 function receiver(): Promise<{ server: Server; url: string; count: () => number; failures: () => number }> {
@@ -77,7 +64,7 @@ export async function run(opts: { messages?: number; rounds?: number; log?: (l: 
     await admin.query(`alter database "${db.name}" set synchronous_commit = off`);
     await admin.end();
   }
-  const redisUrl = await redisDb6();
+  const redisUrl = await freshRedisDb(6);
   const runtime = await createRuntime({
     DATABASE_URL: db.url,
     ...(redisUrl ? { REDIS_URL: redisUrl } : {}),

@@ -10,6 +10,7 @@ import { SignJWT } from 'jose';
 import { pino } from 'pino';
 import { startDev, type DevServer } from '../../../src/dev/start.js';
 import { createScratchDatabase, type ScratchDatabase } from '../../support/db.js';
+import { waitFor as waitUntil } from '../../support/wait.js';
 
 export const JWT_KEY = 'client-sdk-test-key-0123456789abcdef0123456789';
 export const SDK_PLUGINS = 'jobs,files,email,notifications,realtime';
@@ -74,17 +75,9 @@ export async function startSdkDev(label: string, env: Record<string, string> = {
   };
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export { sleep } from '../../support/wait.js';
 
-export async function waitFor<T>(fn: () => T | Promise<T>, ms = 10_000, what = 'condition'): Promise<NonNullable<T>> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
+export const waitFor = <T>(fn: () => T | Promise<T>, ms = 10_000, what = 'condition') => waitUntil(fn, ms, what, 25);
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

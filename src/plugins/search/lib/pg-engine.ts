@@ -123,7 +123,6 @@ export async function pgSearch(db: Queryable, req: NormalisedRequest, permission
   const fixes = words.length ? await corrections(db, d, words) : new Map<string, string>();
   const corrected = fixes.size ? req.q.replace(/[\p{L}\p{N}]+/gu, (w) => fixes.get(w.toLowerCase().normalize('NFD').replace(/\p{M}/gu, '')) ?? w) : null;
 
-  if (req.cursor && req.sort.length) await checkCursorValues(db, req);
   const b = new SqlBuilder();
   const tsq = words.length ? b.param(req.q) : null;
   const alt = corrected ? b.param(corrected) : null;
@@ -188,7 +187,11 @@ export async function pgSearch(db: Queryable, req: NormalisedRequest, permission
         cb.params,
       ),
     ),
-  ]);
+  ]).catch(async (e: unknown) => {
+    // A data exception may come from a tampered cursor rather than a filter value: tell them apart only then.
+    if (isDataException(e) && req.cursor && req.sort.length) await checkCursorValues(db, req);
+    throw e;
+  });
   const facets: SearchResult['facets'] = req.facets.length ? Object.fromEntries(req.facets.map((f, i) => [f, facetRows[i]!.rows])) : null;
 
   const more = rows.rows.length > req.limit;
@@ -218,9 +221,12 @@ export async function pgSearch(db: Queryable, req: NormalisedRequest, permission
   };
 }
 
+const isDataException = (e: unknown) => typeof (e as { code?: unknown }).code === 'string' && (e as { code: string }).code.startsWith('22');
+
 /**
  * A cursor's sort values must read as their columns' types. Checked on their own (each parameter's type is
- * inferred from its column) so that a tampered cursor is `search/invalid-cursor`, not a filter error.
+ * inferred from its column) so that a tampered cursor is `search/invalid-cursor`, not a filter error; run only
+ * after a search failed with a data exception, so a good page costs no extra round trip.
  */
 async function checkCursorValues(db: Queryable, req: NormalisedRequest): Promise<void> {
   const params: unknown[] = [];
@@ -234,7 +240,7 @@ async function checkCursorValues(db: Queryable, req: NormalisedRequest): Promise
   try {
     await db.query(`SELECT ${probes.join(', ')}`, params);
   } catch (e) {
-    if (typeof (e as { code?: unknown }).code === 'string' && (e as { code: string }).code.startsWith('22')) {
+    if (isDataException(e)) {
       throw ActionError.from(searchErrors, 'search/invalid-cursor', 'the cursor is not one this index returned (ask again without it)');
     }
     throw e;

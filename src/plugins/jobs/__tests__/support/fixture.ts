@@ -16,6 +16,7 @@ import { createScratchDatabase, REDIS_URL, type ScratchDatabase } from '../../..
 import { jobsConfig, type JobsConfig } from '../../config.js';
 import { createJobsService, jobsService } from '../../lib/runtime.js';
 import type { JobsService } from '../../lib/service.js';
+import { waitFor as waitUntil } from '../../../../../test/support/wait.js';
 
 export const BACKENDS = ['redis', 'postgres'] as const;
 export type Backend = (typeof BACKENDS)[number];
@@ -147,15 +148,7 @@ export async function createFixture(
   };
 }
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+export { sleep } from '../../../../../test/support/wait.js';
 
 /** Polls `fn` until it returns a truthy value or `timeoutMs` passes. */
-export async function waitFor<T>(fn: () => Promise<T> | T, timeoutMs = 15_000, what = 'condition'): Promise<NonNullable<T>> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
+export const waitFor = <T>(fn: () => Promise<T> | T, timeoutMs = 15_000, what = 'condition') => waitUntil(fn, timeoutMs, what);

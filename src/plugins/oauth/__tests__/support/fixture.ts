@@ -2,13 +2,12 @@
  * The oauth plugin end to end: the real server on a real port, the composed hasura/metadata in the harness,
  * a real OpenID Provider, and browsers with cookie jars.
  */
-import { join } from 'node:path';
-import pg from 'pg';
-import { createRuntime, type ServerRuntime } from '../../../../core/runtime.js';
-import { createServer, type NselfServer } from '../../../../core/server.js';
-import { hasuraDir } from '../../../../core/paths.js';
-import { createHasuraHarness, type HasuraHarness } from '../../../../testing/index.js';
-import { createScratchDatabase, REDIS_URL, type ScratchDatabase } from '../../../../../test/support/db.js';
+import type pg from 'pg';
+import type { ServerRuntime } from '../../../../core/runtime.js';
+import type { NselfServer } from '../../../../core/server.js';
+import type { HasuraHarness } from '../../../../testing/index.js';
+import { REDIS_URL, type ScratchDatabase } from '../../../../../test/support/db.js';
+import { startSuiteServer } from '../../../../../test/support/suite-server.js';
 import { freePort } from './idp.js';
 
 export const SECRET = 'oauth-e2e-secret-0123456789abcdef';
@@ -44,55 +43,29 @@ export async function reservePublicUrl(): Promise<{ port: number; publicUrl: str
 
 /** `prepare` runs on the fresh database before the server starts (tables of another product the plugin uses). */
 export async function startOAuth(label: string, port: number, env: Record<string, string>, prepare?: (pool: pg.Pool) => Promise<void>): Promise<OAuthEnv> {
-  const db = await createScratchDatabase(label);
-  if (prepare) {
-    const setup = new pg.Pool({ connectionString: db.url, max: 1 });
-    try {
-      await prepare(setup);
-    } finally {
-      await setup.end();
-    }
-  }
-  const runtime = await createRuntime({
-    DATABASE_URL: db.url,
-    REDIS_URL: `${REDIS_URL}/${REDIS_DB}`,
-    NSELF_PLUGINS_WEBHOOK_SECRET: SECRET,
-    LOG_LEVEL: 'silent',
-    JOBS_WORKERS: 'false',
-    PUBLIC_URL: `http://127.0.0.1:${port}`,
-    OAUTH_JWT_SECRET: JSON.stringify({ type: 'HS256', key: HS_KEY }),
-    OAUTH_REDIRECT_ALLOWLIST: 'https://app.example.com/auth/',
-    ...env,
-  });
-  const server = createServer(runtime);
-  const { url } = await server.listen(port, '127.0.0.1');
-  const pool = new pg.Pool({ connectionString: db.url, max: 4 });
-  pool.on('error', () => undefined);
-  const harness = await createHasuraHarness({
-    databaseUrl: db.url,
-    metadataDir: join(hasuraDir, 'metadata'),
-    env: { NSELF_PLUGINS_URL: url, NSELF_PLUGINS_WEBHOOK_SECRET: SECRET },
-    events: { fetchIntervalMs: 50 },
+  const suite = await startSuiteServer(label, {
+    secret: SECRET,
+    env: {
+      REDIS_URL: `${REDIS_URL}/${REDIS_DB}`,
+      LOG_LEVEL: 'silent',
+      JOBS_WORKERS: 'false',
+      PUBLIC_URL: `http://127.0.0.1:${port}`,
+      OAUTH_JWT_SECRET: JSON.stringify({ type: 'HS256', key: HS_KEY }),
+      OAUTH_REDIRECT_ALLOWLIST: 'https://app.example.com/auth/',
+      ...env,
+    },
+    port,
+    poolMax: 4,
+    ...(prepare ? { prepare } : {}),
   });
   return {
-    db,
-    runtime,
-    server,
-    harness,
-    pool,
-    url,
+    ...suite,
     as: (who, document, variables = {}) =>
-      harness.graphql(
+      suite.harness.graphql(
         document,
         variables,
         who === 'admin' ? null : who === null ? { role: 'public' } : who === 'service' ? { role: 'service' } : { role: 'user', userId: who },
       ) as Promise<GraphQLResponse>,
-    async close() {
-      await harness.close();
-      await pool.end();
-      await server.shutdown('test done');
-      await db.drop();
-    },
   };
 }
 

@@ -4,11 +4,11 @@
  */
 import pg from 'pg';
 import type { PluginManifest } from '../../../../core/plugin.js';
-import { createRuntime, type ServerRuntime } from '../../../../core/runtime.js';
-import { createServer, type NselfServer } from '../../../../core/server.js';
-import { createHasuraHarness, type HasuraHarness } from '../../../../testing/index.js';
-import { harnessMetadataFor } from '../../../../../test/support/metadata.js';
-import { createScratchDatabase, REDIS_URL, type ScratchDatabase } from '../../../../../test/support/db.js';
+import type { ServerRuntime } from '../../../../core/runtime.js';
+import type { NselfServer } from '../../../../core/server.js';
+import type { HasuraHarness } from '../../../../testing/index.js';
+import { REDIS_URL, type ScratchDatabase } from '../../../../../test/support/db.js';
+import { startSuiteServer } from '../../../../../test/support/suite-server.js';
 
 export const SECRET = 'realtime-e2e-secret-0123456789abcdef';
 /** This plugin's Redis database (the jobs tests use 8–15, the core e2e test 7). */
@@ -38,43 +38,16 @@ export const SERVICE = { role: 'service' };
 export const errorCode = (res: GraphQLResponse) => res.errors?.[0]?.extensions?.code as string | undefined;
 
 export async function startRealtime(label: string, env: Record<string, string> = {}, opts: { plugins?: readonly PluginManifest[] } = {}): Promise<Realtime> {
-  const db = await createScratchDatabase(label);
-  const runtime = await createRuntime(
-    {
-      DATABASE_URL: db.url,
-      REDIS_URL: `${REDIS_URL}/${REDIS_DB}`,
-      NSELF_PLUGINS_WEBHOOK_SECRET: SECRET,
-      LOG_LEVEL: 'silent',
-      JOBS_WORKERS: 'false',
-      ...env,
-    },
-    opts.plugins ? { plugins: opts.plugins } : {},
-  );
-  const server = createServer(runtime);
-  const { url } = await server.listen(0, '127.0.0.1');
-  const pool = new pg.Pool({ connectionString: db.url, max: 4 });
-  pool.on('error', () => undefined); // the scratch database is dropped WITH (FORCE) at the end
-  const harness = await createHasuraHarness({
-    databaseUrl: db.url,
-    ...harnessMetadataFor(env),
-    env: { NSELF_PLUGINS_URL: url, NSELF_PLUGINS_WEBHOOK_SECRET: SECRET },
-    events: { fetchIntervalMs: 50 },
+  const suite = await startSuiteServer(label, {
+    secret: SECRET,
+    env: { REDIS_URL: `${REDIS_URL}/${REDIS_DB}`, LOG_LEVEL: 'silent', JOBS_WORKERS: 'false', ...env },
+    runtime: opts.plugins ? { plugins: opts.plugins } : {},
+    poolMax: 4,
   });
   return {
-    db,
-    runtime,
-    server,
-    harness,
-    pool,
-    url,
+    ...suite,
     as: (who, document, variables = {}) =>
-      harness.graphql(document, variables, who === 'admin' ? null : who === 'service' ? SERVICE : user(who)) as Promise<GraphQLResponse>,
-    async close() {
-      await harness.close();
-      await pool.end();
-      await server.shutdown('test done');
-      await db.drop();
-    },
+      suite.harness.graphql(document, variables, who === 'admin' ? null : who === 'service' ? SERVICE : user(who)) as Promise<GraphQLResponse>,
   };
 }
 

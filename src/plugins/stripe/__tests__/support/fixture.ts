@@ -5,11 +5,11 @@
  */
 import pg from 'pg';
 import type Stripe from 'stripe';
-import { createRuntime, type ServerRuntime } from '../../../../core/runtime.js';
-import { createServer, type NselfServer } from '../../../../core/server.js';
-import { createHasuraHarness, type HasuraHarness } from '../../../../testing/index.js';
-import { createScratchDatabase, type ScratchDatabase } from '../../../../../test/support/db.js';
-import { harnessMetadataFor } from '../../../../../test/support/metadata.js';
+import type { ServerRuntime } from '../../../../core/runtime.js';
+import type { NselfServer } from '../../../../core/server.js';
+import type { HasuraHarness } from '../../../../testing/index.js';
+import type { ScratchDatabase } from '../../../../../test/support/db.js';
+import { startSuiteServer } from '../../../../../test/support/suite-server.js';
 import { FakeStripe, FAKE_WEBHOOK_SECRET, deliver } from './fake-stripe.js';
 
 export const SECRET = 'stripe-e2e-secret-0123456789abcdef';
@@ -36,51 +36,30 @@ export interface StripeEnv {
 
 export const errorCode = (res: GraphQLResponse) => res.errors?.[0]?.extensions?.code as string | undefined;
 
-/** `prepare` runs on the migrated scratch database before the server boots (the app's own tables). */
+/** `prepare` runs on the fresh scratch database before the server boots (the app's own tables). */
 export async function startStripe(label: string, env: Record<string, string> = {}, prepare?: (pool: pg.Pool) => Promise<void>): Promise<StripeEnv> {
   const fake = await new FakeStripe().start();
-  const db = await createScratchDatabase(label);
-  if (prepare) {
-    const setup = new pg.Pool({ connectionString: db.url, max: 1 });
-    try {
-      await prepare(setup);
-    } finally {
-      await setup.end();
-    }
-  }
-  const runtime = await createRuntime({
-    DATABASE_URL: db.url,
+  const suite = await startSuiteServer(label, {
+    secret: SECRET,
     // BullMQ on its PostgreSQL backend inside the scratch database: the test files run in parallel, and on one
     // shared Redis database one file's worker would take another file's jobs.
-    NSELF_PLUGINS_WEBHOOK_SECRET: SECRET,
-    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
-    PUBLIC_URL: 'https://app.example.test',
-    DATABASE_POOL_MAX: '6',
-    QUEUE_DB_POOL_MAX: '4',
-    JOBS_QUEUES: 'stripe.events,stripe.sync',
-    JOBS_BACKOFF_JITTER: '0',
-    STRIPE_WEBHOOK_SECRET: FAKE_WEBHOOK_SECRET,
-    STRIPE_MAX_NETWORK_RETRIES: '1',
-    ...fake.env,
-    ...env,
+    env: {
+      LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+      PUBLIC_URL: 'https://app.example.test',
+      DATABASE_POOL_MAX: '6',
+      QUEUE_DB_POOL_MAX: '4',
+      JOBS_QUEUES: 'stripe.events,stripe.sync',
+      JOBS_BACKOFF_JITTER: '0',
+      STRIPE_WEBHOOK_SECRET: FAKE_WEBHOOK_SECRET,
+      STRIPE_MAX_NETWORK_RETRIES: '1',
+      ...fake.env,
+      ...env,
+    },
+    ...(prepare ? { prepare } : {}),
   });
-  const server = createServer(runtime);
-  const { url } = await server.listen(0, '127.0.0.1');
-  const pool = new pg.Pool({ connectionString: db.url, max: 3 });
-  pool.on('error', () => undefined); // the scratch database is dropped WITH (FORCE) at the end
-  const harness = await createHasuraHarness({
-    databaseUrl: db.url,
-    ...harnessMetadataFor(env),
-    env: { NSELF_PLUGINS_URL: url, NSELF_PLUGINS_WEBHOOK_SECRET: SECRET },
-    events: { fetchIntervalMs: 50 },
-  });
+  const { pool, harness, url } = suite;
   return {
-    db,
-    runtime,
-    server,
-    harness,
-    pool,
-    url,
+    ...suite,
     fake,
     as: (who, document, variables = {}) =>
       harness.graphql(document, variables, who === 'admin' ? null : { role: 'user', userId: who }) as Promise<GraphQLResponse>,
@@ -95,10 +74,7 @@ export async function startStripe(label: string, env: Record<string, string> = {
       }
     },
     async close() {
-      await harness.close();
-      await pool.end();
-      await server.shutdown('test done');
-      await db.drop();
+      await suite.close();
       await fake.stop();
     },
   };

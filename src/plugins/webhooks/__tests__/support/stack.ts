@@ -4,13 +4,13 @@
  * the real server, and the Hasura harness over the composed metadata. Receivers on 127.0.0.1 are reachable
  * through the development allow-list only.
  */
-import { join } from 'node:path';
-import pg from 'pg';
-import { createRuntime, type ServerRuntime } from '../../../../core/runtime.js';
-import { createServer, type NselfServer } from '../../../../core/server.js';
-import { hasuraDir } from '../../../../core/paths.js';
-import { createHasuraHarness, type HasuraHarness } from '../../../../testing/index.js';
-import { createScratchDatabase, REDIS_URL, type ScratchDatabase } from '../../../../../test/support/db.js';
+import type pg from 'pg';
+import type { ServerRuntime } from '../../../../core/runtime.js';
+import type { NselfServer } from '../../../../core/server.js';
+import type { HasuraHarness } from '../../../../testing/index.js';
+import { REDIS_URL, type ScratchDatabase } from '../../../../../test/support/db.js';
+import { startSuiteServer } from '../../../../../test/support/suite-server.js';
+
 import { dispatchDue } from '../../lib/deliver.js';
 import { scheduleDelivery } from '../../lib/jobs.js';
 
@@ -44,10 +44,7 @@ export interface Stack {
 export const errorCode = (res: GraphQLResponse) => res.errors?.[0]?.extensions?.code as string | undefined;
 
 export async function startStack(label: string, env: Record<string, string> = {}, opts: { redis?: boolean } = {}): Promise<Stack> {
-  const db = await createScratchDatabase(label);
   const fullEnv: Record<string, string> = {
-    DATABASE_URL: db.url,
-    NSELF_PLUGINS_WEBHOOK_SECRET: SECRET,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     JOBS_DIR: '/nonexistent-app-jobs',
     JOBS_DASHBOARD_ENABLED: 'false',
@@ -58,27 +55,12 @@ export async function startStack(label: string, env: Record<string, string> = {}
     ...(opts.redis ? { REDIS_URL: `${REDIS_URL}/${REDIS_DB}` } : {}),
     ...env,
   };
-  const runtime = await createRuntime(fullEnv);
-  const server = createServer(runtime);
-  const { url } = await server.listen(0, '127.0.0.1');
-  const pool = new pg.Pool({ connectionString: db.url, max: 3 });
-  pool.on('error', () => undefined);
-  const harness = await createHasuraHarness({
-    databaseUrl: db.url,
-    metadataDir: join(hasuraDir, 'metadata'),
-    env: { NSELF_PLUGINS_URL: url, NSELF_PLUGINS_WEBHOOK_SECRET: SECRET },
-    events: { fetchIntervalMs: 50 },
-    poolSize: 4,
-  });
+  const suite = await startSuiteServer(label, { secret: SECRET, env: fullEnv, harnessPoolSize: 4 });
+  const { runtime, harness, pool } = suite;
   const plugin = runtime.pluginRuntime('webhooks');
   return {
-    db,
-    runtime,
-    server,
-    harness,
-    pool,
-    url,
-    env: fullEnv,
+    ...suite,
+    env: { DATABASE_URL: suite.db.url, NSELF_PLUGINS_WEBHOOK_SECRET: SECRET, ...fullEnv },
     gql: (who, document, variables = {}) =>
       harness.graphql(document, variables, who === 'admin' ? null : who === 'service' ? SERVICE : as(who)) as Promise<GraphQLResponse>,
     async advance(seconds) {
@@ -91,26 +73,10 @@ export async function startStack(label: string, env: Record<string, string> = {}
       await pool.query(`update webhooks.message set created_at = created_at - make_interval(secs => $1)`, s);
       return dispatchDue({ db: plugin.db, schedule: (id, attempt, delayMs, tag) => scheduleDelivery(plugin, id, attempt, delayMs, `${tag}-${Date.now()}`) }, { graceSeconds: 0 });
     },
-    async close() {
-      await harness.close().catch(() => undefined);
-      await pool.end().catch(() => undefined);
-      await server.shutdown('test done').catch(() => undefined);
-      await db.drop();
-    },
   };
 }
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-export async function waitFor<T>(fn: () => Promise<T> | T, timeoutMs = 20_000, what = 'condition'): Promise<NonNullable<T>> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
+export { sleep, waitFor } from '../../../../../test/support/wait.js';
 
 export const CREATE = `mutation ($url: String!, $eventTypes: [String!], $channels: [String!], $headers: jsonb, $rateLimit: Int, $retrySchedule: [Int!], $fifo: Boolean, $signatureScheme: WebhooksSignatureScheme, $ownerId: String) {
   webhooksCreateEndpoint(url: $url, eventTypes: $eventTypes, channels: $channels, headers: $headers, rateLimit: $rateLimit, retrySchedule: $retrySchedule, fifo: $fifo, signatureScheme: $signatureScheme, ownerId: $ownerId) {
