@@ -3,11 +3,8 @@
  * a real OpenID Provider, and browsers with cookie jars.
  */
 import type pg from 'pg';
-import type { ServerRuntime } from '../../../../core/runtime.js';
-import type { NselfServer } from '../../../../core/server.js';
-import type { HasuraHarness } from '../../../../testing/index.js';
-import { REDIS_URL, type ScratchDatabase } from '../../../../../test/support/db.js';
-import { startSuiteServer } from '../../../../../test/support/suite-server.js';
+import { REDIS_URL } from '../../../../../test/support/db.js';
+import { startSuiteServer, type SuiteServer } from '../../../../../test/support/suite-server.js';
 import { freePort } from './idp.js';
 
 export const SECRET = 'oauth-e2e-secret-0123456789abcdef';
@@ -21,16 +18,9 @@ export interface GraphQLResponse<D = any> {
   errors?: Array<{ message: string; extensions?: any }>;
 }
 
-export interface OAuthEnv {
-  db: ScratchDatabase;
-  runtime: ServerRuntime;
-  server: NselfServer;
-  harness: HasuraHarness;
-  pool: pg.Pool;
-  url: string;
+export interface OAuthEnv extends SuiteServer {
   /** Runs a document without a session (`public`), as a user id, or as `service`/`admin`. */
   as<D = any>(who: string | null, document: string, variables?: Record<string, unknown>): Promise<GraphQLResponse<D>>;
-  close(): Promise<void>;
 }
 
 export const errorCode = (res: GraphQLResponse) => res.errors?.[0]?.extensions?.code as string | undefined;

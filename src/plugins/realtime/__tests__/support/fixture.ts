@@ -4,11 +4,8 @@
  */
 import pg from 'pg';
 import type { PluginManifest } from '../../../../core/plugin.js';
-import type { ServerRuntime } from '../../../../core/runtime.js';
-import type { NselfServer } from '../../../../core/server.js';
-import type { HasuraHarness } from '../../../../testing/index.js';
-import { REDIS_URL, type ScratchDatabase } from '../../../../../test/support/db.js';
-import { startSuiteServer } from '../../../../../test/support/suite-server.js';
+import { REDIS_URL } from '../../../../../test/support/db.js';
+import { startSuiteServer, type SuiteServer } from '../../../../../test/support/suite-server.js';
 
 export const SECRET = 'realtime-e2e-secret-0123456789abcdef';
 /** This plugin's Redis database (the jobs tests use 8–15, the core e2e test 7). */
@@ -19,16 +16,9 @@ export interface GraphQLResponse<D = any> {
   errors?: Array<{ message: string; extensions?: any }>;
 }
 
-export interface Realtime {
-  db: ScratchDatabase;
-  runtime: ServerRuntime;
-  server: NselfServer;
-  harness: HasuraHarness;
-  pool: pg.Pool;
-  url: string;
+export interface Realtime extends SuiteServer {
   /** Runs a document as a user (`service` for the service role, `admin` for admin). */
   as<D = any>(who: string, document: string, variables?: Record<string, unknown>): Promise<GraphQLResponse<D>>;
-  close(): Promise<void>;
 }
 
 export const user = (id: string) => ({ role: 'user', userId: id });

@@ -5,11 +5,7 @@
  */
 import pg from 'pg';
 import type Stripe from 'stripe';
-import type { ServerRuntime } from '../../../../core/runtime.js';
-import type { NselfServer } from '../../../../core/server.js';
-import type { HasuraHarness } from '../../../../testing/index.js';
-import type { ScratchDatabase } from '../../../../../test/support/db.js';
-import { startSuiteServer } from '../../../../../test/support/suite-server.js';
+import { startSuiteServer, type SuiteServer } from '../../../../../test/support/suite-server.js';
 import { FakeStripe, FAKE_WEBHOOK_SECRET, deliver } from './fake-stripe.js';
 
 export const SECRET = 'stripe-e2e-secret-0123456789abcdef';
@@ -19,19 +15,12 @@ export interface GraphQLResponse<D = any> {
   errors?: Array<{ message: string; extensions?: any }>;
 }
 
-export interface StripeEnv {
-  db: ScratchDatabase;
-  runtime: ServerRuntime;
-  server: NselfServer;
-  harness: HasuraHarness;
-  pool: pg.Pool;
-  url: string;
+export interface StripeEnv extends SuiteServer {
   fake: FakeStripe;
   as<D = any>(who: string, document: string, variables?: Record<string, unknown>): Promise<GraphQLResponse<D>>;
   deliver(event: unknown, opts?: Parameters<typeof deliver>[2]): ReturnType<typeof deliver>;
   /** Waits until no recorded event is pending (every one applied by its job). */
   settle(timeoutMs?: number): Promise<void>;
-  close(): Promise<void>;
 }
 
 export const errorCode = (res: GraphQLResponse) => res.errors?.[0]?.extensions?.code as string | undefined;

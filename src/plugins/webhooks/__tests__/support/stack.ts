@@ -4,12 +4,8 @@
  * the real server, and the Hasura harness over the composed metadata. Receivers on 127.0.0.1 are reachable
  * through the development allow-list only.
  */
-import type pg from 'pg';
-import type { ServerRuntime } from '../../../../core/runtime.js';
-import type { NselfServer } from '../../../../core/server.js';
-import type { HasuraHarness } from '../../../../testing/index.js';
-import { REDIS_URL, type ScratchDatabase } from '../../../../../test/support/db.js';
-import { startSuiteServer } from '../../../../../test/support/suite-server.js';
+import { REDIS_URL } from '../../../../../test/support/db.js';
+import { startSuiteServer, type SuiteServer } from '../../../../../test/support/suite-server.js';
 
 import { dispatchDue } from '../../lib/deliver.js';
 import { scheduleDelivery } from '../../lib/jobs.js';
@@ -24,13 +20,7 @@ export interface GraphQLResponse<D = any> {
   errors?: Array<{ message: string; extensions?: any }>;
 }
 
-export interface Stack {
-  db: ScratchDatabase;
-  runtime: ServerRuntime;
-  server: NselfServer;
-  harness: HasuraHarness;
-  pool: pg.Pool;
-  url: string;
+export interface Stack extends SuiteServer {
   env: Record<string, string>;
   gql<D = any>(who: string, document: string, variables?: Record<string, unknown>): Promise<GraphQLResponse<D>>;
   /**
@@ -38,7 +28,6 @@ export interface Stack {
    * secret expiries), then runs the dispatcher, as if `seconds` had passed. A 3-day schedule runs in seconds.
    */
   advance(seconds: number): Promise<number>;
-  close(): Promise<void>;
 }
 
 export const errorCode = (res: GraphQLResponse) => res.errors?.[0]?.extensions?.code as string | undefined;
